@@ -1,0 +1,508 @@
+//! `patchdesk`: the headless command line over the PatchDesk engine. A thin shell: it parses
+//! arguments, calls the engine, and renders tables, JSON and progress bars. No domain logic here.
+
+mod output;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use patchdesk_engine::host::{Auth, Environment, HostSpec};
+use patchdesk_engine::import;
+use patchdesk_engine::inventory::{self, Inventory};
+use patchdesk_engine::progress::{Phase, ProgressEvent};
+use patchdesk_engine::scan::{self, ScanOptions};
+use patchdesk_engine::settings::Settings;
+use patchdesk_engine::ssh::PassphraseFn;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "patchdesk", version, about = "Patch Linux hosts over SSH, and prove it.")]
+struct Cli {
+    /// The inventory database (default: the platform data directory).
+    #[arg(long, global = true, env = "PATCHDESK_DB")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, import, list, show, remove hosts, and trust their SSH keys.
+    #[command(subcommand)]
+    Host(HostCmd),
+    /// Scan hosts over SSH and store what is on them.
+    Scan(ScanArgs),
+    /// Ask the inventory questions.
+    #[command(subcommand)]
+    Query(QueryCmd),
+    /// Show or change settings (concurrency, timeouts, known_hosts files).
+    Settings(SettingsArgs),
+    /// Print the read-only script a scan runs on each host (for review, and for the benchmark's
+    /// raw-OpenSSH baseline).
+    ScanScript,
+}
+
+#[derive(Subcommand)]
+enum HostCmd {
+    /// Add one host.
+    Add(AddArgs),
+    /// Import hosts from ~/.ssh/config, an Ansible inventory (INI or YAML) or a CSV file.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Update hosts that already exist instead of refusing the import.
+        #[arg(long)]
+        update: bool,
+        /// Print what would be imported; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List hosts with their latest facts.
+    List {
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        env: Option<Environment>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything known about one host: facts, packages, pending updates, scan history.
+    Show {
+        name: String,
+        /// Also list every installed package.
+        #[arg(long)]
+        packages: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a host and its history.
+    Remove { name: String },
+    /// Trust a host's SSH key on first contact, after comparing its SHA256 fingerprint.
+    Trust {
+        name: String,
+        /// The fingerprint you expect (e.g. SHA256:abc...). Without it, you are asked to confirm.
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// Replace a pinned key (only after confirming the host was genuinely re-keyed).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    SshConfig,
+    AnsibleIni,
+    AnsibleYaml,
+    Csv,
+}
+
+#[derive(Args)]
+struct AddArgs {
+    name: String,
+    address: String,
+    #[arg(long, default_value_t = 22)]
+    port: u16,
+    #[arg(long, default_value = "root")]
+    user: String,
+    /// Private key file; without it the ssh-agent is used.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    #[arg(long, default_value = "prod")]
+    env: Environment,
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    #[arg(long, default_value = "")]
+    notes: String,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Host names to scan.
+    names: Vec<String>,
+    /// Scan every host of a group.
+    #[arg(long)]
+    group: Option<String>,
+    /// Scan every host.
+    #[arg(long)]
+    all: bool,
+    /// Hosts scanned at once (default from settings).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Connect timeout in seconds (default from settings).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Extra known_hosts file to trust (repeatable).
+    #[arg(long = "known-hosts")]
+    known_hosts: Vec<PathBuf>,
+    /// Transfer the full package list even when the host's package state is unchanged.
+    #[arg(long)]
+    full: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum QueryCmd {
+    /// Which hosts have a package (optionally below a version, in dpkg order).
+    Package {
+        name: String,
+        #[arg(long)]
+        below: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct SettingsArgs {
+    #[arg(long)]
+    concurrency: Option<usize>,
+    #[arg(long)]
+    connect_timeout: Option<u64>,
+    #[arg(long)]
+    command_timeout: Option<u64>,
+    /// Replace the list of known_hosts files (repeatable).
+    #[arg(long = "known-hosts")]
+    known_hosts: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PATCHDESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // One line, the reason and the next step.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("patchdesk: {msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn open(db: &Option<PathBuf>) -> Result<Inventory> {
+    let path = db.clone().unwrap_or_else(inventory::default_path);
+    Ok(Inventory::open(&path, patchdesk_engine::clock::from_env())?)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let mut inv = open(&cli.db)?;
+    match cli.command {
+        Command::Host(cmd) => host(&mut inv, cmd),
+        Command::Scan(args) => scan_cmd(&mut inv, args),
+        Command::Query(QueryCmd::Package { name, below, json }) => {
+            let hits = inv.hosts_with_package(&name, below.as_deref())?;
+            if json {
+                output::json(&hits)?;
+            } else {
+                output::package_hits(&hits);
+            }
+            Ok(0)
+        }
+        Command::Settings(args) => settings_cmd(&inv, args),
+        Command::ScanScript => {
+            print!("{}", scan::SCAN_SCRIPT);
+            Ok(0)
+        }
+    }
+}
+
+fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
+    match cmd {
+        HostCmd::Add(a) => {
+            let spec = HostSpec {
+                name: a.name,
+                address: a.address,
+                port: a.port,
+                user: a.user,
+                auth: match a.key {
+                    Some(path) => Auth::KeyFile {
+                        path: absolute(&path)?,
+                    },
+                    None => Auth::Agent,
+                },
+                environment: a.env,
+                groups: a.groups,
+                tags: a.tags,
+                notes: a.notes,
+                proxy_jump: None,
+            };
+            inv.add_host(&spec)?;
+            println!(
+                "added {} ({}@{}:{}). Next: `patchdesk host trust {}` or `patchdesk scan {}`.",
+                spec.name, spec.user, spec.address, spec.port, spec.name, spec.name
+            );
+            Ok(0)
+        }
+        HostCmd::Import {
+            file,
+            format,
+            update,
+            dry_run,
+        } => {
+            let format = format.map(|f| match f {
+                FormatArg::SshConfig => import::Format::SshConfig,
+                FormatArg::AnsibleIni => import::Format::AnsibleIni,
+                FormatArg::AnsibleYaml => import::Format::AnsibleYaml,
+                FormatArg::Csv => import::Format::Csv,
+            });
+            let report = import::from_path(&file, format)?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            if dry_run {
+                output::json(&report.hosts)?;
+                return Ok(0);
+            }
+            inv.add_hosts(&report.hosts, update)?;
+            println!("imported {} host(s) from {}", report.hosts.len(), file.display());
+            Ok(0)
+        }
+        HostCmd::List { group, env, json } => {
+            let mut hosts = inv.host_summaries()?;
+            if let Some(g) = group {
+                hosts.retain(|h| h.host.spec.groups.contains(&g));
+            }
+            if let Some(e) = env {
+                hosts.retain(|h| h.host.spec.environment == e);
+            }
+            if json {
+                output::json(&hosts)?;
+            } else {
+                output::host_table(&hosts);
+            }
+            Ok(0)
+        }
+        HostCmd::Show {
+            name,
+            packages,
+            json,
+        } => {
+            let detail = inv.host_detail(&name)?;
+            let history = inv.scan_history(&name, 10)?;
+            if json {
+                output::json(&serde_json::json!({ "host": detail, "history": history }))?;
+            } else {
+                output::host_detail(&detail, &history, packages);
+            }
+            Ok(0)
+        }
+        HostCmd::Remove { name } => {
+            inv.remove_host(&name)?;
+            println!("removed {name} and its history");
+            Ok(0)
+        }
+        HostCmd::Trust {
+            name,
+            fingerprint,
+            replace,
+        } => trust(inv, &name, fingerprint, replace),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: bool) -> Result<i32> {
+    let host = inv.host(name)?;
+    if host.host_key.is_some() && !replace {
+        bail!(
+            "{name} already has a pinned key ({}). Use --replace only if the host was genuinely re-keyed.",
+            host.host_key_fingerprint.unwrap_or_default()
+        );
+    }
+    let settings = Settings::load(inv)?;
+    let rt = runtime()?;
+    let key = rt.block_on(scan::host_key_fingerprint(inv, name, &settings.ssh_options()))?;
+    println!("{name} ({}:{}) presents host key {}", host.spec.address, host.spec.port, key.fingerprint);
+    let accepted = match expected {
+        Some(fp) => {
+            let norm = |s: &str| s.trim().trim_start_matches("SHA256:").trim_end_matches('=').to_string();
+            if norm(&fp) != norm(&key.fingerprint) {
+                bail!(
+                    "{name}: the host presents {}, not the fingerprint you gave ({fp}). Nothing was trusted; check you are reaching the right host.",
+                    key.fingerprint
+                );
+            }
+            true
+        }
+        None => {
+            if !std::io::stdin().is_terminal() {
+                bail!("{name}: confirm the fingerprint with --fingerprint {} (no terminal to ask on)", key.fingerprint);
+            }
+            eprint!("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. Trust it? Type yes: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim() == "yes"
+        }
+    };
+    if !accepted {
+        bail!("{name}: not trusted; nothing changed");
+    }
+    if replace {
+        inv.unpin_host_key(name)?;
+    }
+    inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
+    inv.audit("cli", Some(name), "trust-host-key", "note", None, None, Some(&key.fingerprint), Some(if replace { "replaced" } else { "first contact" }))?;
+    println!("trusted {name}: {}", key.fingerprint);
+    Ok(0)
+}
+
+fn passphrase_fn() -> PassphraseFn {
+    Arc::new(|path: &Path| {
+        if let Ok(p) = std::env::var("PATCHDESK_KEY_PASSPHRASE") {
+            return Some(p);
+        }
+        if std::io::stdin().is_terminal() {
+            rpassword::prompt_password(format!("Passphrase for {}: ", path.display())).ok()
+        } else {
+            None
+        }
+    })
+}
+
+fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
+    let mut names = a.names.clone();
+    if let Some(g) = &a.group {
+        let members = inv.hosts_in_group(g)?;
+        if members.is_empty() {
+            bail!("group {g:?} has no hosts. Run `patchdesk host list` to see the groups.");
+        }
+        names.extend(members);
+    }
+    if names.is_empty() && !a.all {
+        bail!("name the hosts to scan, or use --group G or --all");
+    }
+    if a.all {
+        names.clear();
+    }
+    names.sort();
+    names.dedup();
+    let settings = Settings::load(inv)?;
+    let mut ssh = settings.ssh_options();
+    if let Some(t) = a.timeout {
+        ssh.connect_timeout = std::time::Duration::from_secs(t);
+    }
+    ssh.known_hosts.extend(a.known_hosts.iter().cloned());
+    let opts = ScanOptions {
+        concurrency: a.concurrency.unwrap_or(settings.concurrency),
+        ssh,
+        passphrase: Some(passphrase_fn()),
+        full: a.full,
+        ..ScanOptions::default()
+    };
+    let total = if names.is_empty() { inv.hosts()?.len() } else { names.len() };
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} hosts {wide_msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let pb = bar.clone();
+    let progress: patchdesk_engine::progress::ProgressFn = Arc::new(move |e: &ProgressEvent| {
+        match e.phase {
+            Phase::Done | Phase::Failed => {
+                pb.set_position(e.done as u64);
+                if e.phase == Phase::Failed {
+                    pb.println(format!("  ✗ {}: {}", e.host.as_deref().unwrap_or("?"), e.message));
+                }
+            }
+            _ => {}
+        }
+        if let Some(h) = &e.host {
+            pb.set_message(h.clone());
+        }
+    });
+    let cancel = CancellationToken::new();
+    let rt = runtime()?;
+    let summary = rt.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c.cancel();
+            }
+        });
+        scan::scan_hosts(inv, &names, &opts, progress, cancel).await
+    })?;
+    bar.finish_and_clear();
+    if a.json {
+        output::json(&summary)?;
+    } else {
+        output::scan_summary(&summary);
+    }
+    let failed = summary.failed();
+    if summary.cancelled {
+        eprintln!("patchdesk: scan cancelled; what finished was stored");
+        return Ok(130);
+    }
+    if failed > 0 {
+        eprintln!(
+            "patchdesk: {failed} of {} host(s) failed; see the errors above (`patchdesk host show NAME` keeps them)",
+            summary.hosts.len()
+        );
+        return Ok(2);
+    }
+    Ok(0)
+}
+
+fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
+    let mut s = Settings::load(inv)?;
+    let mut changed = false;
+    if let Some(c) = a.concurrency {
+        s.concurrency = c;
+        changed = true;
+    }
+    if let Some(t) = a.connect_timeout {
+        s.connect_timeout_secs = t;
+        changed = true;
+    }
+    if let Some(t) = a.command_timeout {
+        s.command_timeout_secs = t;
+        changed = true;
+    }
+    if !a.known_hosts.is_empty() {
+        s.known_hosts = a.known_hosts.iter().map(|p| absolute(p)).collect::<Result<_>>()?;
+        changed = true;
+    }
+    if changed {
+        s.save(inv).context("settings not saved")?;
+    }
+    if a.json {
+        output::json(&s)?;
+    } else {
+        println!("database         {}", inv.path().display());
+        println!("concurrency      {}", s.concurrency);
+        println!("connect timeout  {}s", s.connect_timeout_secs);
+        println!("command timeout  {}s", s.command_timeout_secs);
+        for k in &s.known_hosts {
+            println!("known_hosts      {}", k.display());
+        }
+    }
+    Ok(0)
+}

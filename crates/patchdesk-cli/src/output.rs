@@ -1,0 +1,169 @@
+//! Rendering for people (tables) and for scripts (JSON). Remote strings are printed as data;
+//! control characters are stripped so a hostile host cannot drive the user's terminal.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use patchdesk_engine::inventory::{HostDetail, HostSummary, PackageHit, ScanRecord};
+use patchdesk_engine::scan::ScanSummary;
+use serde::Serialize;
+
+pub fn json<T: Serialize + ?Sized>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Strip terminal control sequences from untrusted text.
+fn safe(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.as_deref().map(safe).unwrap_or_else(|| "-".into())
+}
+
+fn when(t: &Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t
+}
+
+pub fn host_table(hosts: &[HostSummary]) {
+    if hosts.is_empty() {
+        println!("no hosts yet. Add one with `patchdesk host add NAME ADDRESS` or `patchdesk host import FILE`.");
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "host", "env", "groups", "os", "kernel", "pending", "security", "reboot", "last scan", "state",
+    ]);
+    for h in hosts {
+        let ok = h.last_ok_scan.as_ref();
+        t.add_row(vec![
+            h.host.spec.name.clone(),
+            h.host.spec.environment.to_string(),
+            h.host.spec.groups.join(","),
+            ok.map(|s| format!("{} {}", opt(&s.os_id), opt(&s.os_version)))
+                .unwrap_or_else(|| "-".into()),
+            ok.map(|s| opt(&s.kernel)).unwrap_or_else(|| "-".into()),
+            if ok.is_some() { h.pending_count.to_string() } else { "-".into() },
+            if ok.is_some() { h.security_count.to_string() } else { "-".into() },
+            match ok.and_then(|s| s.reboot_required) {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => "-".into(),
+            },
+            when(&h.last_scan.as_ref().map(|s| s.finished_at)),
+            match &h.last_scan {
+                None => "never scanned".into(),
+                Some(s) if s.ok => "ok".into(),
+                Some(s) => format!("error: {}", opt(&s.error_code)),
+            },
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
+    let h = &d.summary.host;
+    println!("{}  {}@{}:{}  ({})", h.spec.name, h.spec.user, h.spec.address, h.spec.port, h.spec.environment);
+    println!("  groups     {}", h.spec.groups.join(", "));
+    println!("  host key   {}", h.host_key_fingerprint.clone().unwrap_or_else(|| "not pinned yet".into()));
+    match &d.summary.last_ok_scan {
+        Some(s) => {
+            println!("  os         {}", opt(&s.os_pretty));
+            println!("  kernel     {} ({})", opt(&s.kernel), opt(&s.arch));
+            println!("  booted     {}", when(&s.booted_at));
+            println!(
+                "  reboot     {}",
+                if s.reboot_required == Some(true) {
+                    format!("required ({})", s.reboot_packages.iter().map(|p| safe(p)).collect::<Vec<_>>().join(", "))
+                } else {
+                    "not required".into()
+                }
+            );
+            println!("  updated    {}", when(&s.last_update_at));
+            println!("  scanned    {} ({} packages)", when(&Some(s.finished_at)), d.summary.package_count);
+        }
+        None => println!("  never scanned successfully"),
+    }
+    if let Some(s) = d.summary.last_scan.as_ref().filter(|s| !s.ok) {
+        println!("  LAST SCAN FAILED {}: {}", when(&Some(s.finished_at)), opt(&s.error_message));
+    }
+    if !d.pending.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["pending update", "installed", "candidate", "origin", "security"]);
+        for u in &d.pending {
+            t.add_row(vec![
+                safe(&u.name),
+                safe(&u.installed_version),
+                safe(&u.candidate_version),
+                safe(&u.origin),
+                if u.security { "yes".into() } else { "".to_string() },
+            ]);
+        }
+        println!("{t}");
+    }
+    if packages {
+        let mut t = table();
+        t.set_header(vec!["package", "version", "arch", "source"]);
+        for p in &d.packages {
+            t.add_row(vec![safe(&p.name), safe(&p.version), safe(&p.arch), safe(&p.source)]);
+        }
+        println!("{t}");
+    }
+    if !history.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["scan", "finished", "ms", "result", "packages sent", "bytes"]);
+        for s in history {
+            t.add_row(vec![
+                s.id.to_string(),
+                when(&Some(s.finished_at)),
+                s.duration_ms.to_string(),
+                if s.ok { "ok".into() } else { format!("error: {}", opt(&s.error_code)) },
+                if s.packages_transferred { "yes".into() } else { "no (unchanged)".to_string() },
+                s.bytes_received.to_string(),
+            ]);
+        }
+        println!("{t}");
+    }
+}
+
+pub fn package_hits(hits: &[PackageHit]) {
+    if hits.is_empty() {
+        println!("no host has it");
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec!["host", "package", "version", "arch", "source"]);
+    for h in hits {
+        t.add_row(vec![h.host.clone(), safe(&h.name), safe(&h.version), safe(&h.arch), safe(&h.source)]);
+    }
+    println!("{t}");
+}
+
+pub fn scan_summary(s: &ScanSummary) {
+    let mut t = table();
+    t.set_header(vec!["host", "result", "pending", "package list", "ms"]);
+    for h in &s.hosts {
+        t.add_row(vec![
+            h.host.clone(),
+            if h.ok { "ok".into() } else { format!("FAILED: {}", h.error.as_deref().map(safe).unwrap_or_default()) },
+            h.pending.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            if !h.ok { "-".into() } else if h.packages_transferred { "sent".into() } else { "unchanged".to_string() },
+            h.duration_ms.to_string(),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} ok, {} failed in {:.1}s",
+        s.succeeded(),
+        s.failed(),
+        (s.finished_at - s.started_at).num_milliseconds() as f64 / 1000.0
+    );
+}

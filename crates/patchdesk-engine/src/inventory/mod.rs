@@ -1,0 +1,243 @@
+//! The SQLite inventory: the single source of truth. Owns the schema (migrations), the
+//! connection settings (WAL, foreign keys, busy timeout) and every read and write of hosts,
+//! scans, package snapshots and the audit log. Every state change runs in one transaction.
+//!
+//! It must not talk to hosts or parse host output: callers hand it typed facts.
+
+mod hosts;
+mod queries;
+mod scans;
+
+pub use hosts::HostRecord;
+pub use queries::{HostDetail, HostSummary, PackageHit, ScanRecord};
+pub use scans::{ScanOutcome, StoredScan};
+
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{Migrations, M};
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![M::up(include_str!("../../migrations/001_inventory.sql"))])
+});
+
+/// An open inventory database.
+pub struct Inventory {
+    conn: Connection,
+    path: PathBuf,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Inventory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inventory").field("path", &self.path).finish()
+    }
+}
+
+/// The default database location: the platform data directory
+/// (`~/.local/share/patchdesk/patchdesk.db` on Linux).
+pub fn default_path() -> PathBuf {
+    directories::ProjectDirs::from("org", "PatchDesk", "patchdesk")
+        .map(|d| d.data_dir().join("patchdesk.db"))
+        .unwrap_or_else(|| PathBuf::from("patchdesk.db"))
+}
+
+impl Inventory {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: impl AsRef<Path>, clock: SharedClock) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+        }
+        let db_err = |source| Error::Database {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(db_err)?;
+        Self::configure(&conn).map_err(db_err)?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| Error::Migration(e.to_string()))?;
+        Ok(Self { conn, path, clock })
+    }
+
+    /// An in-memory inventory (tests and benchmarks).
+    pub fn open_in_memory(clock: SharedClock) -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        Self::configure(&conn)?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| Error::Migration(e.to_string()))?;
+        Ok(Self {
+            conn,
+            path: PathBuf::from(":memory:"),
+            clock,
+        })
+    }
+
+    fn configure(conn: &Connection) -> rusqlite::Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL: readers (the UI) never block the writer (a scan), and a crash never corrupts.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Direct access for modules that own their own tables (later: advisories, rollouts).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Append one audit record (its own transaction: an audit line is never lost with a later
+    /// rollback).
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &self,
+        actor: &str,
+        host: Option<&str>,
+        action: &str,
+        phase: &str,
+        command: Option<&str>,
+        exit_status: Option<i64>,
+        output_digest: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO audit_log (at, actor, host, action, phase, command, exit_status, output_digest, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                self.clock.now(),
+                actor,
+                host,
+                action,
+                phase,
+                command,
+                exit_status,
+                output_digest,
+                detail
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+    use crate::clock::ManualClock;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+
+    pub fn clock() -> ManualClock {
+        ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap())
+    }
+
+    pub fn inv() -> (Inventory, ManualClock) {
+        let c = clock();
+        (Inventory::open_in_memory(Arc::new(c.clone())).unwrap(), c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use chrono::Utc;
+    use std::sync::Arc;
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn opens_file_in_wal_mode_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/inv.db");
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        {
+            let inv = Inventory::open(&p, clock.clone()).unwrap();
+            let mode: String = inv
+                .conn()
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            assert_eq!(inv.schema_version().unwrap(), 1);
+            inv.set_setting("k", "v").unwrap();
+        }
+        let inv = Inventory::open(&p, clock).unwrap();
+        assert_eq!(inv.setting("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn unwritable_path_is_a_clear_error() {
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        let err = Inventory::open("/proc/nope/inv.db", clock).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/proc/nope"), "{msg}");
+    }
+
+    #[test]
+    fn garbage_file_is_refused_and_left_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("not-a-db.db");
+        std::fs::write(&p, b"this is not sqlite, it is somebody's notes\n".repeat(200)).unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        let err = Inventory::open(&p, clock).unwrap_err();
+        assert!(err.to_string().contains("not-a-db.db"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before, "the file must not be touched");
+    }
+}

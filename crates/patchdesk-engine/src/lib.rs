@@ -1,0 +1,30 @@
+//! PatchDesk engine: everything PatchDesk knows and does, with no GUI dependency.
+//!
+//! The data flow is `scan → inventory → classify → plan → stage → gate → verify → report`
+//! (see `ARCHITECTURE.md`). This crate owns the domain; the `patchdesk` CLI and the Tauri app
+//! are thin shells that call into it and render what it returns.
+//!
+//! Modules, each named after the part of the job it owns:
+//! - [`host`]: the host model (address, auth, environment, scopes) shared by every module.
+//! - [`version`]: Debian version ordering, exactly as dpkg orders versions.
+//! - [`import`]: host lists from `~/.ssh/config`, Ansible inventories and CSV.
+//! - [`inventory`]: the SQLite store (migrations, WAL, transactions) and its queries.
+//! - [`facts`]: parsers for what a host prints during a scan (hostile input, never panics).
+//! - [`ssh`]: SSH transport with host-key verification and agent / key-file auth.
+//! - [`scan`]: the scan job: one connection per host, bounded concurrency, progress events.
+//! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
+//! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
+
+pub mod clock;
+pub mod error;
+pub mod facts;
+pub mod host;
+pub mod import;
+pub mod inventory;
+pub mod progress;
+pub mod scan;
+pub mod settings;
+pub mod ssh;
+pub mod version;
+
+pub use error::{Error, Result};

@@ -1,0 +1,90 @@
+//! User settings stored in the inventory (`settings` table): scan concurrency, timeouts and the
+//! known_hosts files to trust. Owns their defaults and validation; shells only display and edit.
+
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::ssh::SshOptions;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Hosts scanned at once.
+    pub concurrency: usize,
+    pub connect_timeout_secs: u64,
+    pub command_timeout_secs: u64,
+    /// known_hosts files consulted for hosts whose key is not pinned yet.
+    pub known_hosts: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let ssh = SshOptions::default();
+        Self {
+            concurrency: 32,
+            connect_timeout_secs: ssh.connect_timeout.as_secs(),
+            command_timeout_secs: ssh.command_timeout.as_secs(),
+            known_hosts: ssh.known_hosts,
+        }
+    }
+}
+
+const KEY: &str = "settings";
+
+impl Settings {
+    pub fn load(inv: &Inventory) -> Result<Self> {
+        match inv.setting(KEY)? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Invalid(format!("stored settings are unreadable ({e}); save them again in Settings"))),
+            None => Ok(Self::default()),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=512).contains(&self.concurrency) {
+            return Err(Error::Invalid("concurrency must be between 1 and 512 hosts".into()));
+        }
+        if !(1..=600).contains(&self.connect_timeout_secs) {
+            return Err(Error::Invalid("the connect timeout must be between 1 and 600 seconds".into()));
+        }
+        if !(1..=86_400).contains(&self.command_timeout_secs) {
+            return Err(Error::Invalid("the command timeout must be between 1 and 86400 seconds".into()));
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, inv: &Inventory) -> Result<()> {
+        self.validate()?;
+        inv.set_setting(KEY, &serde_json::to_string(self).expect("settings serialise"))
+    }
+
+    pub fn ssh_options(&self) -> SshOptions {
+        SshOptions {
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            command_timeout: Duration::from_secs(self.command_timeout_secs),
+            known_hosts: self.known_hosts.clone(),
+            ..SshOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::test_util::inv;
+
+    #[test]
+    fn round_trip_and_validation() {
+        let (inv, _) = inv();
+        assert_eq!(Settings::load(&inv).unwrap(), Settings::default());
+        let mut s = Settings::default();
+        s.concurrency = 8;
+        s.save(&inv).unwrap();
+        assert_eq!(Settings::load(&inv).unwrap().concurrency, 8);
+        s.concurrency = 0;
+        assert!(s.save(&inv).is_err());
+        assert_eq!(Settings::load(&inv).unwrap().concurrency, 8, "a bad save changes nothing");
+    }
+}

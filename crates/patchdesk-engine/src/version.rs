@@ -1,0 +1,212 @@
+//! Debian version ordering, exactly as dpkg orders versions (epochs, `~`, revisions). Owns
+//! parsing and comparing version strings; owns no I/O.
+//!
+//! The comparison itself is the `debversion` crate's (a maintained implementation of dpkg's
+//! `verrevcmp`); this module adds a strict, panic-free parse for hostile input (length bound,
+//! ASCII only) and serde as a plain string. `tests/version_dpkg.rs` checks the ordering against
+//! `dpkg --compare-versions` on thousands of real version pairs.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest version string accepted (dpkg has no limit; real ones are < 100 characters).
+pub const MAX_LEN: usize = 256;
+
+/// A parsed Debian version. Equality is ordering equality, as in dpkg: `0:1.0` == `1.0`.
+#[derive(Clone)]
+pub struct Version {
+    text: String,
+    parsed: debversion::Version,
+}
+
+/// Why a string is not a Debian version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("empty version")]
+    Empty,
+    #[error("version longer than {MAX_LEN} characters")]
+    TooLong,
+    #[error("{0:?} is not a Debian version (epoch:upstream-revision, letters, digits and . + ~ - : only)")]
+    Invalid(String),
+}
+
+impl FromStr for Version {
+    type Err = VersionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(VersionError::Empty);
+        }
+        if s.len() > MAX_LEN {
+            return Err(VersionError::TooLong);
+        }
+        let invalid = || VersionError::Invalid(s.chars().take(64).collect());
+        // dpkg: the upstream part must start with a digit (it only warns otherwise, but no real
+        // archive has such versions; refusing keeps garbage out of the inventory).
+        let upstream_start = s.split_once(':').map(|(_, u)| u).unwrap_or(s);
+        if !upstream_start.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let parsed: debversion::Version = s.parse().map_err(|_| invalid())?;
+        Ok(Version {
+            text: s.to_string(),
+            parsed,
+        })
+    }
+}
+
+impl Version {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.parsed.epoch.unwrap_or(0)
+    }
+
+    pub fn upstream(&self) -> &str {
+        &self.parsed.upstream_version
+    }
+
+    pub fn revision(&self) -> Option<&str> {
+        self.parsed.debian_revision.as_deref()
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parsed.cmp(&other.parsed)
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Version({:?})", self.text)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Compare two version strings in dpkg order.
+pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
+    Ok(a.parse::<Version>()?.cmp(&b.parse::<Version>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lt(a: &str, b: &str) {
+        assert_eq!(compare(a, b), Ok(Ordering::Less), "{a} < {b}");
+        assert_eq!(compare(b, a), Ok(Ordering::Greater), "{b} > {a}");
+    }
+
+    #[test]
+    fn dpkg_classics() {
+        lt("1.0~rc1", "1.0");
+        lt("2.0", "1:0.1");
+        lt("1.0-1", "1.0-1+deb12u1");
+        lt("1.0", "1.0a");
+        lt("1.0a", "1.0+");
+        lt("1.0~~", "1.0~~a");
+        lt("1.0~~a", "1.0~");
+        lt("1.0~", "1.0");
+        lt("1.2-3-4", "1.2-3-5");
+        lt("1.9", "1.10");
+        lt("1.0-1", "1.0-1.1");
+        lt("2.0~rc1-1", "2.0-1");
+        lt("3.0-1", "1:3.0-1");
+        lt("99999999999999999999999", "100000000000000000000000");
+        assert_eq!(compare("0:1.0", "1.0"), Ok(Ordering::Equal));
+        assert_eq!(compare("1.0-0", "1.0"), Ok(Ordering::Equal));
+        assert_eq!(compare("01.0", "1.0"), Ok(Ordering::Equal));
+    }
+
+    #[test]
+    fn parts() {
+        let v: Version = "1:2.0~rc1-3-4".parse().unwrap();
+        assert_eq!(v.epoch(), 1);
+        assert_eq!(v.upstream(), "2.0~rc1-3");
+        assert_eq!(v.revision(), Some("4"));
+        assert_eq!(v.to_string(), "1:2.0~rc1-3-4");
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        for bad in ["", "abc", "1.0 2", "1.0;rm", "1:", ":1.0", "1.0-", "1.0_1", "é1", "99999999999:1.0"] {
+            assert!(bad.parse::<Version>().is_err(), "{bad:?}");
+        }
+        assert!("1".repeat(300).parse::<Version>().is_err());
+    }
+
+    fn version_strategy() -> impl Strategy<Value = String> {
+        (
+            proptest::option::of(0u32..3),
+            "[0-9][0-9a-z.+~]{0,8}",
+            proptest::option::of("[0-9a-z+.~]{1,5}"),
+        )
+            .prop_map(|(e, u, r)| {
+                let mut s = String::new();
+                if let Some(e) = e {
+                    s.push_str(&format!("{e}:"));
+                }
+                s.push_str(&u);
+                if let Some(r) = r {
+                    s.push('-');
+                    s.push_str(&r);
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,300}") {
+            let _ = s.parse::<Version>();
+        }
+
+        #[test]
+        fn total_order(a in version_strategy(), b in version_strategy(), c in version_strategy()) {
+            let (a, b, c): (Version, Version, Version) = (a.parse().unwrap(), b.parse().unwrap(), c.parse().unwrap());
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            if a <= b && b <= c {
+                prop_assert!(a <= c);
+            }
+            prop_assert_eq!(a.to_string().parse::<Version>().unwrap(), a.clone());
+        }
+    }
+}
