@@ -98,6 +98,7 @@ EOF
   mkdir -p "$b/srv/patchdesk-repo" "$b/run/sshd" "$b/root/.ssh"
   chmod 700 "$b/root/.ssh"
   chroot "$b" useradd -m -s /bin/bash ops
+  chroot "$b" usermod -p '*' ops   # no password, but not a locked account (sshd refuses locked ones)
   mkdir -p "$b/home/ops/.ssh"; chmod 700 "$b/home/ops/.ssh"; chroot "$b" chown -R ops:ops /home/ops/.ssh
   echo 'ops ALL=(ALL) NOPASSWD: ALL' >"$b/etc/sudoers.d/ops"; chmod 440 "$b/etc/sudoers.d/ops"
   chroot "$b" apt-get clean

@@ -19,7 +19,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "patchdesk", version, about = "Patch Linux hosts over SSH, and prove it.")]
+#[command(
+    name = "patchdesk",
+    version,
+    about = "Patch Linux hosts over SSH, and prove it."
+)]
 struct Cli {
     /// The inventory database (default: the platform data directory).
     #[arg(long, global = true, env = "PATCHDESK_DB")]
@@ -270,7 +274,11 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
                 return Ok(0);
             }
             inv.add_hosts(&report.hosts, update)?;
-            println!("imported {} host(s) from {}", report.hosts.len(), file.display());
+            println!(
+                "imported {} host(s) from {}",
+                report.hosts.len(),
+                file.display()
+            );
             Ok(0)
         }
         HostCmd::List { group, env, json } => {
@@ -339,11 +347,23 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
     }
     let settings = Settings::load(inv)?;
     let rt = runtime()?;
-    let key = rt.block_on(scan::host_key_fingerprint(inv, name, &settings.ssh_options()))?;
-    println!("{name} ({}:{}) presents host key {}", host.spec.address, host.spec.port, key.fingerprint);
+    let key = rt.block_on(scan::host_key_fingerprint(
+        inv,
+        name,
+        &settings.ssh_options(),
+    ))?;
+    println!(
+        "{name} ({}:{}) presents host key {}",
+        host.spec.address, host.spec.port, key.fingerprint
+    );
     let accepted = match expected {
         Some(fp) => {
-            let norm = |s: &str| s.trim().trim_start_matches("SHA256:").trim_end_matches('=').to_string();
+            let norm = |s: &str| {
+                s.trim()
+                    .trim_start_matches("SHA256:")
+                    .trim_end_matches('=')
+                    .to_string()
+            };
             if norm(&fp) != norm(&key.fingerprint) {
                 bail!(
                     "{name}: the host presents {}, not the fingerprint you gave ({fp}). Nothing was trusted; check you are reaching the right host.",
@@ -354,7 +374,10 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
         }
         None => {
             if !std::io::stdin().is_terminal() {
-                bail!("{name}: confirm the fingerprint with --fingerprint {} (no terminal to ask on)", key.fingerprint);
+                bail!(
+                    "{name}: confirm the fingerprint with --fingerprint {} (no terminal to ask on)",
+                    key.fingerprint
+                );
             }
             eprint!("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. Trust it? Type yes: ");
             let mut line = String::new();
@@ -369,7 +392,16 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
         inv.unpin_host_key(name)?;
     }
     inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
-    inv.audit("cli", Some(name), "trust-host-key", "note", None, None, Some(&key.fingerprint), Some(if replace { "replaced" } else { "first contact" }))?;
+    inv.audit(
+        "cli",
+        Some(name),
+        "trust-host-key",
+        "note",
+        None,
+        None,
+        Some(&key.fingerprint),
+        Some(if replace { "replaced" } else { "first contact" }),
+    )?;
     println!("trusted {name}: {}", key.fingerprint);
     Ok(0)
 }
@@ -417,7 +449,11 @@ fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
         full: a.full,
         ..ScanOptions::default()
     };
-    let total = if names.is_empty() { inv.hosts()?.len() } else { names.len() };
+    let total = if names.is_empty() {
+        inv.hosts()?.len()
+    } else {
+        names.len()
+    };
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} hosts {wide_msg}")
@@ -430,7 +466,11 @@ fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
             Phase::Done | Phase::Failed => {
                 pb.set_position(e.done as u64);
                 if e.phase == Phase::Failed {
-                    pb.println(format!("  ✗ {}: {}", e.host.as_deref().unwrap_or("?"), e.message));
+                    pb.println(format!(
+                        "  ✗ {}: {}",
+                        e.host.as_deref().unwrap_or("?"),
+                        e.message
+                    ));
                 }
             }
             _ => {}
@@ -487,7 +527,11 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
         changed = true;
     }
     if !a.known_hosts.is_empty() {
-        s.known_hosts = a.known_hosts.iter().map(|p| absolute(p)).collect::<Result<_>>()?;
+        s.known_hosts = a
+            .known_hosts
+            .iter()
+            .map(|p| absolute(p))
+            .collect::<Result<_>>()?;
         changed = true;
     }
     if changed {

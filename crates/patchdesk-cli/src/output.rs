@@ -40,7 +40,16 @@ pub fn host_table(hosts: &[HostSummary]) {
     }
     let mut t = table();
     t.set_header(vec![
-        "host", "env", "groups", "os", "kernel", "pending", "security", "reboot", "last scan", "state",
+        "host",
+        "env",
+        "groups",
+        "os",
+        "kernel",
+        "pending",
+        "security",
+        "reboot",
+        "last scan",
+        "state",
     ]);
     for h in hosts {
         let ok = h.last_ok_scan.as_ref();
@@ -51,8 +60,16 @@ pub fn host_table(hosts: &[HostSummary]) {
             ok.map(|s| format!("{} {}", opt(&s.os_id), opt(&s.os_version)))
                 .unwrap_or_else(|| "-".into()),
             ok.map(|s| opt(&s.kernel)).unwrap_or_else(|| "-".into()),
-            if ok.is_some() { h.pending_count.to_string() } else { "-".into() },
-            if ok.is_some() { h.security_count.to_string() } else { "-".into() },
+            if ok.is_some() {
+                h.pending_count.to_string()
+            } else {
+                "-".into()
+            },
+            if ok.is_some() {
+                h.security_count.to_string()
+            } else {
+                "-".into()
+            },
             match ok.and_then(|s| s.reboot_required) {
                 Some(true) => "yes".into(),
                 Some(false) => "no".into(),
@@ -71,9 +88,17 @@ pub fn host_table(hosts: &[HostSummary]) {
 
 pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
     let h = &d.summary.host;
-    println!("{}  {}@{}:{}  ({})", h.spec.name, h.spec.user, h.spec.address, h.spec.port, h.spec.environment);
+    println!(
+        "{}  {}@{}:{}  ({})",
+        h.spec.name, h.spec.user, h.spec.address, h.spec.port, h.spec.environment
+    );
     println!("  groups     {}", h.spec.groups.join(", "));
-    println!("  host key   {}", h.host_key_fingerprint.clone().unwrap_or_else(|| "not pinned yet".into()));
+    println!(
+        "  host key   {}",
+        h.host_key_fingerprint
+            .clone()
+            .unwrap_or_else(|| "not pinned yet".into())
+    );
     match &d.summary.last_ok_scan {
         Some(s) => {
             println!("  os         {}", opt(&s.os_pretty));
@@ -82,29 +107,54 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
             println!(
                 "  reboot     {}",
                 if s.reboot_required == Some(true) {
-                    format!("required ({})", s.reboot_packages.iter().map(|p| safe(p)).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "required ({})",
+                        s.reboot_packages
+                            .iter()
+                            .map(|p| safe(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 } else {
                     "not required".into()
                 }
             );
             println!("  updated    {}", when(&s.last_update_at));
-            println!("  scanned    {} ({} packages)", when(&Some(s.finished_at)), d.summary.package_count);
+            println!(
+                "  scanned    {} ({} packages)",
+                when(&Some(s.finished_at)),
+                d.summary.package_count
+            );
         }
         None => println!("  never scanned successfully"),
     }
     if let Some(s) = d.summary.last_scan.as_ref().filter(|s| !s.ok) {
-        println!("  LAST SCAN FAILED {}: {}", when(&Some(s.finished_at)), opt(&s.error_message));
+        println!(
+            "  LAST SCAN FAILED {}: {}",
+            when(&Some(s.finished_at)),
+            opt(&s.error_message)
+        );
     }
     if !d.pending.is_empty() {
         let mut t = table();
-        t.set_header(vec!["pending update", "installed", "candidate", "origin", "security"]);
+        t.set_header(vec![
+            "pending update",
+            "installed",
+            "candidate",
+            "origin",
+            "security",
+        ]);
         for u in &d.pending {
             t.add_row(vec![
                 safe(&u.name),
                 safe(&u.installed_version),
                 safe(&u.candidate_version),
                 safe(&u.origin),
-                if u.security { "yes".into() } else { "".to_string() },
+                if u.security {
+                    "yes".into()
+                } else {
+                    "".to_string()
+                },
             ]);
         }
         println!("{t}");
@@ -113,20 +163,40 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
         let mut t = table();
         t.set_header(vec!["package", "version", "arch", "source"]);
         for p in &d.packages {
-            t.add_row(vec![safe(&p.name), safe(&p.version), safe(&p.arch), safe(&p.source)]);
+            t.add_row(vec![
+                safe(&p.name),
+                safe(&p.version),
+                safe(&p.arch),
+                safe(&p.source),
+            ]);
         }
         println!("{t}");
     }
     if !history.is_empty() {
         let mut t = table();
-        t.set_header(vec!["scan", "finished", "ms", "result", "packages sent", "bytes"]);
+        t.set_header(vec![
+            "scan",
+            "finished",
+            "ms",
+            "result",
+            "packages sent",
+            "bytes",
+        ]);
         for s in history {
             t.add_row(vec![
                 s.id.to_string(),
                 when(&Some(s.finished_at)),
                 s.duration_ms.to_string(),
-                if s.ok { "ok".into() } else { format!("error: {}", opt(&s.error_code)) },
-                if s.packages_transferred { "yes".into() } else { "no (unchanged)".to_string() },
+                if s.ok {
+                    "ok".into()
+                } else {
+                    format!("error: {}", opt(&s.error_code))
+                },
+                if s.packages_transferred {
+                    "yes".into()
+                } else {
+                    "no (unchanged)".to_string()
+                },
                 s.bytes_received.to_string(),
             ]);
         }
@@ -142,7 +212,13 @@ pub fn package_hits(hits: &[PackageHit]) {
     let mut t = table();
     t.set_header(vec!["host", "package", "version", "arch", "source"]);
     for h in hits {
-        t.add_row(vec![h.host.clone(), safe(&h.name), safe(&h.version), safe(&h.arch), safe(&h.source)]);
+        t.add_row(vec![
+            h.host.clone(),
+            safe(&h.name),
+            safe(&h.version),
+            safe(&h.arch),
+            safe(&h.source),
+        ]);
     }
     println!("{t}");
 }
@@ -153,9 +229,24 @@ pub fn scan_summary(s: &ScanSummary) {
     for h in &s.hosts {
         t.add_row(vec![
             h.host.clone(),
-            if h.ok { "ok".into() } else { format!("FAILED: {}", h.error.as_deref().map(safe).unwrap_or_default()) },
-            h.pending.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            if !h.ok { "-".into() } else if h.packages_transferred { "sent".into() } else { "unchanged".to_string() },
+            if h.ok {
+                "ok".into()
+            } else {
+                format!(
+                    "FAILED: {}",
+                    h.error.as_deref().map(safe).unwrap_or_default()
+                )
+            },
+            h.pending
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if !h.ok {
+                "-".into()
+            } else if h.packages_transferred {
+                "sent".into()
+            } else {
+                "unchanged".to_string()
+            },
             h.duration_ms.to_string(),
         ]);
     }

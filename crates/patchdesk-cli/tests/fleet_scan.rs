@@ -12,7 +12,11 @@ fn dpkg_truth(fleet: &Fleet, host: &str) -> BTreeSet<(String, String, String)> {
     fleet
         .exec(
             host,
-            &["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"],
+            &[
+                "dpkg-query",
+                "-W",
+                "-f=${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n",
+            ],
         )
         .lines()
         .filter_map(|l| {
@@ -98,11 +102,17 @@ fn scan_matches_dpkg_and_apt_on_every_host() {
             assert_eq!(r["ok"], false);
             assert_eq!(r["error_code"], "unreachable", "{r}");
             let msg = r["error"].as_str().unwrap();
-            assert!(msg.contains(&h.address) && msg.contains("Check the host is up"), "{msg}");
+            assert!(
+                msg.contains(&h.address) && msg.contains("Check the host is up"),
+                "{msg}"
+            );
             // The error is stored and shown with the host.
             let d = cli.json(&["host", "show", &h.name, "--json"]);
             assert_eq!(d["host"]["last_scan"]["ok"], false);
-            assert!(d["host"]["last_scan"]["error_message"].as_str().unwrap().contains("Check the host is up"));
+            assert!(d["host"]["last_scan"]["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("Check the host is up"));
             continue;
         }
         assert_eq!(r["ok"], true, "{}: {r}", h.name);
@@ -111,44 +121,85 @@ fn scan_matches_dpkg_and_apt_on_every_host() {
         let d = cli.json(&["host", "show", &h.name, "--json"]);
         let truth = dpkg_truth(&fleet, &h.name);
         let stored = stored_packages(&d);
-        assert!(truth.len() > 50, "{}: a real system has many packages", h.name);
-        assert_eq!(stored, truth, "{}: inventory == dpkg-query on the host", h.name);
+        assert!(
+            truth.len() > 50,
+            "{}: a real system has many packages",
+            h.name
+        );
+        assert_eq!(
+            stored, truth,
+            "{}: inventory == dpkg-query on the host",
+            h.name
+        );
 
         let pending: BTreeSet<(String, String)> = d["host"]["pending"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|u| (u["name"].as_str().unwrap().to_string(), u["candidate_version"].as_str().unwrap().to_string()))
+            .map(|u| {
+                (
+                    u["name"].as_str().unwrap().to_string(),
+                    u["candidate_version"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        assert_eq!(pending, apt_truth(&fleet, &h.name), "{}: pending == apt list --upgradable", h.name);
+        assert_eq!(
+            pending,
+            apt_truth(&fleet, &h.name),
+            "{}: pending == apt list --upgradable",
+            h.name
+        );
         for u in d["host"]["pending"].as_array().unwrap() {
             let from_security = u["origin"].as_str().unwrap().contains("bookworm-security");
             assert_eq!(u["security"].as_bool().unwrap(), from_security, "{u}");
         }
 
         let scan = &d["host"]["last_ok_scan"];
-        let os = fleet.exec(&h.name, &["sh", "-c", ". /etc/os-release; echo $ID $VERSION_ID"]);
+        let os = fleet.exec(
+            &h.name,
+            &["sh", "-c", ". /etc/os-release; echo $ID $VERSION_ID"],
+        );
         assert_eq!(
-            format!("{} {}", scan["os_id"].as_str().unwrap(), scan["os_version"].as_str().unwrap()),
+            format!(
+                "{} {}",
+                scan["os_id"].as_str().unwrap(),
+                scan["os_version"].as_str().unwrap()
+            ),
             os.trim()
         );
         assert_eq!(scan["hostname"], h.name.as_str());
         assert_eq!(scan["reboot_required"], h.reboot_required, "{}", h.name);
         if h.reboot_required {
-            assert!(scan["reboot_packages"].as_array().unwrap().iter().any(|p| p == "pd-kernel"));
+            assert!(scan["reboot_packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "pd-kernel"));
         }
         let expected_priv = if h.user == "root" { "root" } else { "sudo" };
         assert_eq!(scan["privilege"], expected_priv, "{}", h.name);
-        assert!(scan["last_update_at"].is_string(), "{}: last update time known", h.name);
+        assert!(
+            scan["last_update_at"].is_string(),
+            "{}: last update time known",
+            h.name
+        );
         assert!(!scan["kernel"].as_str().unwrap().is_empty());
     }
 
     // Queries over what was stored, compared with dpkg's own ordering on a host.
     let hits = cli.json(&["query", "package", "pd-hello", "--below", "1.1-1", "--json"]);
-    let got: BTreeSet<String> = hits.as_array().unwrap().iter().map(|h| h["host"].as_str().unwrap().to_string()).collect();
+    let got: BTreeSet<String> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap().to_string())
+        .collect();
     let mut want = BTreeSet::new();
     for h in hosts.iter().filter(|h| h.running) {
-        if let Some((_, v, _)) = dpkg_truth(&fleet, &h.name).into_iter().find(|p| p.0 == "pd-hello") {
+        if let Some((_, v, _)) = dpkg_truth(&fleet, &h.name)
+            .into_iter()
+            .find(|p| p.0 == "pd-hello")
+        {
             let lt = std::process::Command::new("dpkg")
                 .args(["--compare-versions", &v, "lt", "1.1-1"])
                 .status()
@@ -180,21 +231,52 @@ fn unchanged_rescan_transfers_no_package_list() {
     assert_eq!(code, 0);
     let second = result_of(&second, host).clone();
     assert_eq!(second["ok"], true);
-    assert_eq!(second["packages_transferred"], false, "unchanged host: no package list");
-    let (b1, b2) = (first["bytes_received"].as_u64().unwrap(), second["bytes_received"].as_u64().unwrap());
-    assert!(b2 * 5 < b1, "unchanged rescan received {b2} bytes vs {b1} for the full one");
+    assert_eq!(
+        second["packages_transferred"], false,
+        "unchanged host: no package list"
+    );
+    let (b1, b2) = (
+        first["bytes_received"].as_u64().unwrap(),
+        second["bytes_received"].as_u64().unwrap(),
+    );
+    assert!(
+        b2 * 5 < b1,
+        "unchanged rescan received {b2} bytes vs {b1} for the full one"
+    );
     let d = cli.json(&["host", "show", host, "--json"]);
-    assert_eq!(stored_packages(&d), dpkg_truth(&fleet, host), "the snapshot is still the host's packages");
-    assert_eq!(d["history"].as_array().unwrap().len(), 2, "history keeps both scans");
+    assert_eq!(
+        stored_packages(&d),
+        dpkg_truth(&fleet, host),
+        "the snapshot is still the host's packages"
+    );
+    assert_eq!(
+        d["history"].as_array().unwrap().len(),
+        2,
+        "history keeps both scans"
+    );
 
     // A change made by hand on the host (a hold) is seen by the next scan.
     fleet.exec(host, &["apt-mark", "hold", "pd-hello"]);
     let (third, _) = scan_json(&cli, &["scan", host, "--json"]);
     fleet.exec(host, &["apt-mark", "unhold", "pd-hello"]);
-    assert_eq!(result_of(&third, host)["packages_transferred"], true, "changed state is sent again");
+    assert_eq!(
+        result_of(&third, host)["packages_transferred"],
+        true,
+        "changed state is sent again"
+    );
     let d = cli.json(&["host", "show", host, "--json"]);
-    let hello = d["host"]["packages"].as_array().unwrap().iter().find(|p| p["name"] == "pd-hello").unwrap().clone();
-    assert_eq!(hello["status"].as_str().unwrap().chars().next(), Some('h'), "held: {hello}");
+    let hello = d["host"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pd-hello")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        hello["status"].as_str().unwrap().chars().next(),
+        Some('h'),
+        "held: {hello}"
+    );
 }
 
 #[test]
@@ -211,7 +293,10 @@ fn unknown_key_needs_explicit_trust_and_changed_key_is_refused() {
     let r = result_of(&s, host);
     assert_eq!(r["error_code"], "unknown_host_key");
     let msg = r["error"].as_str().unwrap();
-    assert!(msg.contains("SHA256:") && msg.contains("patchdesk host trust pd-04"), "{msg}");
+    assert!(
+        msg.contains("SHA256:") && msg.contains("patchdesk host trust pd-04"),
+        "{msg}"
+    );
 
     // The true fingerprint, read from the host's own key file.
     let root = fleet.host(host).root;
@@ -220,14 +305,30 @@ fn unknown_key_needs_explicit_trust_and_changed_key_is_refused() {
         .arg(root.join("etc/ssh/ssh_host_ed25519_key.pub"))
         .output()
         .unwrap();
-    let fp = String::from_utf8_lossy(&keygen.stdout).split_whitespace().nth(1).unwrap().to_string();
-    assert!(msg.contains(&fp), "the error shows the host's real fingerprint {fp}: {msg}");
+    let fp = String::from_utf8_lossy(&keygen.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains(&fp),
+        "the error shows the host's real fingerprint {fp}: {msg}"
+    );
 
     // A wrong expected fingerprint is refused and pins nothing.
-    let bad = cli.cmd(&["host", "trust", host, "--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
+    let bad = cli.cmd(&[
+        "host",
+        "trust",
+        host,
+        "--fingerprint",
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("Nothing was trusted") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("Nothing was trusted") && err.lines().count() == 1,
+        "{err}"
+    );
     cli.ok(&["host", "trust", host, "--fingerprint", &fp]);
     let (s, code) = scan_json(&cli, &["scan", host, "--json"]);
     assert_eq!(code, 0, "{s}");
@@ -246,11 +347,17 @@ fn unknown_key_needs_explicit_trust_and_changed_key_is_refused() {
     let r = result_of(&s, host);
     assert_eq!(r["error_code"], "host_key_changed", "{r}");
     let msg = r["error"].as_str().unwrap();
-    assert!(msg.contains("HOST KEY HAS CHANGED") && msg.contains("Nothing was run"), "{msg}");
+    assert!(
+        msg.contains("HOST KEY HAS CHANGED") && msg.contains("Nothing was run"),
+        "{msg}"
+    );
     let log_after = std::fs::read_to_string(&log).unwrap_or_default();
     let new_lines = &log_after[log_before.min(log_after.len())..];
     restore();
-    assert!(!new_lines.contains("Accepted publickey"), "no login happened after the key change: {new_lines}");
+    assert!(
+        !new_lines.contains("Accepted publickey"),
+        "no login happened after the key change: {new_lines}"
+    );
     // What was known before is still there.
     let after = cli.json(&["host", "show", host, "--json"]);
     assert_eq!(stored_packages(&before), stored_packages(&after));
@@ -264,31 +371,64 @@ fn passphrase_key_and_agent_auth() {
     let h = fleet.host("pd-01");
     let kh = fleet.path("known_hosts");
     let key_pass = fleet.path("key_pass");
-    let pass = fleet.manifest["key_passphrase"].as_str().unwrap().to_string();
+    let pass = fleet.manifest["key_passphrase"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let cli = Cli::new();
     cli.ok(&["settings", "--known-hosts", kh.to_str().unwrap()]);
     let port = h.port.to_string();
-    cli.ok(&["host", "add", "enc", &h.address, "--port", &port, "--key", key_pass.to_str().unwrap()]);
+    cli.ok(&[
+        "host",
+        "add",
+        "enc",
+        &h.address,
+        "--port",
+        &port,
+        "--key",
+        key_pass.to_str().unwrap(),
+    ]);
     // Without the passphrase: a clear error naming the key and what to do.
     let (s, _) = scan_json(&cli, &["scan", "enc", "--json"]);
     let r = result_of(&s, "enc");
     assert_eq!(r["error_code"], "key_file", "{r}");
     assert!(r["error"].as_str().unwrap().contains("passphrase"), "{r}");
     // Wrong passphrase.
-    let out = cli.cmd_with(&["scan", "enc", "--json"], &[("PATCHDESK_KEY_PASSPHRASE", "wrong")]);
+    let out = cli.cmd_with(
+        &["scan", "enc", "--json"],
+        &[("PATCHDESK_KEY_PASSPHRASE", "wrong")],
+    );
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(result_of(&s, "enc")["error"].as_str().unwrap().contains("wrong passphrase"), "{s}");
+    assert!(
+        result_of(&s, "enc")["error"]
+            .as_str()
+            .unwrap()
+            .contains("wrong passphrase"),
+        "{s}"
+    );
     // Right passphrase.
-    let out = cli.cmd_with(&["scan", "enc", "--json"], &[("PATCHDESK_KEY_PASSPHRASE", &pass)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = cli.cmd_with(
+        &["scan", "enc", "--json"],
+        &[("PATCHDESK_KEY_PASSPHRASE", &pass)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // The passphrase is nowhere in the database file.
     let db = std::fs::read(&cli.db).unwrap();
     assert!(!db.windows(pass.len()).any(|w| w == pass.as_bytes()));
 
     // ssh-agent: a real agent holding the plain key.
     let sock = cli.dir.path().join("agent.sock");
-    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).spawn().expect("ssh-agent");
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .spawn()
+        .expect("ssh-agent");
     let mut agent = Guard(agent);
     for _ in 0..50 {
         if sock.exists() {
@@ -297,12 +437,27 @@ fn passphrase_key_and_agent_auth() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let key = fleet.path("key");
-    let add = std::process::Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let add = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
     cli.ok(&["host", "add", "viaagent", &h.address, "--port", &port]);
-    let out = cli.cmd_with(&["scan", "viaagent", "--json"], &[("SSH_AUTH_SOCK", sock.to_str().unwrap())]);
+    let out = cli.cmd_with(
+        &["scan", "viaagent", "--json"],
+        &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
+    );
     let _ = agent.0.kill();
-    assert!(out.status.success(), "agent scan: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "agent scan: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 struct Guard(std::process::Child);
@@ -323,11 +478,25 @@ fn imports_the_fleet_from_ssh_config_and_ansible() {
         let cli = Cli::new();
         cli.ok(&["host", "import", dir.join(file).to_str().unwrap()]);
         let list = cli.json(&["host", "list", "--json"]);
-        let got: BTreeSet<String> = list.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_string()).collect();
+        let got: BTreeSet<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(got, names, "{file}");
         // And the imported hosts really scan (pd-03 through its sudo user).
-        cli.ok(&["settings", "--known-hosts", fleet.path("known_hosts").to_str().unwrap()]);
+        cli.ok(&[
+            "settings",
+            "--known-hosts",
+            fleet.path("known_hosts").to_str().unwrap(),
+        ]);
         let out = cli.cmd(&["scan", "pd-01", "pd-03", "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{file}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

@@ -26,8 +26,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let hosts = std::env::var("BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(HOSTS);
-    let packages = std::env::var("BENCH_PACKAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(PACKAGES);
+    let hosts = std::env::var("BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOSTS);
+    let packages = std::env::var("BENCH_PACKAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PACKAGES);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
@@ -37,7 +43,10 @@ fn main() {
     let gen = Instant::now();
     let specs: Vec<HostSpec> = (0..hosts)
         .map(|i| {
-            let mut s = HostSpec::new(format!("host-{i:04}"), format!("10.0.{}.{}", i / 250, i % 250 + 1));
+            let mut s = HostSpec::new(
+                format!("host-{i:04}"),
+                format!("10.0.{}.{}", i / 250, i % 250 + 1),
+            );
             s.groups = vec![format!("g{}", i % 10)];
             s
         })
@@ -48,7 +57,11 @@ fn main() {
             .map(|p| Package {
                 name: format!("pkg-{p:05}"),
                 version: format!("{}.{}-{}", p % 7, (p + i) % 13, 1 + i % 3),
-                arch: if p % 5 == 0 { "all".into() } else { "amd64".into() },
+                arch: if p % 5 == 0 {
+                    "all".into()
+                } else {
+                    "amd64".into()
+                },
                 source: format!("src-{:05}", p / 3),
                 source_version: format!("{}.{}", p % 7, (p + i) % 13),
                 status: "ii".into(),
@@ -73,12 +86,23 @@ fn main() {
             pending: Some(pending),
             ..Default::default()
         };
-        inv.record_scan(&s.name, t0, t0, &ScanOutcome::Ok { facts: Box::new(facts), bytes_received: 0 }, None)
-            .unwrap();
+        inv.record_scan(
+            &s.name,
+            t0,
+            t0,
+            &ScanOutcome::Ok {
+                facts: Box::new(facts),
+                bytes_received: 0,
+            },
+            None,
+        )
+        .unwrap();
     }
     let gen_time = gen.elapsed();
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(dir.path().join("bench.db-wal")).map(|m| m.len()).unwrap_or(0);
+        + std::fs::metadata(dir.path().join("bench.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
     // Reopen: measure on a cold connection, like the app after start-up.
     drop(inv);
     let inv = Inventory::open(&path, Arc::new(ManualClock::new(t0))).unwrap();
@@ -86,7 +110,9 @@ fn main() {
     let mut detail = Vec::new();
     let mut rng = 12345u64;
     for _ in 0..300 {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let h = format!("host-{:04}", (rng >> 33) as usize % hosts);
         let t = Instant::now();
         let d = inv.host_detail(&h).unwrap();
@@ -96,7 +122,9 @@ fn main() {
     let mut who = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        let hits = inv.hosts_with_package(&format!("pkg-{:05}", i * 37), Some("3.5")).unwrap();
+        let hits = inv
+            .hosts_with_package(&format!("pkg-{:05}", i * 37), Some("3.5"))
+            .unwrap();
         who.push(t.elapsed());
         assert!(hits.len() <= hosts);
     }
@@ -109,12 +137,36 @@ fn main() {
     }
 
     println!("inventory: {hosts} hosts x {packages} packages = {} package rows; generated in {:.1}s; file {:.0} MiB", hosts * packages, gen_time.as_secs_f64(), size as f64 / 1048576.0);
-    println!("{:<42} {:>9} {:>9} {:>9} {:>10}", "query", "p50 ms", "p99 ms", "target", "p99/target");
+    println!(
+        "{:<42} {:>9} {:>9} {:>9} {:>10}",
+        "query", "p50 ms", "p99 ms", "target", "p99/target"
+    );
     let target = 5.0;
     let p99 = ms(percentile(&mut detail, 0.99));
-    println!("{:<42} {:>9.2} {:>9.2} {:>9.1} {:>10.2}", "what's on host X (host_detail, 3000 pkgs)", ms(percentile(&mut detail, 0.5)), p99, target, p99 / target);
+    println!(
+        "{:<42} {:>9.2} {:>9.2} {:>9.1} {:>10.2}",
+        "what's on host X (host_detail, 3000 pkgs)",
+        ms(percentile(&mut detail, 0.5)),
+        p99,
+        target,
+        p99 / target
+    );
     let p99w = ms(percentile(&mut who, 0.99));
-    println!("{:<42} {:>9.2} {:>9.2} {:>9} {:>10}", "which hosts have P below V", ms(percentile(&mut who, 0.5)), p99w, "-", "-");
+    println!(
+        "{:<42} {:>9.2} {:>9.2} {:>9} {:>10}",
+        "which hosts have P below V",
+        ms(percentile(&mut who, 0.5)),
+        p99w,
+        "-",
+        "-"
+    );
     let p99o = ms(percentile(&mut overview, 0.99));
-    println!("{:<42} {:>9.2} {:>9.2} {:>9} {:>10}", "fleet overview (host_summaries)", ms(percentile(&mut overview, 0.5)), p99o, "-", "-");
+    println!(
+        "{:<42} {:>9.2} {:>9.2} {:>9} {:>10}",
+        "fleet overview (host_summaries)",
+        ms(percentile(&mut overview, 0.5)),
+        p99o,
+        "-",
+        "-"
+    );
 }

@@ -158,7 +158,10 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
     let uname = get("uname")?;
     f.kernel = uname.first().map(|l| clip(l)).unwrap_or_default();
     f.arch = uname.get(1).map(|l| clip(l)).unwrap_or_default();
-    f.hostname = get("hostname")?.first().map(|l| clip(l)).unwrap_or_default();
+    f.hostname = get("hostname")?
+        .first()
+        .map(|l| clip(l))
+        .unwrap_or_default();
 
     let time = get("time")?;
     f.host_time = time
@@ -246,7 +249,11 @@ pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
         let Some((k, v)) = line.split_once('=') else {
             continue;
         };
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) {
+        if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+        {
             continue;
         }
         let v = v.trim();
@@ -267,7 +274,8 @@ pub fn parse_dpkg_log_time(line: &str) -> Option<DateTime<Utc>> {
     let mut it = line.split_whitespace();
     let date = it.next()?;
     let time = it.next()?;
-    let naive = NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
+    let naive =
+        NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
     Some(Utc.from_utc_datetime(&naive))
 }
 
@@ -319,17 +327,28 @@ pub fn parse_dpkg_query(lines: &[&str]) -> Result<(Vec<Package>, Vec<String>), F
         }
         let name = cols[0].trim();
         if !valid_package_name(name) {
-            warnings.push(format!("packages line {}: skipped invalid package name {:?}", i + 1, clip(name)));
+            warnings.push(format!(
+                "packages line {}: skipped invalid package name {:?}",
+                i + 1,
+                clip(name)
+            ));
             continue;
         }
         let version = cols[1].trim();
         if version.parse::<Version>().is_err() {
-            warnings.push(format!("packages line {}: skipped {name}: invalid version {:?}", i + 1, clip(version)));
+            warnings.push(format!(
+                "packages line {}: skipped {name}: invalid version {:?}",
+                i + 1,
+                clip(version)
+            ));
             continue;
         }
         let arch = cols[2].trim();
         if !valid_arch(arch) {
-            warnings.push(format!("packages line {}: skipped {name}: invalid architecture", i + 1));
+            warnings.push(format!(
+                "packages line {}: skipped {name}: invalid architecture",
+                i + 1
+            ));
             continue;
         }
         let source = match cols[3].trim() {
@@ -369,7 +388,11 @@ pub fn parse_apt_simulate(lines: &[&str]) -> (Vec<PendingUpdate>, Vec<String>) {
         };
         match parse_inst(rest) {
             Some(u) => out.push(u),
-            None => warnings.push(format!("pending line {}: could not read {:?}", i + 1, clip(line))),
+            None => warnings.push(format!(
+                "pending line {}: could not read {:?}",
+                i + 1,
+                clip(line)
+            )),
         }
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
@@ -404,7 +427,11 @@ fn parse_inst(rest: &str) -> Option<PendingUpdate> {
         Some(p) => (&inner[..p], inner[p + 1..].trim_end_matches(']').trim()),
         None => (inner, name_arch.unwrap_or("")),
     };
-    let arch = if valid_arch(arch) { arch } else { name_arch.unwrap_or("") };
+    let arch = if valid_arch(arch) {
+        arch
+    } else {
+        name_arch.unwrap_or("")
+    };
     let suites: Vec<String> = releases
         .split(',')
         .filter_map(|r| {
@@ -414,7 +441,9 @@ fn parse_inst(rest: &str) -> Option<PendingUpdate> {
             (!suite.is_empty()).then(|| clip(suite))
         })
         .collect();
-    let security = suites.iter().any(|s| s.ends_with("-security") || s.contains("security"))
+    let security = suites
+        .iter()
+        .any(|s| s.ends_with("-security") || s.contains("security"))
         || releases.to_ascii_lowercase().contains("security");
     Some(PendingUpdate {
         name: name.to_string(),
@@ -440,7 +469,9 @@ mod tests {
         assert_eq!(f.os_codename, "bookworm");
         assert!(!f.kernel.is_empty());
         let pkgs = f.packages.as_ref().unwrap();
-        assert!(pkgs.iter().any(|p| p.name == "pd-hello" && p.version == "1.0-1"));
+        assert!(pkgs
+            .iter()
+            .any(|p| p.name == "pd-hello" && p.version == "1.0-1"));
         let libfoo = pkgs.iter().find(|p| p.name == "pd-libfoo1").unwrap();
         assert_eq!(libfoo.source, "pd-libfoo");
         let pending = f.pending.as_ref().unwrap();
@@ -473,7 +504,10 @@ mod tests {
     #[test]
     fn hostile_outputs_are_clear_errors() {
         assert_eq!(parse_scan(""), Err(FactsError::NoMarker));
-        assert_eq!(parse_scan("Welcome to my banner\n"), Err(FactsError::NoMarker));
+        assert_eq!(
+            parse_scan("Welcome to my banner\n"),
+            Err(FactsError::NoMarker)
+        );
         assert_eq!(
             parse_scan("@@PD format 99\n"),
             Err(FactsError::Format("99".into()))
@@ -481,7 +515,13 @@ mod tests {
         let cut = &SAMPLE[..SAMPLE.len() / 2];
         assert!(matches!(parse_scan(cut), Err(FactsError::Truncated(_))));
         let bad = SAMPLE.replacen("\tii", "\tii\textra", 1);
-        assert!(matches!(parse_scan(&bad), Err(FactsError::Line { section: "packages", .. })));
+        assert!(matches!(
+            parse_scan(&bad),
+            Err(FactsError::Line {
+                section: "packages",
+                ..
+            })
+        ));
     }
 
     #[test]

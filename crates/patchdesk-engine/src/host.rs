@@ -105,10 +105,9 @@ impl HostSpec {
         validate_name(&self.name)?;
         if self.address.is_empty()
             || self.address.len() > 253
-            || !self
-                .address
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_' | '[' | ']'))
+            || !self.address.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_' | '[' | ']')
+            })
         {
             return Err(format!(
                 "host {:?}: address {:?} is not a host name or IP address",

@@ -27,8 +27,18 @@ pub enum Format {
 }
 
 const NON_PROD_GROUPS: &[&str] = &[
-    "staging", "stage", "dev", "development", "test", "testing", "qa", "nonprod", "non-prod",
-    "non_prod", "canary", "preprod",
+    "staging",
+    "stage",
+    "dev",
+    "development",
+    "test",
+    "testing",
+    "qa",
+    "nonprod",
+    "non-prod",
+    "non_prod",
+    "canary",
+    "preprod",
 ];
 
 fn import_err(file: &str, line: usize, message: impl Into<String>) -> Error {
@@ -84,9 +94,15 @@ pub fn from_path(path: &Path, format: Option<Format>) -> Result<ImportReport> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
     let name = path.display().to_string();
-    let format = format.or_else(|| detect_format(path, &text)).ok_or_else(|| {
-        import_err(&name, 0, "unknown format: use --format ssh-config, ansible-ini, ansible-yaml or csv")
-    })?;
+    let format = format
+        .or_else(|| detect_format(path, &text))
+        .ok_or_else(|| {
+            import_err(
+                &name,
+                0,
+                "unknown format: use --format ssh-config, ansible-ini, ansible-yaml or csv",
+            )
+        })?;
     match format {
         Format::SshConfig => from_ssh_config(&text, &name),
         Format::AnsibleIni => from_ansible_ini(&text, &name),
@@ -95,11 +111,19 @@ pub fn from_path(path: &Path, format: Option<Format>) -> Result<ImportReport> {
     }
 }
 
-fn finish(file: &str, hosts: Vec<(usize, HostSpec)>, warnings: Vec<String>) -> Result<ImportReport> {
+fn finish(
+    file: &str,
+    hosts: Vec<(usize, HostSpec)>,
+    warnings: Vec<String>,
+) -> Result<ImportReport> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (line, h) in &hosts {
         if let Some(first) = seen.insert(h.name.clone(), *line) {
-            return Err(import_err(file, *line, format!("host {:?} is already defined on line {first}", h.name)));
+            return Err(import_err(
+                file,
+                *line,
+                format!("host {:?} is already defined on line {first}", h.name),
+            ));
         }
         h.validate().map_err(|m| import_err(file, *line, m))?;
     }
@@ -119,7 +143,10 @@ pub fn from_ssh_config(text: &str, file: &str) -> Result<ImportReport> {
     let mut filtered = String::with_capacity(text.len());
     for (i, l) in text.lines().enumerate() {
         if l.trim_start().to_ascii_lowercase().starts_with("include") {
-            warnings.push(format!("{file}: line {}: Include is not followed; import the included file too", i + 1));
+            warnings.push(format!(
+                "{file}: line {}: Include is not followed; import the included file too",
+                i + 1
+            ));
             filtered.push('\n');
         } else {
             filtered.push_str(l);
@@ -132,13 +159,19 @@ pub fn from_ssh_config(text: &str, file: &str) -> Result<ImportReport> {
         cfg = cfg.home_dir(PathBuf::from(home));
     }
     let cfg = cfg
-        .parse(&mut reader, ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS)
+        .parse(
+            &mut reader,
+            ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
         .map_err(|e| import_err(file, 0, format!("cannot read this ssh config: {e}")))?;
     // Line numbers of each `Host` line, to point errors at them.
     let host_lines: Vec<usize> = text
         .lines()
         .enumerate()
-        .filter(|(_, l)| l.trim_start().to_ascii_lowercase().starts_with("host ") || l.trim_start().to_ascii_lowercase().starts_with("host\t"))
+        .filter(|(_, l)| {
+            l.trim_start().to_ascii_lowercase().starts_with("host ")
+                || l.trim_start().to_ascii_lowercase().starts_with("host\t")
+        })
         .map(|(i, _)| i + 1)
         .collect();
     let mut hosts = Vec::new();
@@ -160,7 +193,10 @@ pub fn from_ssh_config(text: &str, file: &str) -> Result<ImportReport> {
                 continue;
             }
             let params = cfg.query(p);
-            let mut spec = HostSpec::new(p.clone(), params.host_name.clone().unwrap_or_else(|| p.clone()));
+            let mut spec = HostSpec::new(
+                p.clone(),
+                params.host_name.clone().unwrap_or_else(|| p.clone()),
+            );
             spec.port = params.port.unwrap_or(22);
             match &params.user {
                 Some(u) => spec.user = u.clone(),
@@ -169,9 +205,13 @@ pub fn from_ssh_config(text: &str, file: &str) -> Result<ImportReport> {
             if let Some(key) = params.identity_file.as_ref().and_then(|v| v.first()) {
                 let s = key.to_string_lossy();
                 if s.contains('%') {
-                    warnings.push(format!("{p}: IdentityFile {s} uses % tokens, which are not expanded"));
+                    warnings.push(format!(
+                        "{p}: IdentityFile {s} uses % tokens, which are not expanded"
+                    ));
                 }
-                spec.auth = Auth::KeyFile { path: expand_home(&s) };
+                spec.auth = Auth::KeyFile {
+                    path: expand_home(&s),
+                };
             }
             spec.proxy_jump = params.proxy_jump.as_ref().map(|j| j.join(","));
             hosts.push((line, spec));
@@ -197,14 +237,23 @@ struct AnsibleModel {
 }
 
 impl AnsibleModel {
-    fn add_host(&mut self, name: &str, line: usize, vars: BTreeMap<String, String>, group: Option<&str>) {
+    fn add_host(
+        &mut self,
+        name: &str,
+        line: usize,
+        vars: BTreeMap<String, String>,
+        group: Option<&str>,
+    ) {
         let entry = self.hosts.entry(name.to_string()).or_insert_with(|| {
             self.host_order.push(name.to_string());
             (line, BTreeMap::new())
         });
         entry.1.extend(vars);
         if let Some(g) = group {
-            self.members.entry(g.to_string()).or_default().insert(name.to_string());
+            self.members
+                .entry(g.to_string())
+                .or_default()
+                .insert(name.to_string());
         }
     }
 
@@ -250,25 +299,42 @@ impl AnsibleModel {
             let get = |k: &str| vars.get(k).map(|s| s.as_str());
             let mut spec = HostSpec::new(name.clone(), get("ansible_host").unwrap_or(name));
             if let Some(p) = get("ansible_port") {
-                spec.port = p
-                    .parse()
-                    .map_err(|_| import_err(file, *line, format!("{name}: ansible_port {p:?} is not a port number")))?;
+                spec.port = p.parse().map_err(|_| {
+                    import_err(
+                        file,
+                        *line,
+                        format!("{name}: ansible_port {p:?} is not a port number"),
+                    )
+                })?;
             }
             if let Some(u) = get("ansible_user").or(get("ansible_ssh_user")) {
                 spec.user = u.to_string();
             }
-            if let Some(k) = get("ansible_ssh_private_key_file").or(get("ansible_private_key_file")) {
-                spec.auth = Auth::KeyFile { path: expand_home(k) };
+            if let Some(k) = get("ansible_ssh_private_key_file").or(get("ansible_private_key_file"))
+            {
+                spec.auth = Auth::KeyFile {
+                    path: expand_home(k),
+                };
             }
-            let env_var = get("patchdesk_environment").or(get("env")).or(get("environment"));
+            let env_var = get("patchdesk_environment")
+                .or(get("env"))
+                .or(get("environment"));
             spec.environment = match env_var {
-                Some(e) => e.parse().map_err(|m: String| import_err(file, *line, format!("{name}: {m}")))?,
-                None if groups.iter().any(|g| NON_PROD_GROUPS.contains(&g.to_ascii_lowercase().as_str())) => {
+                Some(e) => e
+                    .parse()
+                    .map_err(|m: String| import_err(file, *line, format!("{name}: {m}")))?,
+                None if groups
+                    .iter()
+                    .any(|g| NON_PROD_GROUPS.contains(&g.to_ascii_lowercase().as_str())) =>
+                {
                     Environment::NonProd
                 }
                 None => Environment::Prod,
             };
-            spec.groups = groups.into_iter().filter(|g| g != "all" && g != "ungrouped").collect();
+            spec.groups = groups
+                .into_iter()
+                .filter(|g| g != "all" && g != "ungrouped")
+                .collect();
             hosts.push((*line, spec));
         }
         finish(file, hosts, warnings)
@@ -314,16 +380,29 @@ fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
     let Some(open) = pattern.find('[') else {
         return Ok(vec![pattern.to_string()]);
     };
-    let close = pattern[open..].find(']').map(|c| c + open).ok_or("unclosed [ in host range")?;
-    let (prefix, inner, suffix) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
-    let (a, b) = inner.split_once(':').ok_or("a host range needs [start:end]")?;
+    let close = pattern[open..]
+        .find(']')
+        .map(|c| c + open)
+        .ok_or("unclosed [ in host range")?;
+    let (prefix, inner, suffix) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
+    let (a, b) = inner
+        .split_once(':')
+        .ok_or("a host range needs [start:end]")?;
     let b = b.split(':').next().unwrap_or(b);
     let mut items = Vec::new();
     if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
         if y < x || y - x > 10_000 {
             return Err("host range is empty or larger than 10000".into());
         }
-        let width = if a.starts_with('0') && a.len() > 1 { a.len() } else { 0 };
+        let width = if a.starts_with('0') && a.len() > 1 {
+            a.len()
+        } else {
+            0
+        };
         for n in x..=y {
             items.push(format!("{n:0width$}"));
         }
@@ -368,7 +447,13 @@ pub fn from_ansible_ini(text: &str, file: &str) -> Result<ImportReport> {
             section = match name.split_once(':') {
                 Some((g, "children")) => Section::Children(g.to_string()),
                 Some((g, "vars")) => Section::Vars(g.to_string()),
-                Some((_, other)) => return Err(import_err(file, line, format!("unknown section type :{other}"))),
+                Some((_, other)) => {
+                    return Err(import_err(
+                        file,
+                        line,
+                        format!("unknown section type :{other}"),
+                    ))
+                }
                 None => Section::Hosts(name.to_string()),
             };
             let (Section::Hosts(g) | Section::Children(g) | Section::Vars(g)) = &section;
@@ -385,14 +470,20 @@ pub fn from_ansible_ini(text: &str, file: &str) -> Result<ImportReport> {
                 }
             }
             Section::Children(g) => {
-                m.children.entry(g.clone()).or_default().insert(l.to_string());
+                m.children
+                    .entry(g.clone())
+                    .or_default()
+                    .insert(l.to_string());
             }
             Section::Vars(g) => {
                 let (k, v) = l
                     .split_once('=')
                     .ok_or_else(|| import_err(file, line, format!("{l:?} is not key=value")))?;
                 let v = v.trim().trim_matches(['"', '\'']).to_string();
-                m.group_vars.entry(g.clone()).or_default().insert(k.trim().to_string(), v);
+                m.group_vars
+                    .entry(g.clone())
+                    .or_default()
+                    .insert(k.trim().to_string(), v);
             }
         }
     }
@@ -406,7 +497,11 @@ pub fn from_ansible_yaml(text: &str, file: &str) -> Result<ImportReport> {
         import_err(file, line, format!("not valid YAML: {e}"))
     })?;
     let Value::Mapping(top) = doc else {
-        return Err(import_err(file, 1, "an Ansible YAML inventory is a mapping of groups (all: ...)"));
+        return Err(import_err(
+            file,
+            1,
+            "an Ansible YAML inventory is a mapping of groups (all: ...)",
+        ));
     };
     fn scalar(v: &Value) -> Option<String> {
         match v {
@@ -427,7 +522,13 @@ pub fn from_ansible_yaml(text: &str, file: &str) -> Result<ImportReport> {
         }
         out
     }
-    fn walk(m: &mut AnsibleModel, file: &str, group: &str, body: &Value, depth: usize) -> Result<()> {
+    fn walk(
+        m: &mut AnsibleModel,
+        file: &str,
+        group: &str,
+        body: &Value,
+        depth: usize,
+    ) -> Result<()> {
         if depth > 32 {
             return Err(import_err(file, 0, "groups nested deeper than 32 levels"));
         }
@@ -438,7 +539,9 @@ pub fn from_ansible_yaml(text: &str, file: &str) -> Result<ImportReport> {
         };
         if let Some(Value::Mapping(hosts)) = b.get("hosts") {
             for (h, hv) in hosts {
-                let name = scalar(h).ok_or_else(|| import_err(file, 0, format!("group {group}: a host name must be text")))?;
+                let name = scalar(h).ok_or_else(|| {
+                    import_err(file, 0, format!("group {group}: a host name must be text"))
+                })?;
                 for host in expand_range(&name).map_err(|e| import_err(file, 0, e))? {
                     m.add_host(&host, 0, vars_of(Some(hv)), Some(group));
                 }
@@ -446,12 +549,19 @@ pub fn from_ansible_yaml(text: &str, file: &str) -> Result<ImportReport> {
         }
         let vars = vars_of(b.get("vars"));
         if !vars.is_empty() {
-            m.group_vars.entry(group.to_string()).or_default().extend(vars);
+            m.group_vars
+                .entry(group.to_string())
+                .or_default()
+                .extend(vars);
         }
         if let Some(Value::Mapping(children)) = b.get("children") {
             for (c, cv) in children {
-                let child = scalar(c).ok_or_else(|| import_err(file, 0, "a group name must be text"))?;
-                m.children.entry(group.to_string()).or_default().insert(child.clone());
+                let child =
+                    scalar(c).ok_or_else(|| import_err(file, 0, "a group name must be text"))?;
+                m.children
+                    .entry(group.to_string())
+                    .or_default()
+                    .insert(child.clone());
                 walk(m, file, &child, cv, depth + 1)?;
             }
         }
@@ -480,7 +590,8 @@ pub fn from_csv(text: &str, file: &str) -> Result<ImportReport> {
         .map(|h| h.to_ascii_lowercase())
         .collect();
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-    let name_c = col(&["name"]).ok_or_else(|| import_err(file, 1, "the header row needs a \"name\" column"))?;
+    let name_c = col(&["name"])
+        .ok_or_else(|| import_err(file, 1, "the header row needs a \"name\" column"))?;
     let addr_c = col(&["address", "host", "hostname", "ip"])
         .ok_or_else(|| import_err(file, 1, "the header row needs an \"address\" column"))?;
     let (port_c, user_c, key_c, env_c, groups_c, tags_c, notes_c) = (
@@ -492,7 +603,27 @@ pub fn from_csv(text: &str, file: &str) -> Result<ImportReport> {
         col(&["tags", "tag"]),
         col(&["notes", "note"]),
     );
-    let known = ["name", "address", "host", "hostname", "ip", "port", "user", "username", "key", "identity_file", "key_file", "environment", "env", "groups", "group", "tags", "tag", "notes", "note"];
+    let known = [
+        "name",
+        "address",
+        "host",
+        "hostname",
+        "ip",
+        "port",
+        "user",
+        "username",
+        "key",
+        "identity_file",
+        "key_file",
+        "environment",
+        "env",
+        "groups",
+        "group",
+        "tags",
+        "tag",
+        "notes",
+        "note",
+    ];
     let mut warnings: Vec<String> = headers
         .iter()
         .filter(|h| !known.contains(&h.as_str()))
@@ -521,7 +652,9 @@ pub fn from_csv(text: &str, file: &str) -> Result<ImportReport> {
         }
         let key = get(key_c);
         if !key.is_empty() {
-            spec.auth = Auth::KeyFile { path: expand_home(&key) };
+            spec.auth = Auth::KeyFile {
+                path: expand_home(&key),
+            };
         }
         let env = get(env_c);
         if !env.is_empty() {
@@ -552,7 +685,10 @@ mod tests {
     const CSV: &str = include_str!("../../../tests/fixtures/import/hosts.csv");
 
     fn by_name<'a>(r: &'a ImportReport, n: &str) -> &'a HostSpec {
-        r.hosts.iter().find(|h| h.name == n).unwrap_or_else(|| panic!("{n} missing: {:?}", r.hosts))
+        r.hosts
+            .iter()
+            .find(|h| h.name == n)
+            .unwrap_or_else(|| panic!("{n} missing: {:?}", r.hosts))
     }
 
     #[test]
@@ -561,10 +697,21 @@ mod tests {
         let names: Vec<&str> = r.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["web-01", "web-02", "db-01", "bastion"]);
         let w = by_name(&r, "web-01");
-        assert_eq!((w.address.as_str(), w.port, w.user.as_str()), ("10.0.0.11", 22, "ops"));
-        assert_eq!(w.auth, Auth::KeyFile { path: PathBuf::from("/keys/fleet") });
+        assert_eq!(
+            (w.address.as_str(), w.port, w.user.as_str()),
+            ("10.0.0.11", 22, "ops")
+        );
+        assert_eq!(
+            w.auth,
+            Auth::KeyFile {
+                path: PathBuf::from("/keys/fleet")
+            }
+        );
         let db = by_name(&r, "db-01");
-        assert_eq!((db.address.as_str(), db.port, db.user.as_str()), ("db1.internal", 2222, "root"));
+        assert_eq!(
+            (db.address.as_str(), db.port, db.user.as_str()),
+            ("db1.internal", 2222, "root")
+        );
         assert_eq!(db.proxy_jump.as_deref(), Some("bastion"));
         let b = by_name(&r, "bastion");
         assert_eq!(b.auth, Auth::Agent, "{b:?}");
@@ -574,7 +721,7 @@ mod tests {
     #[test]
     fn ansible_ini() {
         let r = from_ansible_ini(INI, "inventory.ini").unwrap();
-        assert_eq!(r.hosts.len(), 6, "{:?}", r.hosts);
+        assert_eq!(r.hosts.len(), 5, "{:?}", r.hosts);
         let w = by_name(&r, "web02.example.com");
         assert_eq!(w.groups, vec!["office", "web"]);
         assert_eq!(w.user, "ops");
@@ -584,7 +731,12 @@ mod tests {
         assert_eq!(s.address, "192.0.2.50");
         assert_eq!(s.port, 2200);
         let db = by_name(&r, "db-b");
-        assert_eq!(db.auth, Auth::KeyFile { path: PathBuf::from("/keys/db") });
+        assert_eq!(
+            db.auth,
+            Auth::KeyFile {
+                path: PathBuf::from("/keys/db")
+            }
+        );
         assert!(db.groups.contains(&"office".to_string()));
     }
 
@@ -594,7 +746,10 @@ mod tests {
         let names: BTreeSet<&str> = r.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, BTreeSet::from(["app1", "app2", "qa1", "lonely"]));
         let a = by_name(&r, "app1");
-        assert_eq!((a.address.as_str(), a.user.as_str(), a.port), ("192.0.2.1", "deploy", 22));
+        assert_eq!(
+            (a.address.as_str(), a.user.as_str(), a.port),
+            ("192.0.2.1", "deploy", 22)
+        );
         assert_eq!(a.groups, vec!["app", "prod"]);
         let q = by_name(&r, "qa1");
         assert_eq!(q.environment, Environment::NonProd);
@@ -608,32 +763,60 @@ mod tests {
         let h = by_name(&r, "pd-01");
         assert_eq!(h.groups, vec!["canary", "web"]);
         assert_eq!(h.environment, Environment::NonProd);
-        assert_eq!(h.auth, Auth::KeyFile { path: PathBuf::from("/keys/id") });
+        assert_eq!(
+            h.auth,
+            Auth::KeyFile {
+                path: PathBuf::from("/keys/id")
+            }
+        );
         assert_eq!(by_name(&r, "plain").auth, Auth::Agent);
         assert!(r.warnings.iter().any(|w| w.contains("colour")));
     }
 
     #[test]
     fn bad_files_say_where_and_what() {
-        let e = from_csv("name,address,port\na,10.0.0.1,22\nb,10.0.0.2,abc\n", "h.csv").unwrap_err().to_string();
+        let e = from_csv(
+            "name,address,port\na,10.0.0.1,22\nb,10.0.0.2,abc\n",
+            "h.csv",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(e, "h.csv: line 3: port \"abc\" is not a number");
-        let e = from_csv("name,address\na,10.0.0.1\na,10.0.0.2\n", "h.csv").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("already defined on line 2"), "{e}");
-        let e = from_csv("name,address\nweb,evil;reboot\n", "h.csv").unwrap_err().to_string();
+        let e = from_csv("name,address\na,10.0.0.1\na,10.0.0.2\n", "h.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("already defined on line 2"),
+            "{e}"
+        );
+        let e = from_csv("name,address\nweb,evil;reboot\n", "h.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("not a host name"), "{e}");
-        let e = from_ansible_ini("[web]\nweb[1:x]\n", "i.ini").unwrap_err().to_string();
+        let e = from_ansible_ini("[web]\nweb[1:x]\n", "i.ini")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("i.ini: line 2:"), "{e}");
-        let e = from_ansible_ini("[web]\nh ansible_port=eighty\n", "i.ini").unwrap_err().to_string();
+        let e = from_ansible_ini("[web]\nh ansible_port=eighty\n", "i.ini")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a port number"), "{e}");
-        let e = from_ansible_yaml("all: [unclosed", "i.yml").unwrap_err().to_string();
+        let e = from_ansible_yaml("all: [unclosed", "i.yml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not valid YAML"), "{e}");
-        let e = from_csv("address\n1.2.3.4\n", "h.csv").unwrap_err().to_string();
+        let e = from_csv("address\n1.2.3.4\n", "h.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"name\" column"), "{e}");
     }
 
     #[test]
     fn ranges() {
-        assert_eq!(expand_range("web[01:03].x").unwrap(), ["web01.x", "web02.x", "web03.x"]);
+        assert_eq!(
+            expand_range("web[01:03].x").unwrap(),
+            ["web01.x", "web02.x", "web03.x"]
+        );
         assert_eq!(expand_range("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
         assert!(expand_range("x[1:999999]").is_err());
     }

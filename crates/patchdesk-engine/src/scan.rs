@@ -139,7 +139,11 @@ pub async fn scan_hosts(
             all.into_iter().map(|h| (h.spec.name.clone(), h)).collect();
         names
             .iter()
-            .map(|n| by_name.remove(n).ok_or_else(|| Error::UnknownHost(n.clone())))
+            .map(|n| {
+                by_name
+                    .remove(n)
+                    .ok_or_else(|| Error::UnknownHost(n.clone()))
+            })
             .collect::<Result<_>>()?
     };
     let total = targets.len();
@@ -215,7 +219,13 @@ pub async fn scan_hosts(
         let stored = inv.record_scan(&raw.host, raw.started, raw.finished, &raw.outcome, pin);
         let duration_ms = (raw.finished - raw.started).num_milliseconds();
         let result = match (&raw.outcome, stored) {
-            (ScanOutcome::Ok { facts, bytes_received }, Ok(st)) => HostScanResult {
+            (
+                ScanOutcome::Ok {
+                    facts,
+                    bytes_received,
+                },
+                Ok(st),
+            ) => HostScanResult {
                 host: raw.host.clone(),
                 ok: true,
                 error_code: None,
@@ -264,15 +274,26 @@ pub async fn scan_hosts(
         progress(&ProgressEvent {
             job: "scan",
             host: Some(result.host.clone()),
-            phase: if result.ok { Phase::Done } else { Phase::Failed },
+            phase: if result.ok {
+                Phase::Done
+            } else {
+                Phase::Failed
+            },
             done: results.len(),
             total,
             message: match &result.error {
                 Some(e) => e.clone(),
                 None => format!(
                     "{} pending update(s){}",
-                    result.pending.map(|p| p.to_string()).unwrap_or_else(|| "unchanged:".into()),
-                    if result.packages_transferred { "" } else { " (package state unchanged)" }
+                    result
+                        .pending
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "unchanged:".into()),
+                    if result.packages_transferred {
+                        ""
+                    } else {
+                        " (package state unchanged)"
+                    }
                 ),
             },
         });

@@ -36,28 +36,40 @@ const KEY: &str = "settings";
 impl Settings {
     pub fn load(inv: &Inventory) -> Result<Self> {
         match inv.setting(KEY)? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Invalid(format!("stored settings are unreadable ({e}); save them again in Settings"))),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                Error::Invalid(format!(
+                    "stored settings are unreadable ({e}); save them again in Settings"
+                ))
+            }),
             None => Ok(Self::default()),
         }
     }
 
     pub fn validate(&self) -> Result<()> {
         if !(1..=512).contains(&self.concurrency) {
-            return Err(Error::Invalid("concurrency must be between 1 and 512 hosts".into()));
+            return Err(Error::Invalid(
+                "concurrency must be between 1 and 512 hosts".into(),
+            ));
         }
         if !(1..=600).contains(&self.connect_timeout_secs) {
-            return Err(Error::Invalid("the connect timeout must be between 1 and 600 seconds".into()));
+            return Err(Error::Invalid(
+                "the connect timeout must be between 1 and 600 seconds".into(),
+            ));
         }
         if !(1..=86_400).contains(&self.command_timeout_secs) {
-            return Err(Error::Invalid("the command timeout must be between 1 and 86400 seconds".into()));
+            return Err(Error::Invalid(
+                "the command timeout must be between 1 and 86400 seconds".into(),
+            ));
         }
         Ok(())
     }
 
     pub fn save(&self, inv: &Inventory) -> Result<()> {
         self.validate()?;
-        inv.set_setting(KEY, &serde_json::to_string(self).expect("settings serialise"))
+        inv.set_setting(
+            KEY,
+            &serde_json::to_string(self).expect("settings serialise"),
+        )
     }
 
     pub fn ssh_options(&self) -> SshOptions {
@@ -79,12 +91,18 @@ mod tests {
     fn round_trip_and_validation() {
         let (inv, _) = inv();
         assert_eq!(Settings::load(&inv).unwrap(), Settings::default());
-        let mut s = Settings::default();
-        s.concurrency = 8;
+        let mut s = Settings {
+            concurrency: 8,
+            ..Settings::default()
+        };
         s.save(&inv).unwrap();
         assert_eq!(Settings::load(&inv).unwrap().concurrency, 8);
         s.concurrency = 0;
         assert!(s.save(&inv).is_err());
-        assert_eq!(Settings::load(&inv).unwrap().concurrency, 8, "a bad save changes nothing");
+        assert_eq!(
+            Settings::load(&inv).unwrap().concurrency,
+            8,
+            "a bad save changes nothing"
+        );
     }
 }

@@ -134,12 +134,14 @@ impl Handler {
             };
         }
         for path in &self.known_hosts {
-            let entries =
-                match russh::keys::known_hosts::known_host_keys_path(&self.address, self.port, path)
-                {
-                    Ok(e) => e,
-                    Err(_) => continue,
-                };
+            let entries = match russh::keys::known_hosts::known_host_keys_path(
+                &self.address,
+                self.port,
+                path,
+            ) {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
             for (_line, recorded) in entries {
                 if recorded.key_data() == key.key_data() {
                     return Ok(KeyVerdict::KnownHosts(path.clone()));
@@ -166,7 +168,10 @@ impl Handler {
 }
 
 fn normalise_fingerprint(fp: &str) -> String {
-    fp.trim().trim_start_matches("SHA256:").trim_end_matches('=').to_string()
+    fp.trim()
+        .trim_start_matches("SHA256:")
+        .trim_end_matches('=')
+        .to_string()
 }
 
 impl client::Handler for Handler {
@@ -331,7 +336,11 @@ impl Connection {
 
     /// Run one command (through the login shell, as sshd does) and collect its output.
     /// `stdin`, when given, is written to the command's standard input and then closed.
-    pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<CommandOutput, HostError> {
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, HostError> {
         let timeout = self.options.command_timeout;
         tokio::time::timeout(timeout, self.run_inner(command, stdin))
             .await
@@ -341,7 +350,11 @@ impl Connection {
             })?
     }
 
-    async fn run_inner(&self, command: &str, stdin: Option<&[u8]>) -> Result<CommandOutput, HostError> {
+    async fn run_inner(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, HostError> {
         let mut channel = self
             .handle
             .channel_open_session()
@@ -377,10 +390,10 @@ impl Connection {
                         out.stdout.extend_from_slice(data);
                     }
                 }
-                ChannelMsg::ExtendedData { ref data, .. } => {
-                    if out.stderr.len() + data.len() <= 1024 * 1024 {
-                        out.stderr.extend_from_slice(data);
-                    }
+                ChannelMsg::ExtendedData { ref data, .. }
+                    if out.stderr.len() + data.len() <= 1024 * 1024 =>
+                {
+                    out.stderr.extend_from_slice(data);
                 }
                 ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
                 _ => {}
@@ -481,7 +494,9 @@ fn load_key(path: &Path, passphrase: Option<PassphraseFn>) -> Result<PrivateKey,
             russh::keys::load_secret_key(path, Some(&pass))
                 .map_err(|_| err("wrong passphrase, or the key is damaged".into()))
         }
-        Err(e) => Err(err(format!("cannot read the key ({e}); check the path and permissions"))),
+        Err(e) => Err(err(format!(
+            "cannot read the key ({e}); check the path and permissions"
+        ))),
     }
 }
 
@@ -489,8 +504,7 @@ fn load_key(path: &Path, passphrase: Option<PassphraseFn>) -> Result<PrivateKey,
 /// in a remote command goes through this (or a stricter validator) first.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
     {
         return s.to_string();

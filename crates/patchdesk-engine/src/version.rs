@@ -45,8 +45,13 @@ impl FromStr for Version {
         let invalid = || VersionError::Invalid(s.chars().take(64).collect());
         // dpkg: the upstream part must start with a digit (it only warns otherwise, but no real
         // archive has such versions; refusing keeps garbage out of the inventory).
-        let upstream_start = s.split_once(':').map(|(_, u)| u).unwrap_or(s);
-        if !upstream_start.starts_with(|c: char| c.is_ascii_digit()) {
+        let upstream_start = match s.split_once(':') {
+            Some((epoch, u)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => u,
+            Some(_) => return Err(invalid()),
+            None => s,
+        };
+        // dpkg: "revision number is empty".
+        if !upstream_start.starts_with(|c: char| c.is_ascii_digit()) || s.ends_with('-') {
             return Err(invalid());
         }
         let parsed: debversion::Version = s.parse().map_err(|_| invalid())?;
@@ -167,7 +172,18 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "abc", "1.0 2", "1.0;rm", "1:", ":1.0", "1.0-", "1.0_1", "é1", "99999999999:1.0"] {
+        for bad in [
+            "",
+            "abc",
+            "1.0 2",
+            "1.0;rm",
+            "1:",
+            ":1.0",
+            "1.0-",
+            "1.0_1",
+            "é1",
+            "99999999999:1.0",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad:?}");
         }
         assert!("1".repeat(300).parse::<Version>().is_err());

@@ -32,15 +32,25 @@ fn check(tsv: &str) -> (usize, Vec<String>) {
 
 #[test]
 fn recorded_pairs_match_dpkg() {
-    let tsv = std::fs::read_to_string(root().join("tests/fixtures/versions/dpkg-pairs.tsv")).unwrap();
+    let tsv =
+        std::fs::read_to_string(root().join("tests/fixtures/versions/dpkg-pairs.tsv")).unwrap();
     let (n, wrong) = check(&tsv);
     assert!(n >= 5000, "the fixture has {n} pairs");
-    assert!(wrong.is_empty(), "{} of {n} pairs differ from dpkg, first: {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+    assert!(
+        wrong.is_empty(),
+        "{} of {n} pairs differ from dpkg, first: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
 }
 
 #[test]
 fn live_pairs_match_dpkg() {
-    if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+    if std::process::Command::new("dpkg")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("dpkg is not installed: this test needs a Debian/Ubuntu machine");
     }
     let out = std::process::Command::new("bash")
@@ -48,8 +58,20 @@ fn live_pairs_match_dpkg() {
         .arg("2000")
         .output()
         .unwrap();
-    assert!(out.status.success(), "record.sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "record.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (n, wrong) = check(&String::from_utf8_lossy(&out.stdout));
-    assert!(n >= 1500, "only {n} live pairs (are apt lists present? run apt-get update)");
-    assert!(wrong.is_empty(), "{} of {n} live pairs differ from dpkg: {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+    assert!(
+        n >= 1500,
+        "only {n} live pairs (are apt lists present? run apt-get update)"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {n} live pairs differ from dpkg: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
 }

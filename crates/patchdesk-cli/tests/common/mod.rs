@@ -16,7 +16,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub struct Fleet {
@@ -51,7 +54,11 @@ impl Fleet {
     }
 
     pub fn path(&self, key: &str) -> PathBuf {
-        PathBuf::from(self.manifest[key].as_str().unwrap_or_else(|| panic!("fleet.json has no {key}")))
+        PathBuf::from(
+            self.manifest[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("fleet.json has no {key}")),
+        )
     }
 
     pub fn hosts(&self) -> Vec<FleetHost> {
@@ -73,7 +80,10 @@ impl Fleet {
     }
 
     pub fn host(&self, name: &str) -> FleetHost {
-        self.hosts().into_iter().find(|h| h.name == name).unwrap_or_else(|| panic!("no fleet host {name}"))
+        self.hosts()
+            .into_iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no fleet host {name}"))
     }
 
     /// Run a command directly inside a host's root (not over SSH): the ground truth.
@@ -93,7 +103,11 @@ impl Fleet {
     }
 
     pub fn run(&self, args: &[&str]) {
-        let out = Command::new("bash").arg(&self.script).args(args).output().expect("fleet.sh runs");
+        let out = Command::new("bash")
+            .arg(&self.script)
+            .args(args)
+            .output()
+            .expect("fleet.sh runs");
         assert!(
             out.status.success(),
             "fleet.sh {args:?} failed: {}{}",

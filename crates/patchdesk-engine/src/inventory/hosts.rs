@@ -92,7 +92,9 @@ impl Inventory {
         let mut ids = Vec::with_capacity(specs.len());
         for s in specs {
             let existing: Option<i64> = tx
-                .query_row("SELECT id FROM hosts WHERE name = ?1", [&s.name], |r| r.get(0))
+                .query_row("SELECT id FROM hosts WHERE name = ?1", [&s.name], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             let (auth_kind, key_path) = auth_columns(&s.auth);
             let id = match existing {
@@ -198,7 +200,13 @@ impl Inventory {
     }
 
     /// Pin a host key (OpenSSH public key line), recording where the trust came from.
-    pub fn pin_host_key(&mut self, name: &str, key: &str, fingerprint: &str, source: &str) -> Result<()> {
+    pub fn pin_host_key(
+        &mut self,
+        name: &str,
+        key: &str,
+        fingerprint: &str,
+        source: &str,
+    ) -> Result<()> {
         let now = self.clock.now();
         let tx = self.conn.transaction()?;
         let n = tx.execute(
@@ -243,7 +251,10 @@ mod tests {
         let (mut inv, _) = inv();
         inv.add_host(&spec("a")).unwrap();
         inv.add_host(&spec("b")).unwrap();
-        assert!(matches!(inv.add_host(&spec("a")), Err(Error::DuplicateHost(_))));
+        assert!(matches!(
+            inv.add_host(&spec("a")),
+            Err(Error::DuplicateHost(_))
+        ));
         let mut a = spec("a");
         a.port = 2222;
         a.groups = vec!["db".into()];

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!("../../migrations/001_inventory.sql"))])
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/001_inventory.sql"
+    ))])
 });
 
 /// An open inventory database.
@@ -32,7 +34,9 @@ pub struct Inventory {
 
 impl std::fmt::Debug for Inventory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inventory").field("path", &self.path).finish()
+        f.debug_struct("Inventory")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -233,11 +237,19 @@ mod tests {
     fn garbage_file_is_refused_and_left_intact() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("not-a-db.db");
-        std::fs::write(&p, b"this is not sqlite, it is somebody's notes\n".repeat(200)).unwrap();
+        std::fs::write(
+            &p,
+            b"this is not sqlite, it is somebody's notes\n".repeat(200),
+        )
+        .unwrap();
         let before = std::fs::read(&p).unwrap();
         let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
         let err = Inventory::open(&p, clock).unwrap_err();
         assert!(err.to_string().contains("not-a-db.db"), "{err}");
-        assert_eq!(std::fs::read(&p).unwrap(), before, "the file must not be touched");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            before,
+            "the file must not be touched"
+        );
     }
 }

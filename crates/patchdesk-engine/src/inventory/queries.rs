@@ -66,7 +66,8 @@ pub struct ScanRecord {
 const SCAN_COLUMNS: &str = "s.id, s.started_at, s.finished_at, s.duration_ms, s.ok, s.error_code, s.error_message, s.packages_transferred, s.bytes_received, s.os_id, s.os_version, s.os_codename, s.os_pretty, s.kernel, s.arch, s.hostname, s.uptime_secs, s.booted_at, s.reboot_required, s.reboot_packages, s.last_update_at, s.privilege, s.warnings";
 
 fn json_list(s: Option<String>) -> Vec<String> {
-    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
 }
 
 fn scan_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<ScanRecord> {
@@ -155,8 +156,12 @@ impl Inventory {
             })
         };
         let mut v = match filter {
-            Some(name) => stmt.query_map([name], map)?.collect::<rusqlite::Result<Vec<_>>>()?,
-            None => stmt.query_map([], map)?.collect::<rusqlite::Result<Vec<_>>>()?,
+            Some(name) => stmt
+                .query_map([name], map)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            None => stmt
+                .query_map([], map)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
         };
         let mut recs: Vec<HostRecord> = v.iter().map(|s| s.host.clone()).collect();
         self.fill_labels(&mut recs)?;
@@ -240,9 +245,10 @@ impl Inventory {
     /// those whose version sorts strictly below it in dpkg order.
     pub fn hosts_with_package(&self, name: &str, below: Option<&str>) -> Result<Vec<PackageHit>> {
         let below: Option<Version> = match below {
-            Some(v) => Some(v.parse().map_err(|e| {
-                Error::Invalid(format!("{v:?} is not a Debian version: {e}"))
-            })?),
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|e| Error::Invalid(format!("{v:?} is not a Debian version: {e}")))?,
+            ),
             None => None,
         };
         let mut stmt = self.conn.prepare_cached(
@@ -269,7 +275,12 @@ impl Inventory {
             None => rows,
             Some(limit) => rows
                 .into_iter()
-                .filter(|h| h.version.parse::<Version>().map(|v| v < limit).unwrap_or(false))
+                .filter(|h| {
+                    h.version
+                        .parse::<Version>()
+                        .map(|v| v < limit)
+                        .unwrap_or(false)
+                })
                 .collect(),
         })
     }
@@ -277,10 +288,14 @@ impl Inventory {
     /// A host's scans, newest first.
     pub fn scan_history(&self, name: &str, limit: usize) -> Result<Vec<ScanRecord>> {
         let host = self.host(name)?;
-        let sql = format!("SELECT {SCAN_COLUMNS} FROM scans s WHERE s.host_id = ?1 ORDER BY s.id DESC LIMIT ?2");
+        let sql = format!(
+            "SELECT {SCAN_COLUMNS} FROM scans s WHERE s.host_id = ?1 ORDER BY s.id DESC LIMIT ?2"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let v = stmt
-            .query_map(rusqlite::params![host.id, limit as i64], |r| scan_from_row(r, 0))?
+            .query_map(rusqlite::params![host.id, limit as i64], |r| {
+                scan_from_row(r, 0)
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
@@ -318,34 +333,82 @@ mod tests {
         inv.add_host(&HostSpec::new("b", "127.0.0.2")).unwrap();
         let t = crate::clock::Clock::now(&clock);
         for (h, v) in [("a", "1.0-1"), ("b", "1:0.1-1")] {
-            inv.record_scan(h, t, t, &ScanOutcome::Ok { facts: Box::new(facts("aa", v)), bytes_received: 10 }, None)
-                .unwrap();
+            inv.record_scan(
+                h,
+                t,
+                t,
+                &ScanOutcome::Ok {
+                    facts: Box::new(facts("aa", v)),
+                    bytes_received: 10,
+                },
+                None,
+            )
+            .unwrap();
         }
         let hits = inv.hosts_with_package("pd-hello", Some("1.0-2")).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].host, "a");
         // Upgrade on a: new snapshot; the old one stays in history.
-        inv.record_scan("a", t, t, &ScanOutcome::Ok { facts: Box::new(facts("bb", "1.1-1")), bytes_received: 10 }, None)
-            .unwrap();
-        assert!(inv.hosts_with_package("pd-hello", Some("1.0-2")).unwrap().is_empty());
+        inv.record_scan(
+            "a",
+            t,
+            t,
+            &ScanOutcome::Ok {
+                facts: Box::new(facts("bb", "1.1-1")),
+                bytes_received: 10,
+            },
+            None,
+        )
+        .unwrap();
+        assert!(inv
+            .hosts_with_package("pd-hello", Some("1.0-2"))
+            .unwrap()
+            .is_empty());
         // Unchanged rescan reuses the snapshot.
         let mut same = facts("bb", "");
         same.packages = None;
         same.pending = None;
         let st = inv
-            .record_scan("a", t, t, &ScanOutcome::Ok { facts: Box::new(same.clone()), bytes_received: 1 }, None)
+            .record_scan(
+                "a",
+                t,
+                t,
+                &ScanOutcome::Ok {
+                    facts: Box::new(same.clone()),
+                    bytes_received: 1,
+                },
+                None,
+            )
             .unwrap();
         assert!(!st.packages_transferred);
         assert_eq!(inv.host_detail("a").unwrap().packages[0].version, "1.1-1");
         // An "unchanged" claim with an unknown fingerprint is refused, nothing stored.
         same.state_fingerprint = "cc".into();
         assert!(inv
-            .record_scan("a", t, t, &ScanOutcome::Ok { facts: Box::new(same), bytes_received: 1 }, None)
+            .record_scan(
+                "a",
+                t,
+                t,
+                &ScanOutcome::Ok {
+                    facts: Box::new(same),
+                    bytes_received: 1
+                },
+                None
+            )
             .is_err());
         assert_eq!(inv.scan_history("a", 10).unwrap().len(), 3);
         // A failed scan keeps the last good facts.
-        inv.record_scan("a", t, t, &ScanOutcome::Failed { code: "unreachable".into(), message: "down".into() }, None)
-            .unwrap();
+        inv.record_scan(
+            "a",
+            t,
+            t,
+            &ScanOutcome::Failed {
+                code: "unreachable".into(),
+                message: "down".into(),
+            },
+            None,
+        )
+        .unwrap();
         let d = inv.host_detail("a").unwrap();
         assert_eq!(d.summary.state(), "error");
         assert_eq!(d.packages.len(), 1);

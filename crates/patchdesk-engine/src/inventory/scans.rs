@@ -99,14 +99,30 @@ impl Inventory {
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                             )?;
                             for p in pkgs {
-                                ins.execute(params![set_id, p.name, p.arch, p.version, p.source, p.source_version, p.status])?;
+                                ins.execute(params![
+                                    set_id,
+                                    p.name,
+                                    p.arch,
+                                    p.version,
+                                    p.source,
+                                    p.source_version,
+                                    p.status
+                                ])?;
                             }
                             let mut ins = tx.prepare_cached(
                                 "INSERT INTO pending_updates (set_id, name, arch, installed_version, candidate_version, origin, security)
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                             )?;
                             for u in pending {
-                                ins.execute(params![set_id, u.name, u.arch, u.installed_version, u.candidate_version, u.origin, u.security])?;
+                                ins.execute(params![
+                                    set_id,
+                                    u.name,
+                                    u.arch,
+                                    u.installed_version,
+                                    u.candidate_version,
+                                    u.origin,
+                                    u.security
+                                ])?;
                             }
                         }
                         (set_id, true)
