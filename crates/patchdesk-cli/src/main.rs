@@ -345,34 +345,16 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
             host.host_key_fingerprint.unwrap_or_default()
         );
     }
-    let settings = Settings::load(inv)?;
+    let ssh = Settings::load(inv)?.ssh_options();
     let rt = runtime()?;
-    let key = rt.block_on(scan::host_key_fingerprint(
-        inv,
-        name,
-        &settings.ssh_options(),
-    ))?;
-    println!(
-        "{name} ({}:{}) presents host key {}",
-        host.spec.address, host.spec.port, key.fingerprint
-    );
-    let accepted = match expected {
-        Some(fp) => {
-            let norm = |s: &str| {
-                s.trim()
-                    .trim_start_matches("SHA256:")
-                    .trim_end_matches('=')
-                    .to_string()
-            };
-            if norm(&fp) != norm(&key.fingerprint) {
-                bail!(
-                    "{name}: the host presents {}, not the fingerprint you gave ({fp}). Nothing was trusted; check you are reaching the right host.",
-                    key.fingerprint
-                );
-            }
-            true
-        }
+    let fingerprint = match expected {
+        Some(fp) => fp,
         None => {
+            let key = rt.block_on(scan::host_key_fingerprint(inv, name, &ssh))?;
+            println!(
+                "{name} ({}:{}) presents host key {}",
+                host.spec.address, host.spec.port, key.fingerprint
+            );
             if !std::io::stdin().is_terminal() {
                 bail!(
                     "{name}: confirm the fingerprint with --fingerprint {} (no terminal to ask on)",
@@ -382,26 +364,13 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
             eprint!("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. Trust it? Type yes: ");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
-            line.trim() == "yes"
+            if line.trim() != "yes" {
+                bail!("{name}: not trusted; nothing changed");
+            }
+            key.fingerprint
         }
     };
-    if !accepted {
-        bail!("{name}: not trusted; nothing changed");
-    }
-    if replace {
-        inv.unpin_host_key(name)?;
-    }
-    inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
-    inv.audit(
-        "cli",
-        Some(name),
-        "trust-host-key",
-        "note",
-        None,
-        None,
-        Some(&key.fingerprint),
-        Some(if replace { "replaced" } else { "first contact" }),
-    )?;
+    let key = rt.block_on(scan::trust_host(inv, name, &fingerprint, replace, &ssh))?;
     println!("trusted {name}: {}", key.fingerprint);
     Ok(0)
 }

@@ -38,6 +38,7 @@ pub enum FactsError {
 
 /// One installed package, as dpkg knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Package {
     pub name: String,
     pub version: String,
@@ -51,6 +52,7 @@ pub struct Package {
 
 /// One update apt would install now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PendingUpdate {
     pub name: String,
     pub arch: String,

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 /// file (whose passphrase is asked for at use time) or "use the SSH agent".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Auth {
     /// Keys offered by the running ssh-agent (`SSH_AUTH_SOCK`).
     Agent,
@@ -28,6 +29,7 @@ impl fmt::Display for Auth {
 /// Production or not: canaries run on non-prod hosts, waves on prod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Environment {
     #[default]
     Prod,
@@ -65,6 +67,7 @@ impl std::str::FromStr for Environment {
 
 /// A host as the user declares it (before any scan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostSpec {
     /// Unique short name, e.g. `web-01`.
     pub name: String,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// What an import produced.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ImportReport {
     pub hosts: Vec<HostSpec>,
     pub warnings: Vec<String>,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 /// Where a job is for one host (or for the whole job when `host` is `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Phase {
     Queued,
     Connecting,
@@ -19,6 +20,7 @@ pub enum Phase {
 
 /// One progress event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ProgressEvent {
     /// `scan`, `deploy`, `report`.
     pub job: &'static str,

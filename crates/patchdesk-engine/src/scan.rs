@@ -84,6 +84,7 @@ impl Default for ScanOptions {
 
 /// The result of one host's scan, as reported back to the caller.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostScanResult {
     pub host: String,
     pub ok: bool,
@@ -97,6 +98,7 @@ pub struct HostScanResult {
 
 /// The whole job's result.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ScanSummary {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -382,4 +384,53 @@ pub async fn host_key_fingerprint(
     crate::ssh::fetch_host_key(&host.spec, ssh)
         .await
         .map_err(|e| Error::host(name, e))
+}
+
+/// Pin a host's key after a person compared its fingerprint: the key is fetched again and must
+/// still have the fingerprint they accepted (no trust in whatever answers next). With `replace`,
+/// an already pinned key is replaced (the host was genuinely re-keyed).
+pub async fn trust_host(
+    inv: &mut Inventory,
+    name: &str,
+    accepted_fingerprint: &str,
+    replace: bool,
+    ssh: &SshOptions,
+) -> Result<crate::ssh::ServerKey> {
+    let host = inv.host(name)?;
+    if host.host_key.is_some() && !replace {
+        return Err(Error::Invalid(format!(
+            "{name} already has a pinned key ({}). Replace it only if the host was genuinely re-keyed.",
+            host.host_key_fingerprint.unwrap_or_default()
+        )));
+    }
+    let key = crate::ssh::fetch_host_key(&host.spec, ssh)
+        .await
+        .map_err(|e| Error::host(name, e))?;
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("SHA256:")
+            .trim_end_matches('=')
+            .to_string()
+    };
+    if norm(accepted_fingerprint) != norm(&key.fingerprint) {
+        return Err(Error::Invalid(format!(
+            "{name}: the host presents {}, not the fingerprint you accepted ({accepted_fingerprint}). Nothing was trusted; check you are reaching the right host.",
+            key.fingerprint
+        )));
+    }
+    if replace {
+        inv.unpin_host_key(name)?;
+    }
+    inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
+    inv.audit(
+        "user",
+        Some(name),
+        "trust-host-key",
+        "note",
+        None,
+        None,
+        Some(&key.fingerprint),
+        Some(if replace { "replaced" } else { "first contact" }),
+    )?;
+    Ok(key)
 }

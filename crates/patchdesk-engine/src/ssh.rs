@@ -69,7 +69,8 @@ pub enum KeyVerdict {
 }
 
 /// The host key the server presented, as a pinnable OpenSSH line and its fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ServerKey {
     pub openssh: String,
     pub fingerprint: String,

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 /// A host as stored: its spec plus the pinned key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostRecord {
     pub id: i64,
     #[serde(flatten)]

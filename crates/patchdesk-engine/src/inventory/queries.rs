@@ -12,6 +12,7 @@ use serde::Serialize;
 
 /// One row of the hosts table / `patchdesk host list`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostSummary {
     #[serde(flatten)]
     pub host: HostRecord,
@@ -37,6 +38,7 @@ impl HostSummary {
 
 /// One scan, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ScanRecord {
     pub id: i64,
     pub started_at: DateTime<Utc>,
@@ -100,6 +102,7 @@ fn scan_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<ScanRecord> {
 
 /// Everything known about one host: "what is on host X?".
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostDetail {
     #[serde(flatten)]
     pub summary: HostSummary,
@@ -109,6 +112,7 @@ pub struct HostDetail {
 
 /// A host that has a package installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PackageHit {
     pub host: String,
     pub name: String,
