@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Install what PatchDesk needs to build, run and test on Debian/Ubuntu, only what is missing.
-# Usage: scripts/deps.sh [build|test]   (test adds the test fleet and end-to-end tools)
+# Usage: scripts/deps.sh [build|run|app|test]  (run: the desktop app; app: + its end-to-end tools;
+#        test: everything, with the test fleet)
 set -euo pipefail
 what="${1:-build}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 pkgs=(build-essential pkg-config curl ca-certificates git python3)
-if [ "$what" = test ]; then
-  pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv)
-fi
+app_pkgs=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev file)
+e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock)
+case $what in
+  app) pkgs+=("${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  run) pkgs+=("${app_pkgs[@]}") ;;
+esac
 
 missing=()
+# Node.js for the UI build: any node >= 18 with npm will do (Debian's or NodeSource's).
+if [ "$what" != build ] && ! { command -v npm >/dev/null 2>&1 && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; }; then
+  missing+=(nodejs npm)
+fi
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

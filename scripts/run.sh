@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if $demo; then scripts/deps.sh test; else scripts/deps.sh build; fi
+if $demo; then scripts/deps.sh test; else scripts/deps.sh run; fi
 cargo build --release -q -p patchdesk-cli
 bin="$(pwd)/target/release/patchdesk"
 
@@ -31,9 +31,10 @@ if $demo; then
 fi
 
 if $cli; then exec "$bin" "$@"; fi
-if [ -x scripts/app.sh ]; then
-  exec scripts/app.sh
+if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  # No screen (e.g. over SSH): show the fleet from the CLI instead of the window.
+  "$bin" host list
+  echo "no display: the desktop app needs one. The CLI works: $bin --help"
+  exit 0
 fi
-# No desktop app in this checkout yet: show the fleet at a glance from the CLI.
-"$bin" host list
-echo "next: $bin host show NAME --packages | $bin query package NAME --below VERSION | $bin --help"
+exec scripts/app.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every PatchDesk test on a fresh Debian/Ubuntu machine (as root, or a
 # user with sudo): installs what is missing, checks formatting and lints, builds the real test
-# fleet (sshd + dpkg/apt hosts on loopback), runs the unit and integration tests against it, and
-# tears the fleet down. `.ci/run` calls exactly this.
+# fleet (sshd + dpkg/apt hosts on loopback), runs the unit and integration tests against it, the
+# UI's unit tests, and the end-to-end tests of the app in a real window. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -11,6 +11,16 @@ step() { echo; echo "== $* ($(( $(date +%s) - start ))s)"; }
 
 step "dependencies"
 scripts/deps.sh test
+
+step "UI: TypeScript bindings generated from Rust, unit tests, build"
+TS_RS_LARGE_INT=number TS_RS_EXPORT_DIR="$(pwd)/ui/src/lib/bindings" \
+  cargo test -q --locked -p patchdesk-engine --features ts --lib export_bindings >/dev/null
+if [ -n "$(git status --porcelain -- ui/src/lib/bindings 2>/dev/null)" ]; then
+  git status --short -- ui/src/lib/bindings
+  echo "ui/src/lib/bindings is stale: commit the regenerated TypeScript bindings" >&2
+  exit 1
+fi
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npx vitest run && npm run -s build)
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -27,5 +37,8 @@ trap 'tests/fleet/fleet.sh down || true' EXIT
 
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast
+
+step "end-to-end: the desktop app in a real window"
+tests/e2e/run.sh
 
 step "done in $(( $(date +%s) - start ))s"

@@ -16,7 +16,7 @@ last_scan: ScanRecord | null,
 /**
  * The latest successful scan (its facts are what we know of the host).
  */
-last_ok_scan: ScanRecord | null, package_count: bigint, pending_count: bigint, security_count: bigint, id: bigint, host_key: string | null, host_key_fingerprint: string | null, host_key_source: string | null, 
+last_ok_scan: ScanRecord | null, package_count: number, pending_count: number, security_count: number, id: number, host_key: string | null, host_key_fingerprint: string | null, host_key_source: string | null, 
 /**
  * Unique short name, e.g. `web-01`.
  */

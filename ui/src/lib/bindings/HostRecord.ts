@@ -5,7 +5,7 @@ import type { Environment } from "./Environment";
 /**
  * A host as stored: its spec plus the pinned key.
  */
-export type HostRecord = { id: bigint, host_key: string | null, host_key_fingerprint: string | null, host_key_source: string | null, 
+export type HostRecord = { id: number, host_key: string | null, host_key_fingerprint: string | null, host_key_source: string | null, 
 /**
  * Unique short name, e.g. `web-01`.
  */

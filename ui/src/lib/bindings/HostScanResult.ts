@@ -3,4 +3,4 @@
 /**
  * The result of one host's scan, as reported back to the caller.
  */
-export type HostScanResult = { host: string, ok: boolean, error_code: string | null, error: string | null, packages_transferred: boolean, bytes_received: bigint, duration_ms: bigint, pending: number | null, };
+export type HostScanResult = { host: string, ok: boolean, error_code: string | null, error: string | null, packages_transferred: boolean, bytes_received: number, duration_ms: number, pending: number | null, };

@@ -4,7 +4,7 @@ export type Settings = {
 /**
  * Hosts scanned at once.
  */
-concurrency: number, connect_timeout_secs: bigint, command_timeout_secs: bigint, 
+concurrency: number, connect_timeout_secs: number, command_timeout_secs: number, 
 /**
  * known_hosts files consulted for hosts whose key is not pinned yet.
  */

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build and open the PatchDesk desktop app (installs Tauri's system packages and the UI's npm
+# packages if missing). PATCHDESK_DB chooses the database (default: the platform data directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/deps.sh run
+(cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run -s build)
+cargo build -q -p patchdesk-app --locked
+if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "app: no display (DISPLAY/WAYLAND_DISPLAY unset); for a headless try: Xvfb :99 & DISPLAY=:99 scripts/app.sh" >&2
+  exit 1
+fi
+exec target/debug/patchdesk-app

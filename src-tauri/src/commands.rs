@@ -1,0 +1,230 @@
+//! Tauri commands: each is a one-liner into the engine. Reads use their own SQLite connection
+//! (WAL lets them run while a scan writes), so the UI stays live during long jobs.
+
+use patchdesk_engine::host::HostSpec;
+use patchdesk_engine::import::{self, ImportReport};
+use patchdesk_engine::inventory::{self, HostDetail, HostSummary, Inventory, ScanRecord};
+use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
+use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
+use patchdesk_engine::settings::Settings;
+use patchdesk_engine::ssh::ServerKey;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tauri::{AppHandle, Emitter, State};
+use tokio_util::sync::CancellationToken;
+
+/// The one error type the front-end sees.
+#[derive(Debug, Serialize)]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<patchdesk_engine::Error> for UiError {
+    fn from(e: patchdesk_engine::Error) -> Self {
+        UiError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Res<T> = Result<T, UiError>;
+
+pub struct AppState {
+    db_path: PathBuf,
+    /// Reads (lists, details) — never blocked by a running scan.
+    read: Mutex<Inventory>,
+    /// Writes and long jobs.
+    write: tokio::sync::Mutex<Inventory>,
+    cancel: Mutex<Option<CancellationToken>>,
+}
+
+impl AppState {
+    pub fn open() -> patchdesk_engine::Result<Self> {
+        let db_path = std::env::var_os("PATCHDESK_DB")
+            .map(PathBuf::from)
+            .unwrap_or_else(inventory::default_path);
+        let clock = patchdesk_engine::clock::from_env();
+        let write = Inventory::open(&db_path, clock.clone())?;
+        let read = Inventory::open(&db_path, clock)?;
+        Ok(Self {
+            db_path,
+            read: Mutex::new(read),
+            write: tokio::sync::Mutex::new(write),
+            cancel: Mutex::new(None),
+        })
+    }
+
+    fn read(&self) -> std::sync::MutexGuard<'_, Inventory> {
+        self.read.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    db_path: String,
+    version: &'static str,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        db_path: state.db_path.display().to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+#[tauri::command]
+pub fn list_hosts(state: State<'_, AppState>) -> Res<Vec<HostSummary>> {
+    Ok(state.read().host_summaries()?)
+}
+
+#[derive(Serialize)]
+pub struct HostView {
+    host: HostDetail,
+    history: Vec<ScanRecord>,
+}
+
+#[tauri::command]
+pub fn host_detail(state: State<'_, AppState>, name: String) -> Res<HostView> {
+    let inv = state.read();
+    Ok(HostView {
+        host: inv.host_detail(&name)?,
+        history: inv.scan_history(&name, 20)?,
+    })
+}
+
+#[tauri::command]
+pub async fn add_host(state: State<'_, AppState>, spec: HostSpec) -> Res<()> {
+    state.write.lock().await.add_host(&spec)?;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn preview_import(path: String) -> Res<ImportReport> {
+    Ok(import::from_path(Path::new(&path), None)?)
+}
+
+#[tauri::command]
+pub async fn import_hosts(state: State<'_, AppState>, path: String, update: bool) -> Res<usize> {
+    let report = import::from_path(Path::new(&path), None)?;
+    Ok(state
+        .write
+        .lock()
+        .await
+        .add_hosts(&report.hosts, update)?
+        .len())
+}
+
+#[tauri::command]
+pub async fn remove_host(state: State<'_, AppState>, name: String) -> Res<()> {
+    Ok(state.write.lock().await.remove_host(&name)?)
+}
+
+#[tauri::command]
+pub async fn fetch_host_key(state: State<'_, AppState>, name: String) -> Res<ServerKey> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    let host = state.read().host(&name)?;
+    Ok(patchdesk_engine::ssh::fetch_host_key(&host.spec, &ssh)
+        .await
+        .map_err(|e| patchdesk_engine::Error::host(&name, e))?)
+}
+
+#[tauri::command]
+pub async fn trust_host(
+    state: State<'_, AppState>,
+    name: String,
+    fingerprint: String,
+    replace: bool,
+) -> Res<ServerKey> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    let mut inv = state.write.lock().await;
+    Ok(scan::trust_host(&mut inv, &name, &fingerprint, replace, &ssh).await?)
+}
+
+#[tauri::command]
+pub async fn start_scan(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    names: Vec<String>,
+) -> Res<ScanSummary> {
+    let settings = Settings::load(&state.read())?;
+    let opts = ScanOptions {
+        concurrency: settings.concurrency,
+        ssh: settings.ssh_options(),
+        ..ScanOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    *state.cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+    let emitter = app.clone();
+    let progress: ProgressFn = Arc::new(move |e: &ProgressEvent| {
+        let _ = emitter.emit("scan-progress", e);
+    });
+    let mut inv = state.write.lock().await;
+    let summary = scan::scan_hosts(&mut inv, &names, &opts, progress, cancel).await?;
+    drop(inv);
+    notify_scan_finished(&summary);
+    Ok(summary)
+}
+
+#[tauri::command]
+pub fn cancel_scan(state: State<'_, AppState>) {
+    if let Some(c) = state
+        .cancel
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        c.cancel();
+    }
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> Res<Settings> {
+    Ok(Settings::load(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Res<()> {
+    Ok(settings.save(&*state.write.lock().await)?)
+}
+
+/// "Scan finished: 5 ok, 1 failed" on the desktop (notify-rust speaks D-Bus in pure Rust).
+fn notify_scan_finished(summary: &ScanSummary) {
+    let failed: Vec<&str> = summary
+        .hosts
+        .iter()
+        .filter(|h| !h.ok)
+        .map(|h| h.host.as_str())
+        .collect();
+    let body = if failed.is_empty() {
+        format!("{} hosts scanned, all ok.", summary.succeeded())
+    } else {
+        format!(
+            "{} ok, {} failed: {}. Open PatchDesk for the next steps.",
+            summary.succeeded(),
+            failed.len(),
+            failed.join(", ")
+        )
+    };
+    let summary_line = if summary.cancelled {
+        "Scan cancelled"
+    } else {
+        "Scan finished"
+    };
+    std::thread::spawn({
+        let summary_line = summary_line.to_string();
+        move || {
+            if let Err(e) = notify_rust::Notification::new()
+                .appname("PatchDesk")
+                .summary(&summary_line)
+                .body(&body)
+                .show()
+            {
+                tracing::warn!("desktop notification failed: {e}");
+            }
+        }
+    });
+}

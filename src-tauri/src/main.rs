@@ -1,0 +1,47 @@
+//! PatchDesk desktop app: a thin Tauri 2 shell. Commands are one-liners into the engine; state
+//! lives in `tauri::State`; long jobs stream `ProgressEvent`s as Tauri events; every error reaches
+//! the front-end as one `UiError { code, message }` whose message names the host and the next step.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+
+use commands::AppState;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PATCHDESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let state = match AppState::open() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("patchdesk-app: {e}");
+            std::process::exit(1);
+        }
+    };
+    tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_hosts,
+            commands::host_detail,
+            commands::add_host,
+            commands::preview_import,
+            commands::import_hosts,
+            commands::remove_host,
+            commands::fetch_host_key,
+            commands::trust_host,
+            commands::start_scan,
+            commands::cancel_scan,
+            commands::get_settings,
+            commands::save_settings,
+        ])
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("patchdesk-app: cannot start the window: {e}");
+            std::process::exit(1);
+        });
+}

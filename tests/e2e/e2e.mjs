@@ -1,0 +1,200 @@
+// End-to-end test of the real PatchDesk window (WebKit under Xvfb) through tauri-driver and
+// WebKitWebDriver, against the real test fleet. Plain W3C WebDriver over HTTP: no client library.
+// Run by tests/e2e/run.sh, which sets up Xvfb, a D-Bus session with a notification daemon,
+// tauri-driver, the fleet and a throw-away database.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+const WD = process.env.WD_URL ?? "http://127.0.0.1:4444";
+const APP = process.env.PATCHDESK_APP;
+const FLEET = JSON.parse(fs.readFileSync(process.env.PATCHDESK_FLEET, "utf8"));
+const ART = process.env.ARTIFACTS ?? "tests/artifacts";
+const NOTIFY_LOG = process.env.NOTIFY_LOG;
+fs.mkdirSync(ART, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) { passed++; console.log(`ok   ${name}`); }
+  else { failed++; console.log(`FAIL ${name} ${detail}`); }
+}
+
+async function wd(method, p, body) {
+  const r = await fetch(WD + p, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+  const j = await r.json();
+  if (!r.ok) throw new Error(`${method} ${p}: ${JSON.stringify(j.value).slice(0, 400)}`);
+  return j.value;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const session = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+const S = `/session/${session.sessionId}`;
+const ELEM = "element-6066-11e4-a52e-4f735466cecf";
+const find = async (css) => (await wd("POST", `${S}/element`, { using: "css selector", value: css }))[ELEM];
+const findAll = async (css) => (await wd("POST", `${S}/elements`, { using: "css selector", value: css })).map((e) => e[ELEM]);
+const click = async (css) => wd("POST", `${S}/element/${await find(css)}/click`, {});
+const type = async (css, text) => {
+  const id = await find(css);
+  await wd("POST", `${S}/element/${id}/clear`, {});
+  if (text) await wd("POST", `${S}/element/${id}/value`, { text });
+};
+const text = async (css) => wd("GET", `${S}/element/${await find(css)}/text`);
+const exec = (script, args = []) => wd("POST", `${S}/execute/sync`, { script, args });
+async function waitFor(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ": " + last.message : ""}`);
+}
+async function shot(name) {
+  await sleep(300);
+  const b64 = await wd("GET", `${S}/screenshot`);
+  fs.writeFileSync(path.join(ART, `${name}.png`), Buffer.from(b64, "base64"));
+}
+async function step(name, f) {
+  try { await f(); } catch (e) {
+    check(name, false, e.message);
+    await shot("FAILED-" + name.replace(/[^a-z0-9]+/gi, "-")).catch(() => {});
+  }
+}
+/** Set an input's value the way typing does (Svelte listens to `input`). */
+const setValue = (css, value) =>
+  exec(`const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));`, [css, value]);
+
+try {
+  await step("dashboard starts empty", async () => {
+    const t = await waitFor("dashboard", () => text("main"));
+    check("dashboard starts empty", t.includes("No hosts yet"), t);
+    await shot("01-dashboard-empty");
+  });
+
+  await step("import the fleet from CSV", async () => {
+    await click("#nav-add");
+    await type("#import-path", path.join(FLEET.dir, "hosts.csv"));
+    await click("#import-preview");
+    await waitFor("preview", async () => (await text("main")).includes("pd-06"));
+    await click("#import-go");
+    const msg = await waitFor("import message", () => text("#add-message"));
+    check("import the fleet from CSV", msg.includes(`Imported ${FLEET.hosts.length} hosts`), msg);
+  });
+
+  await step("accept a host key after seeing its fingerprint", async () => {
+    const host = "pd-05";
+    const hostRoot = FLEET.hosts.find((h) => h.name === host).root;
+    const real = execFileSync("ssh-keygen", ["-lf", path.join(hostRoot, "etc/ssh/ssh_host_ed25519_key.pub")], { encoding: "utf8" }).split(" ")[1];
+    await exec(`const s = document.querySelector('#key-host'); s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true}));`, [host]);
+    await click("#key-fetch");
+    const fp = await waitFor("fingerprint", () => text("#key-fingerprint"));
+    check("the fingerprint shown is the host's real key", fp.trim() === real, `${fp} vs ${real}`);
+    await shot("02-add-hosts-fingerprint");
+    await click("#key-accept");
+    const msg = await waitFor("trusted", async () => {
+      const t = await text("#add-message");
+      return t.includes("Trusted") ? t : "";
+    });
+    check("accept a host key after seeing its fingerprint", msg.includes(`Trusted ${host}`), msg);
+  });
+
+  await step("settings: trust the fleet's known_hosts", async () => {
+    await click("#nav-settings");
+    await waitFor("settings", () => find("#set-known-hosts"));
+    await type("#set-known-hosts", FLEET.known_hosts);
+    await click("#settings-save");
+    await waitFor("saved", async () => (await text("main")).includes("Settings saved"));
+    const db = await text("#db-path");
+    check("settings show the database and save", db === process.env.PATCHDESK_DB, db);
+    await shot("03-settings");
+  });
+
+  await step("scan all hosts with live progress", async () => {
+    await click("#nav-scan");
+    await click("#scan-start");
+    const summary = await waitFor("scan summary", () => text("#scan-summary"), 60000);
+    const running = FLEET.hosts.filter((h) => h.running).length;
+    check("scan all hosts with live progress", summary.startsWith(`${running} ok, ${FLEET.hosts.length - running} failed`), summary);
+    const rows = await findAll("#scan-table tbody tr");
+    check("one progress row per host", rows.length === FLEET.hosts.length, String(rows.length));
+    const t = await text("#scan-table");
+    check("the unreachable host's error says what to do", t.includes("Check the host is up"), t);
+    await shot("04-scan");
+  });
+
+  await step("desktop notification", async () => {
+    const log = await waitFor("notification", () => {
+      const l = fs.readFileSync(NOTIFY_LOG, "utf8");
+      return l.includes("Scan finished") ? l : "";
+    }, 10000);
+    const line = log.split("\n").find((l) => l.includes("Scan finished"));
+    check("a 'Scan finished' notification reached the notification daemon", /PatchDesk/.test(line) && /failed: pd-06/.test(line), line);
+  });
+
+  await step("hosts table: search and filters", async () => {
+    await click("#nav-hosts");
+    await waitFor("rows", async () => (await findAll(".host-row")).length === FLEET.hosts.length);
+    await shot("05-hosts");
+    await exec(`const s = document.querySelector('#env-filter'); s.value = 'non-prod'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    const names = await waitFor("filtered", async () => {
+      const rows = await exec(`return [...document.querySelectorAll('.host-row')].map(r => r.dataset.host)`);
+      return rows.length === 2 ? rows : null;
+    });
+    check("filter by environment", names.join(",") === "pd-01,pd-02", names.join(","));
+    await exec(`const s = document.querySelector('#env-filter'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await type("#host-search", "pd-03");
+    const one = await waitFor("search", async () => {
+      const rows = await exec(`return [...document.querySelectorAll('.host-row')].map(r => r.dataset.host)`);
+      return rows.length === 1 ? rows : null;
+    });
+    check("search the table", one[0] === "pd-03", one.join(","));
+    await shot("06-hosts-filtered");
+    await setValue("#host-search", "");
+  });
+
+  await step("host detail: packages of pd-01", async () => {
+    await waitFor("row", () => find('.host-row[data-host="pd-01"]'));
+    await click('.host-row[data-host="pd-01"]');
+    await waitFor("detail", async () => (await text("#host-title")).startsWith("pd-01"));
+    const pending = await text("#pending-table");
+    check("pending updates with origin suite", pending.includes("pd-hello") && pending.includes("bookworm-security"), pending);
+    await shot("07-host-pending");
+    await click("#tab-packages");
+    await type("#package-filter", "pd-");
+    const pk = await waitFor("packages", async () => {
+      const rows = await exec(`return [...document.querySelectorAll('#package-table tbody tr')].map(r => r.innerText)`);
+      return rows.length === 6 ? rows : null;
+    });
+    check("installed packages with instant filter", pk.some((r) => r.includes("pd-hello") && r.includes("1.0-1")), pk.join(" | "));
+    await shot("08-host-packages");
+  });
+
+  await step("unreachable host shows its error", async () => {
+    await click("#nav-hosts");
+    await click('.host-row[data-host="pd-06"]');
+    const err = await waitFor("error", () => text("#host-error"));
+    check("unreachable host shows its error and next step", err.includes("cannot connect") && err.includes("Check the host is up"), err);
+    await shot("09-host-unreachable");
+  });
+
+  await step("dashboard after the scan", async () => {
+    await click("#nav-dashboard");
+    const u = await waitFor("cards", () => text("#card-unreachable"));
+    check("dashboard counts the unreachable host", u.startsWith("1"), u);
+    const r = await text("#card-reboot");
+    check("dashboard counts hosts needing a reboot", r.startsWith(String(FLEET.hosts.filter((h) => h.reboot_required && h.running).length)), r);
+    await shot("10-dashboard");
+  });
+
+  await step("strings from hosts are text, and the CSP forbids eval", async () => {
+    const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
+    check("no script elements inside the views", scripts === 0, String(scripts));
+    const evalBlocked = await exec(`try { window.eval('1+1'); return false; } catch (e) { return true; }`);
+    check("the content security policy blocks eval", evalBlocked === true, String(evalBlocked));
+  });
+} finally {
+  await wd("DELETE", S).catch(() => {});
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

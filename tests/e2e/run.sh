@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# End-to-end tests of the desktop app in a real window: installs what it needs (WebKitGTK,
+# WebKitWebDriver, Xvfb, D-Bus, python3-dbusmock, tauri-driver), builds the UI and the app, starts
+# the fleet, and drives the app with tests/e2e/e2e.mjs. Screenshots go to tests/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/deps.sh app
+
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "e2e: installing tauri-driver"
+  cargo install tauri-driver --locked -q
+fi
+
+(cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run -s build)
+cargo build -q -p patchdesk-app --locked
+app="$root/target/debug/patchdesk-app"
+
+export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
+export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
+tests/fleet/fleet.sh up 6 >/dev/null
+
+work=$(mktemp -d)
+export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
+rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
+
+display=":$((90 + RANDOM % 9))"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+xvfb=$!
+cleanup() { kill "$xvfb" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+export DISPLAY="$display"
+for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
+
+# Everything that speaks D-Bus runs inside one private session bus.
+dbus-run-session -- bash -c '
+  set -euo pipefail
+  /usr/bin/python3 -m dbusmock --session --template notification_daemon -l "$NOTIFY_LOG" >/dev/null 2>&1 &
+  mock=$!
+  for _ in $(seq 100); do
+    dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q "boolean true" && break
+    sleep 0.1
+  done
+  tauri-driver --port 4444 --native-port 4445 >"$ARTIFACTS/tauri-driver.log" 2>&1 &
+  driver=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.1; done
+  rc=0
+  node tests/e2e/e2e.mjs || rc=$?
+  kill $driver $mock 2>/dev/null || true
+  exit $rc
+'

@@ -1,0 +1,47 @@
+// Typed calls into the Tauri shell. Every type comes from the Rust engine (ts-rs, ./bindings).
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { HostDetail } from "./bindings/HostDetail";
+import type { HostSpec } from "./bindings/HostSpec";
+import type { HostSummary } from "./bindings/HostSummary";
+import type { ImportReport } from "./bindings/ImportReport";
+import type { ProgressEvent } from "./bindings/ProgressEvent";
+import type { ScanRecord } from "./bindings/ScanRecord";
+import type { ScanSummary } from "./bindings/ScanSummary";
+import type { ServerKey } from "./bindings/ServerKey";
+import type { Settings } from "./bindings/Settings";
+
+/** The one error shape the shell sends: a code and a sentence with the host and the next step. */
+export interface UiError {
+  code: string;
+  message: string;
+}
+
+export function errorText(e: unknown): string {
+  if (e && typeof e === "object" && "message" in e) return String((e as UiError).message);
+  return String(e);
+}
+
+export interface AppInfo {
+  db_path: string;
+  version: string;
+}
+
+export const api = {
+  appInfo: () => invoke<AppInfo>("app_info"),
+  listHosts: () => invoke<HostSummary[]>("list_hosts"),
+  hostDetail: (name: string) => invoke<{ host: HostDetail; history: ScanRecord[] }>("host_detail", { name }),
+  addHost: (spec: HostSpec) => invoke<void>("add_host", { spec }),
+  previewImport: (path: string) => invoke<ImportReport>("preview_import", { path }),
+  importHosts: (path: string, update: boolean) => invoke<number>("import_hosts", { path, update }),
+  removeHost: (name: string) => invoke<void>("remove_host", { name }),
+  fetchHostKey: (name: string) => invoke<ServerKey>("fetch_host_key", { name }),
+  trustHost: (name: string, fingerprint: string, replace: boolean) =>
+    invoke<ServerKey>("trust_host", { name, fingerprint, replace }),
+  startScan: (names: string[]) => invoke<ScanSummary>("start_scan", { names }),
+  cancelScan: () => invoke<void>("cancel_scan"),
+  getSettings: () => invoke<Settings>("get_settings"),
+  saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
+  onScanProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
+    listen<ProgressEvent>("scan-progress", (ev) => f(ev.payload)),
+};

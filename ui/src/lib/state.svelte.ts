@@ -1,0 +1,61 @@
+// Shared UI state (Svelte 5 runes): the fleet, the running scan, the current view.
+import type { HostSummary } from "./bindings/HostSummary";
+import type { ProgressEvent } from "./bindings/ProgressEvent";
+import type { ScanSummary } from "./bindings/ScanSummary";
+import { api, errorText } from "./api";
+
+export type View = "dashboard" | "hosts" | "host" | "add" | "scan" | "settings";
+
+export const app = $state({
+  view: "dashboard" as View,
+  host: "" as string,
+  hosts: [] as HostSummary[],
+  error: "" as string,
+  now: new Date(),
+});
+
+export const scan = $state({
+  running: false,
+  total: 0,
+  done: 0,
+  perHost: {} as Record<string, ProgressEvent>,
+  summary: null as ScanSummary | null,
+  error: "",
+});
+
+export async function refresh() {
+  try {
+    app.hosts = await api.listHosts();
+    app.error = "";
+  } catch (e) {
+    app.error = errorText(e);
+  }
+}
+
+export function open(view: View, host = "") {
+  app.view = view;
+  app.host = host;
+}
+
+export async function runScan(names: string[]) {
+  scan.running = true;
+  scan.done = 0;
+  scan.total = names.length || app.hosts.length;
+  scan.perHost = {};
+  scan.summary = null;
+  scan.error = "";
+  try {
+    scan.summary = await api.startScan(names);
+  } catch (e) {
+    scan.error = errorText(e);
+  } finally {
+    scan.running = false;
+    await refresh();
+  }
+}
+
+export function onProgress(e: ProgressEvent) {
+  if (e.host) scan.perHost[e.host] = e;
+  scan.done = Math.max(scan.done, e.done);
+  scan.total = e.total;
+}

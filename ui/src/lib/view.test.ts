@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import type { HostSummary } from "./bindings/HostSummary";
+import type { ScanRecord } from "./bindings/ScanRecord";
+import { ago, filterHosts, filterPackages, fleetStats, hostState, sortHosts, visibleWindow } from "./view";
+
+const now = new Date("2026-11-24T12:00:00Z");
+
+function scan(over: Partial<ScanRecord> = {}): ScanRecord {
+  return {
+    id: 1, started_at: "2026-11-24T11:00:00Z", finished_at: "2026-11-24T11:00:01Z", duration_ms: 100, ok: true,
+    error_code: null, error_message: null, packages_transferred: true, bytes_received: 10, os_id: "debian",
+    os_version: "12", os_codename: "bookworm", os_pretty: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0",
+    arch: "x86_64", hostname: "h", uptime_secs: 10, booted_at: null, reboot_required: false, reboot_packages: [],
+    last_update_at: "2026-11-20T10:00:00Z", privilege: "root", warnings: [], ...over,
+  };
+}
+
+function host(name: string, over: Partial<HostSummary> = {}): HostSummary {
+  const s = scan();
+  return {
+    id: 1, name, address: "127.0.0.1", port: 22, user: "root", auth: { kind: "agent" }, environment: "prod",
+    groups: ["web"], tags: [], notes: "", proxy_jump: null, host_key: null, host_key_fingerprint: null,
+    host_key_source: null, last_scan: s, last_ok_scan: s, package_count: 100, pending_count: 0, security_count: 0,
+    ...over,
+  };
+}
+
+describe("host state and fleet stats", () => {
+  it("classifies hosts", () => {
+    expect(hostState(host("a"), now)).toBe("ok");
+    expect(hostState(host("b", { last_scan: null, last_ok_scan: null }), now)).toBe("never");
+    expect(hostState(host("c", { last_scan: scan({ ok: false, error_code: "unreachable" }) }), now)).toBe("unreachable");
+    expect(hostState(host("e", { last_scan: scan({ ok: false, error_code: "host_key_changed" }) }), now)).toBe("error");
+    expect(hostState(host("d", { last_scan: scan({ finished_at: "2026-11-20T00:00:00Z" }) }), now)).toBe("stale");
+  });
+  it("counts the fleet", () => {
+    const s = fleetStats([
+      host("a", { pending_count: 3, security_count: 1 }),
+      host("b", { last_ok_scan: scan({ reboot_required: true }), pending_count: 2 }),
+      host("c", { last_scan: scan({ ok: false, error_code: "timeout", finished_at: "2026-11-24T11:30:00Z" }) }),
+    ], now);
+    expect(s).toMatchObject({ total: 3, ok: 2, unreachable: 1, reboot: 1, pending: 5, security: 1, hostsWithPending: 2 });
+    expect(s.lastScan).toBe("2026-11-24T11:30:00Z");
+  });
+});
+
+describe("filtering and sorting", () => {
+  const hosts = [
+    host("web-01", { groups: ["web", "office"], pending_count: 5 }),
+    host("db-01", { groups: ["db"], environment: "non-prod", pending_count: 1 }),
+    host("web-02", { groups: ["web"], pending_count: 9 }),
+  ];
+  it("filters by text, group and environment", () => {
+    expect(filterHosts(hosts, { query: "WEB", group: "", env: "" }).map((h) => h.name)).toEqual(["web-01", "web-02"]);
+    expect(filterHosts(hosts, { query: "", group: "office", env: "" }).map((h) => h.name)).toEqual(["web-01"]);
+    expect(filterHosts(hosts, { query: "", group: "", env: "non-prod" }).map((h) => h.name)).toEqual(["db-01"]);
+  });
+  it("sorts by pending, both ways, ties by name", () => {
+    expect(sortHosts(hosts, "pending", false).map((h) => h.name)).toEqual(["web-02", "web-01", "db-01"]);
+    expect(sortHosts(hosts, "name", true).map((h) => h.name)).toEqual(["db-01", "web-01", "web-02"]);
+  });
+});
+
+describe("virtual rows", () => {
+  it("renders only the visible window of 1,000 rows", () => {
+    const w = visibleWindow(3200, 640, 32, 1000, 5);
+    expect(w.start).toBe(95);
+    expect(w.end).toBe(125);
+    expect(w.offset).toBe(95 * 32);
+    expect(w.total).toBe(32000);
+    expect(visibleWindow(0, 640, 32, 3).end).toBe(3);
+  });
+});
+
+describe("formatting", () => {
+  it("says how long ago", () => {
+    expect(ago(null, now)).toBe("never");
+    expect(ago("2026-11-24T11:59:30Z", now)).toBe("30s ago");
+    expect(ago("2026-11-24T09:00:00Z", now)).toBe("3 h ago");
+    expect(ago("2026-11-21T12:00:00Z", now)).toBe("3 d ago");
+  });
+  it("filters packages", () => {
+    const p = [{ name: "pd-hello", version: "1.0-1", arch: "all", source: "pd-hello", source_version: "1.0-1", status: "ii" },
+      { name: "libc6", version: "2.36", arch: "amd64", source: "glibc", source_version: "2.36", status: "ii" }];
+    expect(filterPackages(p, "glibc").map((x) => x.name)).toEqual(["libc6"]);
+    expect(filterPackages(p, "").length).toBe(2);
+  });
+});

@@ -1,0 +1,124 @@
+// View logic of the PatchDesk UI: pure functions, tested with Vitest (view.test.ts).
+import type { HostSummary } from "./bindings/HostSummary";
+import type { Package } from "./bindings/Package";
+
+export type HostState = "ok" | "stale" | "unreachable" | "error" | "never";
+
+/** A host whose last good scan is older than this is stale. */
+export const STALE_MS = 24 * 3600 * 1000;
+
+export function hostState(h: HostSummary, now: Date): HostState {
+  if (!h.last_scan) return "never";
+  if (!h.last_scan.ok) {
+    return h.last_scan.error_code === "unreachable" || h.last_scan.error_code === "timeout" ? "unreachable" : "error";
+  }
+  const t = Date.parse(h.last_scan.finished_at);
+  return now.getTime() - t > STALE_MS ? "stale" : "ok";
+}
+
+export interface FleetStats {
+  total: number;
+  ok: number;
+  stale: number;
+  unreachable: number;
+  /** Last scan failed for another reason (host key, authentication, unreadable output). */
+  error: number;
+  never: number;
+  reboot: number;
+  pending: number;
+  security: number;
+  hostsWithPending: number;
+  lastScan: string | null;
+}
+
+export function fleetStats(hosts: HostSummary[], now: Date): FleetStats {
+  const s: FleetStats = {
+    total: hosts.length, ok: 0, stale: 0, unreachable: 0, error: 0, never: 0, reboot: 0,
+    pending: 0, security: 0, hostsWithPending: 0, lastScan: null,
+  };
+  for (const h of hosts) {
+    s[hostState(h, now)] += 1;
+    if (h.last_ok_scan?.reboot_required) s.reboot += 1;
+    s.pending += Number(h.pending_count);
+    s.security += Number(h.security_count);
+    if (Number(h.pending_count) > 0) s.hostsWithPending += 1;
+    const t = h.last_scan?.finished_at;
+    if (t && (!s.lastScan || Date.parse(t) > Date.parse(s.lastScan))) s.lastScan = t;
+  }
+  return s;
+}
+
+export interface HostFilter {
+  query: string;
+  group: string;
+  env: string;
+}
+
+/** Case-insensitive search over name, address, OS and groups, plus exact group/env filters. */
+export function filterHosts(hosts: HostSummary[], f: HostFilter): HostSummary[] {
+  const q = f.query.trim().toLowerCase();
+  return hosts.filter((h) => {
+    if (f.group && !h.groups.includes(f.group)) return false;
+    if (f.env && h.environment !== f.env) return false;
+    if (!q) return true;
+    const hay = [h.name, h.address, h.last_ok_scan?.os_pretty ?? "", h.last_ok_scan?.kernel ?? "", ...h.groups]
+      .join(" ")
+      .toLowerCase();
+    return hay.includes(q);
+  });
+}
+
+export type SortKey = "name" | "os" | "kernel" | "pending" | "security" | "reboot" | "scanned" | "updated" | "state";
+
+function sortValue(h: HostSummary, key: SortKey): string | number {
+  const s = h.last_ok_scan;
+  switch (key) {
+    case "name": return h.name;
+    case "os": return `${s?.os_id ?? ""} ${s?.os_version ?? ""}`;
+    case "kernel": return s?.kernel ?? "";
+    case "pending": return Number(h.pending_count);
+    case "security": return Number(h.security_count);
+    case "reboot": return s?.reboot_required ? 1 : 0;
+    case "scanned": return h.last_scan ? Date.parse(h.last_scan.finished_at) : 0;
+    case "updated": return s?.last_update_at ? Date.parse(s.last_update_at) : 0;
+    case "state": return h.last_scan ? (h.last_scan.ok ? 0 : 1) : 2;
+  }
+}
+
+export function sortHosts(hosts: HostSummary[], key: SortKey, ascending: boolean): HostSummary[] {
+  const dir = ascending ? 1 : -1;
+  return [...hosts].sort((a, b) => {
+    const x = sortValue(a, key);
+    const y = sortValue(b, key);
+    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    return c !== 0 ? c * dir : a.name.localeCompare(b.name);
+  });
+}
+
+/** The rows to render for a virtualised list: only what is visible plus some overscan. */
+export function visibleWindow(scrollTop: number, viewport: number, rowHeight: number, count: number, overscan = 8) {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const last = Math.min(count, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
+  return { start: first, end: last, offset: first * rowHeight, total: count * rowHeight };
+}
+
+export function filterPackages(pkgs: Package[], q: string): Package[] {
+  const needle = q.trim().toLowerCase();
+  if (!needle) return pkgs;
+  return pkgs.filter((p) => p.name.includes(needle) || p.source.includes(needle) || p.version.toLowerCase().includes(needle));
+}
+
+export function ago(iso: string | null | undefined, now: Date): string {
+  if (!iso) return "never";
+  const secs = Math.round((now.getTime() - Date.parse(iso)) / 1000);
+  if (Number.isNaN(secs)) return "unknown";
+  if (secs < 0) return "just now";
+  if (secs < 60) return `${secs}s ago`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min ago`;
+  if (secs < 86400) return `${Math.floor(secs / 3600)} h ago`;
+  return `${Math.floor(secs / 86400)} d ago`;
+}
+
+export function groupsOf(hosts: HostSummary[]): string[] {
+  return [...new Set(hosts.flatMap((h) => h.groups))].sort();
+}
