@@ -13,6 +13,7 @@ use patchdesk_engine::progress::{Phase, ProgressEvent};
 use patchdesk_engine::scan::{self, ScanOptions};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::PassphraseFn;
+use patchdesk_engine::{advisory, classify};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +45,30 @@ enum Command {
     Query(QueryCmd),
     /// Show or change settings (concurrency, timeouts, known_hosts files).
     Settings(SettingsArgs),
+    /// Security advisory feeds: sync from a file or URL, show their age.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCmd),
+    /// Pending patches classified into buckets, with deadlines and countdowns.
+    Patches {
+        /// critical, high, moderate or low.
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compliance % (patches inside their deadline) and time-to-patch, for a group or the fleet.
+    Compliance {
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change the patch policy (thresholds, deadlines, regular cycle).
+    Policy(PolicyArgs),
     /// Print the read-only script a scan runs on each host (for review, and for the benchmark's
     /// raw-OpenSSH baseline).
     ScanScript,
@@ -164,6 +189,44 @@ enum QueryCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum AdvisoriesCmd {
+    /// Import a feed (OSV, Debian Security Tracker JSON, NVD CVE records) from a file or URL.
+    Sync {
+        #[arg(long = "from")]
+        from: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The feeds, when each was last fetched, and how old the copy in use is.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct PolicyArgs {
+    #[arg(long)]
+    critical_cvss: Option<f64>,
+    #[arg(long)]
+    high_cvss: Option<f64>,
+    #[arg(long)]
+    moderate_cvss: Option<f64>,
+    #[arg(long)]
+    critical_days: Option<i64>,
+    #[arg(long)]
+    high_days: Option<i64>,
+    /// Weekday of the regular cycle, 0 = Monday.
+    #[arg(long)]
+    cycle_weekday: Option<u32>,
+    /// UTC hour of the regular cycle.
+    #[arg(long)]
+    cycle_hour: Option<u32>,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct SettingsArgs {
     #[arg(long)]
@@ -219,6 +282,117 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Settings(args) => settings_cmd(&inv, args),
+        Command::Advisories(AdvisoriesCmd::Sync { from, json }) => {
+            if from.is_empty() {
+                bail!("give at least one feed: --from FILE|URL (repeatable)");
+            }
+            let mut reports = Vec::new();
+            for loc in &from {
+                let r = classify::sync_feed(&mut inv, loc)?;
+                if !json {
+                    println!(
+                        "{}: {} ({} advisories, {} CVSS records{})",
+                        r.location,
+                        r.outcome,
+                        r.advisories,
+                        r.cvss_records,
+                        r.format
+                            .as_deref()
+                            .map(|f| format!(", {f}"))
+                            .unwrap_or_default()
+                    );
+                    for w in &r.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                }
+                reports.push(r);
+            }
+            if json {
+                output::json(&reports)?;
+            }
+            Ok(0)
+        }
+        Command::Advisories(AdvisoriesCmd::Status { json }) => {
+            let s = advisory::sources(&inv)?;
+            if json {
+                output::json(&s)?;
+            } else {
+                output::sources(&s);
+            }
+            Ok(0)
+        }
+        Command::Patches {
+            bucket,
+            group,
+            host,
+            json,
+        } => {
+            let filter = classify::PatchFilter {
+                bucket: bucket.map(|b| b.parse()).transpose()?,
+                group,
+                host,
+            };
+            let items = classify::patches(&inv, &filter)?;
+            if json {
+                output::json(&items)?;
+            } else {
+                output::patches(&items);
+            }
+            Ok(0)
+        }
+        Command::Compliance { group, json } => {
+            let c = classify::compliance(&inv, group.as_deref())?;
+            if json {
+                output::json(&c)?;
+            } else {
+                output::compliance(&c);
+            }
+            Ok(0)
+        }
+        Command::Policy(a) => {
+            let mut p = classify::Policy::load(&inv)?;
+            let before = p.clone();
+            if let Some(v) = a.critical_cvss {
+                p.critical_cvss = v;
+            }
+            if let Some(v) = a.high_cvss {
+                p.high_cvss = v;
+            }
+            if let Some(v) = a.moderate_cvss {
+                p.moderate_cvss = v;
+            }
+            if let Some(v) = a.critical_days {
+                p.critical_days = v;
+            }
+            if let Some(v) = a.high_days {
+                p.high_days = v;
+            }
+            if let Some(v) = a.cycle_weekday {
+                p.cycle_weekday = v;
+            }
+            if let Some(v) = a.cycle_hour {
+                p.cycle_hour = v;
+            }
+            if p != before {
+                p.save(&inv).context("policy not saved")?;
+            }
+            if a.json {
+                output::json(&p)?;
+            } else {
+                println!(
+                    "critical: CVSS >= {:.1} or vendor critical, due {} days after disclosure",
+                    p.critical_cvss, p.critical_days
+                );
+                println!("high:     CVSS >= {:.1} or vendor high/important, due {} days after disclosure", p.high_cvss, p.high_days);
+                println!("moderate: CVSS >= {:.1}, vendor medium, or a security suite with no score: the next regular cycle", p.moderate_cvss);
+                println!(
+                    "cycle:    weekly, weekday {} (0 = Monday) at {:02}:00 UTC",
+                    p.cycle_weekday, p.cycle_hour
+                );
+                println!("low:      at convenience");
+            }
+            Ok(0)
+        }
         Command::ScanScript => {
             print!("{}", scan::SCAN_SCRIPT);
             Ok(0)

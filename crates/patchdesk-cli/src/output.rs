@@ -4,6 +4,8 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use patchdesk_engine::advisory::SourceStatus;
+use patchdesk_engine::classify::{Compliance, PatchItem};
 use patchdesk_engine::inventory::{HostDetail, HostSummary, PackageHit, ScanRecord};
 use patchdesk_engine::scan::ScanSummary;
 use serde::Serialize;
@@ -257,4 +259,112 @@ pub fn scan_summary(s: &ScanSummary) {
         s.failed(),
         (s.finished_at - s.started_at).num_milliseconds() as f64 / 1000.0
     );
+}
+
+/// "3d 4h", "-2h 10m" (overdue).
+pub fn countdown(secs: i64) -> String {
+    let sign = if secs < 0 { "overdue " } else { "" };
+    let s = secs.abs();
+    let (d, h, m) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60);
+    if d > 0 {
+        format!("{sign}{d}d {h}h")
+    } else {
+        format!("{sign}{h}h {m}m")
+    }
+}
+
+pub fn patches(items: &[PatchItem]) {
+    if items.is_empty() {
+        println!("no pending patches (scan hosts and sync advisories first)");
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "bucket",
+        "host",
+        "package",
+        "installed → candidate",
+        "CVEs",
+        "CVSS",
+        "deadline",
+        "left",
+    ]);
+    for p in items {
+        t.add_row(vec![
+            format!("{:?}", p.bucket).to_lowercase(),
+            p.host.clone(),
+            safe(&p.package),
+            format!(
+                "{} → {}",
+                safe(&p.installed_version),
+                safe(&p.candidate_version)
+            ),
+            p.cves
+                .iter()
+                .map(|c| safe(&c.cve))
+                .collect::<Vec<_>>()
+                .join(" "),
+            p.max_cvss
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            when(&p.deadline),
+            p.seconds_left.map(countdown).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn compliance(c: &Compliance) {
+    println!("scope            {}", c.scope);
+    match c.percent {
+        Some(p) => println!(
+            "compliance       {p:.1}% ({} of {} patches inside their deadline)",
+            c.compliant, c.with_deadline
+        ),
+        None => println!("compliance       - (nothing has a deadline)"),
+    }
+    println!("overdue          {}", c.overdue);
+    println!(
+        "open             critical {}, high {}, moderate {}, low {}",
+        c.open_critical, c.open_high, c.open_moderate, c.open_low
+    );
+    println!("nearest deadline {}", when(&c.nearest_deadline));
+    for t in &c.time_to_patch {
+        if t.patched > 0 {
+            println!(
+                "time-to-patch    {:?}: {} patched, mean {:.1} h, median {:.1} h",
+                t.bucket,
+                t.patched,
+                t.mean_hours.unwrap_or(0.0),
+                t.median_hours.unwrap_or(0.0)
+            );
+        }
+    }
+}
+
+pub fn sources(s: &[SourceStatus]) {
+    if s.is_empty() {
+        println!("no advisory feeds yet: patchdesk advisories sync --from FILE|URL");
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "feed",
+        "format",
+        "advisories",
+        "last good copy",
+        "age",
+        "last error",
+    ]);
+    for f in s {
+        t.add_row(vec![
+            f.location.clone(),
+            f.format.clone(),
+            f.advisory_count.to_string(),
+            when(&f.last_ok_at),
+            f.age_secs.map(countdown).unwrap_or_else(|| "-".into()),
+            f.last_error.as_deref().map(safe).unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
 }

@@ -52,9 +52,16 @@ impl Clock for ManualClock {
 /// The shared clock handle every engine component takes.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// The wall clock, shifted by `PATCHDESK_CLOCK_OFFSET` seconds when that variable is set
-/// (used by end-to-end tests that drive the real binaries across days).
+/// The wall clock; or a fixed instant when `PATCHDESK_NOW` (RFC 3339) is set; or the wall clock
+/// shifted by `PATCHDESK_CLOCK_OFFSET` seconds. Used by end-to-end tests that drive the real
+/// binaries across days.
 pub fn from_env() -> SharedClock {
+    if let Some(at) = std::env::var("PATCHDESK_NOW")
+        .ok()
+        .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+    {
+        return Arc::new(ManualClock::new(at.with_timezone(&Utc)));
+    }
     match std::env::var("PATCHDESK_CLOCK_OFFSET")
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())

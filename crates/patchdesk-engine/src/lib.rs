@@ -13,8 +13,12 @@
 //! - [`ssh`]: SSH transport with host-key verification and agent / key-file auth.
 //! - [`scan`]: the scan job: one connection per host, bounded concurrency, progress events.
 //! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
+//! - [`advisory`]: security advisory feeds (OSV, Debian tracker, NVD), fetched and stored.
+//! - [`classify`]: buckets, deadlines, exposures, time-to-patch and compliance.
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
 
+pub mod advisory;
+pub mod classify;
 pub mod clock;
 pub mod error;
 pub mod facts;

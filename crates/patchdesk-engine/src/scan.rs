@@ -218,7 +218,14 @@ pub async fn scan_hosts(
             .pin
             .as_ref()
             .map(|(k, f, s)| (k.as_str(), f.as_str(), s.as_str()));
-        let stored = inv.record_scan(&raw.host, raw.started, raw.finished, &raw.outcome, pin);
+        let stored = inv
+            .record_scan(&raw.host, raw.started, raw.finished, &raw.outcome, pin)
+            .and_then(|st| {
+                if st.set_id.is_some() {
+                    crate::classify::update_exposures(inv, &raw.host, raw.finished)?;
+                }
+                Ok(st)
+            });
         let duration_ms = (raw.finished - raw.started).num_milliseconds();
         let result = match (&raw.outcome, stored) {
             (

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/001_inventory.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/001_inventory.sql")),
+        M::up(include_str!("../../migrations/002_advisories.sql")),
+    ])
 });
 
 /// An open inventory database.
@@ -218,7 +219,7 @@ mod tests {
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
-            assert_eq!(inv.schema_version().unwrap(), 1);
+            assert_eq!(inv.schema_version().unwrap(), 2);
             inv.set_setting("k", "v").unwrap();
         }
         let inv = Inventory::open(&p, clock).unwrap();

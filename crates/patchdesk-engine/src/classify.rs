@@ -1,0 +1,884 @@
+//! Classification: which pending update fixes which CVEs on which host, its bucket (critical /
+//! high / moderate / low) with the reason, its deadline and countdown, and the fleet's exposure
+//! history (time-to-patch, compliance %). Owns the patch policy; reads the inventory and the
+//! stored advisories, writes only the exposure history. Time comes from the injected clock.
+//!
+//! Matching: an advisory names a source package, a release and the version that fixes it. A host
+//! is exposed when its installed version sorts below the fixed version (dpkg order); a pending
+//! update resolves it when the candidate sorts at or above it. Binary packages map to their
+//! source package through what dpkg reported.
+
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::version::Version;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The patch policy (defaults from the playbook), stored in settings and editable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(default)]
+pub struct Policy {
+    pub critical_cvss: f64,
+    pub high_cvss: f64,
+    pub moderate_cvss: f64,
+    pub critical_days: i64,
+    pub high_days: i64,
+    /// The regular patch cycle: weekly, on this weekday (0 = Monday) at this UTC hour.
+    pub cycle_weekday: u32,
+    pub cycle_hour: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            critical_cvss: 9.0,
+            high_cvss: 7.0,
+            moderate_cvss: 4.0,
+            critical_days: 7,
+            high_days: 30,
+            cycle_weekday: 1,
+            cycle_hour: 10,
+        }
+    }
+}
+
+const POLICY_KEY: &str = "policy";
+
+impl Policy {
+    pub fn load(inv: &Inventory) -> Result<Self> {
+        match inv.setting(POLICY_KEY)? {
+            Some(j) => serde_json::from_str(&j).map_err(|e| {
+                Error::Invalid(format!(
+                    "the stored policy is unreadable ({e}); save it again"
+                ))
+            }),
+            None => Ok(Self::default()),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let ok = (0.0..=10.0).contains(&self.moderate_cvss)
+            && self.moderate_cvss <= self.high_cvss
+            && self.high_cvss <= self.critical_cvss
+            && self.critical_cvss <= 10.0
+            && (1..=365).contains(&self.critical_days)
+            && (self.critical_days..=365).contains(&self.high_days)
+            && self.cycle_weekday < 7
+            && self.cycle_hour < 24;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Invalid(
+                "policy: thresholds must rise moderate <= high <= critical within 0..10, deadlines 1..365 days with critical <= high, weekday 0..6, hour 0..23".into(),
+            ))
+        }
+    }
+
+    pub fn save(&self, inv: &Inventory) -> Result<()> {
+        self.validate()?;
+        inv.set_setting(
+            POLICY_KEY,
+            &serde_json::to_string(self).expect("policy serialises"),
+        )
+    }
+
+    /// The start of the first regular cycle at or after `t`.
+    pub fn next_cycle(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let day0 = Utc
+            .with_ymd_and_hms(t.year(), t.month(), t.day(), self.cycle_hour, 0, 0)
+            .single()
+            .unwrap_or(t);
+        let today = t.weekday().num_days_from_monday();
+        let mut days = (self.cycle_weekday + 7 - today) % 7;
+        if days == 0 && (t.hour(), t.minute(), t.second()) > (self.cycle_hour, 0, 0) {
+            days = 7;
+        }
+        day0 + Duration::days(days as i64)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Critical,
+    High,
+    Moderate,
+    Low,
+}
+
+impl std::str::FromStr for Bucket {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "critical" => Ok(Bucket::Critical),
+            "high" => Ok(Bucket::High),
+            "moderate" | "medium" => Ok(Bucket::Moderate),
+            "low" => Ok(Bucket::Low),
+            other => Err(Error::Invalid(format!(
+                "unknown bucket {other:?}: use critical, high, moderate or low"
+            ))),
+        }
+    }
+}
+
+/// A CVE that a pending update fixes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct CveInfo {
+    pub cve: String,
+    pub advisory_id: String,
+    pub fixed_version: String,
+    pub cvss_score: Option<f64>,
+    pub cvss_vector: Option<String>,
+    pub cvss_version: Option<String>,
+    pub vendor_severity: String,
+    pub disclosed_at: Option<DateTime<Utc>>,
+    pub summary: String,
+}
+
+/// One pending update on one host, classified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct PatchItem {
+    pub host: String,
+    pub environment: String,
+    pub groups: Vec<String>,
+    pub package: String,
+    pub source: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    pub origin: String,
+    pub security: bool,
+    pub cves: Vec<CveInfo>,
+    pub max_cvss: Option<f64>,
+    pub vendor_severity: String,
+    pub disclosed_at: Option<DateTime<Utc>>,
+    pub bucket: Bucket,
+    /// Why it got its bucket, for people.
+    pub reason: String,
+    pub deadline: Option<DateTime<Utc>>,
+    /// Seconds until the deadline (negative: overdue).
+    pub seconds_left: Option<i64>,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Adv {
+    advisory_id: String,
+    cve: String,
+    release: String,
+    fixed: Option<String>,
+    cvss_vector: Option<String>,
+    cvss_version: Option<String>,
+    cvss_score: Option<f64>,
+    vendor: String,
+    disclosed: Option<DateTime<Utc>>,
+    summary: String,
+}
+
+/// A CVSS record from an NVD-format feed: vector, version, score, publication date.
+struct NvdCvss {
+    vector: String,
+    version: String,
+    score: f64,
+    published: Option<DateTime<Utc>>,
+}
+
+struct Knowledge {
+    by_package: HashMap<String, Vec<Adv>>,
+    nvd: HashMap<String, NvdCvss>,
+}
+
+/// What [`decide`] concluded about one update.
+struct Decision {
+    bucket: Bucket,
+    reason: String,
+    deadline: Option<DateTime<Utc>>,
+    max_cvss: Option<f64>,
+    vendor: String,
+    disclosed: Option<DateTime<Utc>>,
+}
+
+fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
+    let mut by_package: HashMap<String, Vec<Adv>> = HashMap::new();
+    let mut stmt = inv.conn().prepare(
+        "SELECT package, advisory_id, cve, release, fixed_version, cvss_vector, cvss_version, cvss_score, vendor_severity, disclosed_at, summary FROM advisories",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Adv {
+                advisory_id: r.get(1)?,
+                cve: r.get(2)?,
+                release: r.get(3)?,
+                fixed: r.get(4)?,
+                cvss_vector: r.get(5)?,
+                cvss_version: r.get(6)?,
+                cvss_score: r.get(7)?,
+                vendor: r
+                    .get::<_, Option<String>>(8)?
+                    .unwrap_or_else(|| "unknown".into()),
+                disclosed: r.get(9)?,
+                summary: r.get(10)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (pkg, adv) = row?;
+        by_package.entry(pkg).or_default().push(adv);
+    }
+    let mut nvd = HashMap::new();
+    let mut stmt = inv
+        .conn()
+        .prepare("SELECT cve, vector, version, score, published FROM cvss_records")?;
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            NvdCvss {
+                vector: r.get(1)?,
+                version: r.get(2)?,
+                score: r.get(3)?,
+                published: r.get(4)?,
+            },
+        ))
+    })? {
+        let (k, v) = row?;
+        nvd.insert(k, v);
+    }
+    Ok(Knowledge { by_package, nvd })
+}
+
+fn release_matches(release: &str, os_id: &str, os_version: &str, codename: &str) -> bool {
+    if release.is_empty() {
+        return true;
+    }
+    let (os, rel) = release.split_once(':').unwrap_or((release, ""));
+    os == os_id
+        && (rel == os_version || rel == codename || os_version.starts_with(&format!("{rel}.")))
+}
+
+fn vendor_rank(s: &str) -> u8 {
+    match s {
+        "critical" => 4,
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    }
+}
+
+impl Knowledge {
+    /// CVE details with CVSS from the advisory, or else from NVD records.
+    fn info(&self, a: &Adv) -> CveInfo {
+        let nvd = self.nvd.get(&a.cve);
+        let (vector, version, score) = match (&a.cvss_vector, nvd) {
+            (Some(v), _) => (Some(v.clone()), a.cvss_version.clone(), a.cvss_score),
+            (None, Some(n)) => (
+                Some(n.vector.clone()),
+                Some(n.version.clone()),
+                Some(n.score),
+            ),
+            (None, None) => (None, None, None),
+        };
+        CveInfo {
+            cve: a.cve.clone(),
+            advisory_id: a.advisory_id.clone(),
+            fixed_version: a.fixed.clone().unwrap_or_default(),
+            cvss_score: score,
+            cvss_vector: vector,
+            cvss_version: version,
+            vendor_severity: a.vendor.clone(),
+            disclosed_at: a.disclosed.or_else(|| nvd.and_then(|n| n.published)),
+            summary: a.summary.clone(),
+        }
+    }
+
+    /// Advisories (with a fix) that apply to this source package on this host's release.
+    fn applicable<'a>(
+        &'a self,
+        source: &str,
+        os: (&'a str, &'a str, &'a str),
+    ) -> impl Iterator<Item = &'a Adv> + 'a {
+        self.by_package
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter(move |a| a.fixed.is_some() && release_matches(&a.release, os.0, os.1, os.2))
+    }
+}
+
+/// Bucket, reason and deadline for a set of CVEs (or none) on an update.
+fn decide(
+    policy: &Policy,
+    cves: &[CveInfo],
+    security: bool,
+    first_seen: Option<DateTime<Utc>>,
+) -> Decision {
+    let max_cvss = cves
+        .iter()
+        .filter_map(|c| c.cvss_score)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+    let vendor = cves
+        .iter()
+        .map(|c| c.vendor_severity.as_str())
+        .max_by_key(|v| vendor_rank(v))
+        .unwrap_or("unknown")
+        .to_string();
+    let disclosed = cves
+        .iter()
+        .filter_map(|c| c.disclosed_at)
+        .min()
+        .or(first_seen);
+    let top = cves
+        .iter()
+        .max_by(|a, b| {
+            a.cvss_score
+                .unwrap_or(-1.0)
+                .total_cmp(&b.cvss_score.unwrap_or(-1.0))
+        })
+        .map(|c| c.cve.as_str())
+        .unwrap_or("");
+    let score = max_cvss.unwrap_or(-1.0);
+    let (bucket, reason) = if score >= policy.critical_cvss {
+        (
+            Bucket::Critical,
+            format!("{top} has CVSS {score:.1} (>= {:.1})", policy.critical_cvss),
+        )
+    } else if vendor == "critical" {
+        (Bucket::Critical, "the vendor rates it critical".to_string())
+    } else if score >= policy.high_cvss {
+        (
+            Bucket::High,
+            format!("{top} has CVSS {score:.1} (>= {:.1})", policy.high_cvss),
+        )
+    } else if vendor == "high" {
+        (
+            Bucket::High,
+            "the vendor rates it high/important".to_string(),
+        )
+    } else if score >= policy.moderate_cvss {
+        (
+            Bucket::Moderate,
+            format!("{top} has CVSS {score:.1} (>= {:.1})", policy.moderate_cvss),
+        )
+    } else if vendor == "medium" {
+        (Bucket::Moderate, "the vendor rates it medium".to_string())
+    } else if security && max_cvss.is_none() {
+        (
+            Bucket::Moderate,
+            "from a security suite, with no CVSS score".to_string(),
+        )
+    } else if cves.is_empty() {
+        (Bucket::Low, "a functional update: no known CVE".to_string())
+    } else {
+        (
+            Bucket::Low,
+            format!(
+                "low severity (CVSS {}, vendor {vendor})",
+                max_cvss.map_or("none".into(), |s| format!("{s:.1}"))
+            ),
+        )
+    };
+    let deadline = match (bucket, disclosed) {
+        (Bucket::Critical, Some(d)) => Some(d + Duration::days(policy.critical_days)),
+        (Bucket::High, Some(d)) => Some(d + Duration::days(policy.high_days)),
+        (Bucket::Moderate, Some(d)) => Some(policy.next_cycle(d)),
+        _ => None,
+    };
+    let reason = match (bucket, deadline) {
+        (Bucket::Critical, Some(_)) => format!(
+            "{reason}: critical, due {} days after disclosure",
+            policy.critical_days
+        ),
+        (Bucket::High, Some(_)) => format!(
+            "{reason}: high, due {} days after disclosure",
+            policy.high_days
+        ),
+        (Bucket::Moderate, Some(_)) => format!("{reason}: moderate, due in the next regular cycle"),
+        (Bucket::Low, _) => format!("{reason}: low, at convenience"),
+        (_, None) => format!("{reason}: no disclosure date known yet"),
+    };
+    Decision {
+        bucket,
+        reason,
+        deadline,
+        max_cvss,
+        vendor,
+        disclosed,
+    }
+}
+
+/// Filters for [`patches`].
+#[derive(Debug, Clone, Default)]
+pub struct PatchFilter {
+    pub bucket: Option<Bucket>,
+    pub group: Option<String>,
+    pub host: Option<String>,
+}
+
+/// Every pending update on every host, classified, nearest deadline first within each bucket.
+pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> {
+    let policy = Policy::load(inv)?;
+    let know = load_knowledge(inv)?;
+    let now = inv.clock().now();
+    let mut first_seen_stmt = inv.conn().prepare(
+        "SELECT min(e.first_seen_at) FROM patch_exposures e JOIN hosts h ON h.id = e.host_id WHERE h.name = ?1 AND e.package = ?2",
+    )?;
+    let mut out = Vec::new();
+    for summary in inv.host_summaries()? {
+        let spec = &summary.host.spec;
+        if filter
+            .group
+            .as_ref()
+            .is_some_and(|g| !spec.groups.contains(g))
+        {
+            continue;
+        }
+        if filter.host.as_ref().is_some_and(|h| h != &spec.name) {
+            continue;
+        }
+        let Some(scan) = &summary.last_ok_scan else {
+            continue;
+        };
+        if summary.pending_count == 0 {
+            continue;
+        }
+        let detail = inv.host_detail(&spec.name)?;
+        let source_of: HashMap<&str, &str> = detail
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.source.as_str()))
+            .collect();
+        let os = (
+            scan.os_id.as_deref().unwrap_or(""),
+            scan.os_version.as_deref().unwrap_or(""),
+            scan.os_codename.as_deref().unwrap_or(""),
+        );
+        for u in &detail.pending {
+            let source = source_of
+                .get(u.name.as_str())
+                .copied()
+                .unwrap_or(u.name.as_str())
+                .to_string();
+            let installed = u.installed_version.parse::<Version>().ok();
+            let candidate = u.candidate_version.parse::<Version>().ok();
+            let mut cves: Vec<CveInfo> = Vec::new();
+            for a in know.applicable(&source, os) {
+                let Some(fixed) = a.fixed.as_deref().and_then(|f| f.parse::<Version>().ok()) else {
+                    continue;
+                };
+                let exposed = installed.as_ref().is_none_or(|i| *i < fixed);
+                let resolves = candidate.as_ref().is_some_and(|c| *c >= fixed);
+                if exposed && resolves && !cves.iter().any(|c| c.cve == a.cve) {
+                    cves.push(know.info(a));
+                }
+            }
+            cves.sort_by(|a, b| a.cve.cmp(&b.cve));
+            let first_seen: Option<DateTime<Utc>> = first_seen_stmt
+                .query_row(params![spec.name, source], |r| r.get(0))
+                .unwrap_or(None);
+            let Decision {
+                bucket,
+                reason,
+                deadline,
+                max_cvss,
+                vendor,
+                disclosed,
+            } = decide(
+                &policy,
+                &cves,
+                u.security,
+                first_seen.or(Some(scan.finished_at)),
+            );
+            if filter.bucket.is_some_and(|b| b != bucket) {
+                continue;
+            }
+            let seconds_left = deadline.map(|d| (d - now).num_seconds());
+            out.push(PatchItem {
+                host: spec.name.clone(),
+                environment: spec.environment.to_string(),
+                groups: spec.groups.clone(),
+                package: u.name.clone(),
+                source,
+                installed_version: u.installed_version.clone(),
+                candidate_version: u.candidate_version.clone(),
+                origin: u.origin.clone(),
+                security: u.security,
+                cves,
+                max_cvss,
+                vendor_severity: vendor,
+                disclosed_at: disclosed,
+                bucket,
+                reason,
+                deadline,
+                seconds_left,
+                overdue: seconds_left.is_some_and(|s| s < 0),
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (
+            a.bucket,
+            a.deadline.is_none(),
+            a.deadline,
+            &a.host,
+            &a.package,
+        )
+            .cmp(&(
+                b.bucket,
+                b.deadline.is_none(),
+                b.deadline,
+                &b.host,
+                &b.package,
+            ))
+    });
+    Ok(out)
+}
+
+/// Record, for one host after a scan, which CVEs it is exposed to now and which it no longer is
+/// (the first scan that sees the fixed version installed sets `fixed_at`: time-to-patch).
+pub fn update_exposures(inv: &mut Inventory, host: &str, at: DateTime<Utc>) -> Result<()> {
+    let know = load_knowledge(inv)?;
+    let detail = inv.host_detail(host)?;
+    let Some(scan) = &detail.summary.last_ok_scan else {
+        return Ok(());
+    };
+    let os = (
+        scan.os_id.clone().unwrap_or_default(),
+        scan.os_version.clone().unwrap_or_default(),
+        scan.os_codename.clone().unwrap_or_default(),
+    );
+    let host_id = detail.summary.host.id;
+    let tx = inv.conn_mut().transaction()?;
+    for p in &detail.packages {
+        let Ok(installed) = p.version.parse::<Version>() else {
+            continue;
+        };
+        for a in know.applicable(&p.source, (&os.0, &os.1, &os.2)) {
+            let Some(fixed) = a.fixed.as_deref().and_then(|f| f.parse::<Version>().ok()) else {
+                continue;
+            };
+            if installed < fixed {
+                tx.execute(
+                    "INSERT OR IGNORE INTO patch_exposures (host_id, cve, package, first_seen_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![host_id, a.cve, p.source, at],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE patch_exposures SET fixed_at = ?4 WHERE host_id = ?1 AND cve = ?2 AND package = ?3 AND fixed_at IS NULL",
+                    params![host_id, a.cve, p.source, at],
+                )?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Refresh exposures of every scanned host (after an advisory sync).
+pub fn update_all_exposures(inv: &mut Inventory) -> Result<()> {
+    let now = inv.clock().now();
+    let names: Vec<String> = inv
+        .host_summaries()?
+        .into_iter()
+        .filter(|h| h.last_ok_scan.is_some())
+        .map(|h| h.host.spec.name)
+        .collect();
+    for n in names {
+        update_exposures(inv, &n, now)?;
+    }
+    Ok(())
+}
+
+/// Sync a feed, then refresh every host's exposures: what `advisories sync` does.
+pub fn sync_feed(inv: &mut Inventory, location: &str) -> Result<crate::advisory::SyncReport> {
+    let report = crate::advisory::sync(inv, location)?;
+    update_all_exposures(inv)?;
+    Ok(report)
+}
+
+/// Time-to-patch statistics of one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TimeToPatch {
+    pub bucket: Bucket,
+    pub patched: usize,
+    pub mean_hours: Option<f64>,
+    pub median_hours: Option<f64>,
+}
+
+/// Compliance of a scope (a group, or the whole fleet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Compliance {
+    pub scope: String,
+    /// Patches with a deadline (open ones and ones already applied).
+    pub with_deadline: usize,
+    /// ...of which inside their deadline.
+    pub compliant: usize,
+    /// compliant / with_deadline, in percent; `None` when nothing has a deadline.
+    pub percent: Option<f64>,
+    pub overdue: usize,
+    pub open_critical: usize,
+    pub open_high: usize,
+    pub open_moderate: usize,
+    pub open_low: usize,
+    pub nearest_deadline: Option<DateTime<Utc>>,
+    pub time_to_patch: Vec<TimeToPatch>,
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Compliance % and time-to-patch for a group (or the fleet when `group` is `None`).
+pub fn compliance(inv: &Inventory, group: Option<&str>) -> Result<Compliance> {
+    let policy = Policy::load(inv)?;
+    let know = load_knowledge(inv)?;
+    let open = patches(
+        inv,
+        &PatchFilter {
+            group: group.map(str::to_string),
+            ..Default::default()
+        },
+    )?;
+    let count = |b: Bucket| open.iter().filter(|p| p.bucket == b).count();
+    let mut with_deadline = 0;
+    let mut compliant = 0;
+    for p in open.iter().filter(|p| p.deadline.is_some()) {
+        with_deadline += 1;
+        if !p.overdue {
+            compliant += 1;
+        }
+    }
+    // Applied patches: exposures that a scan saw fixed.
+    let mut stmt = inv.conn().prepare(
+        "SELECT h.name, e.cve, e.package, e.first_seen_at, e.fixed_at FROM patch_exposures e JOIN hosts h ON h.id = e.host_id
+         WHERE e.fixed_at IS NOT NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM host_groups g WHERE g.host_id = h.id AND g.name = ?1))",
+    )?;
+    let rows = stmt
+        .query_map([group], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, DateTime<Utc>>(3)?,
+                r.get::<_, DateTime<Utc>>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut ttp: HashMap<Bucket, Vec<f64>> = HashMap::new();
+    for (_host, cve, package, first_seen, fixed_at) in rows {
+        let Some(a) = know
+            .by_package
+            .get(&package)
+            .and_then(|v| v.iter().find(|a| a.cve == cve))
+        else {
+            continue;
+        };
+        let info = know.info(a);
+        let Decision {
+            bucket,
+            deadline,
+            disclosed,
+            ..
+        } = decide(
+            &policy,
+            std::slice::from_ref(&info),
+            false,
+            Some(first_seen),
+        );
+        if let Some(d) = deadline {
+            with_deadline += 1;
+            if fixed_at <= d {
+                compliant += 1;
+            }
+        }
+        let from = disclosed.unwrap_or(first_seen);
+        ttp.entry(bucket)
+            .or_default()
+            .push(((fixed_at - from).num_seconds().max(0) as f64) / 3600.0);
+    }
+    let time_to_patch = [
+        Bucket::Critical,
+        Bucket::High,
+        Bucket::Moderate,
+        Bucket::Low,
+    ]
+    .into_iter()
+    .map(|b| {
+        let mut v = ttp.remove(&b).unwrap_or_default();
+        TimeToPatch {
+            bucket: b,
+            patched: v.len(),
+            mean_hours: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64),
+            median_hours: median(&mut v),
+        }
+    })
+    .collect();
+    Ok(Compliance {
+        scope: group.unwrap_or("fleet").to_string(),
+        with_deadline,
+        compliant,
+        percent: (with_deadline > 0).then(|| 100.0 * compliant as f64 / with_deadline as f64),
+        overdue: open.iter().filter(|p| p.overdue).count(),
+        open_critical: count(Bucket::Critical),
+        open_high: count(Bucket::High),
+        open_moderate: count(Bucket::Moderate),
+        open_low: count(Bucket::Low),
+        nearest_deadline: open
+            .iter()
+            .filter(|p| !p.overdue)
+            .filter_map(|p| p.deadline)
+            .min(),
+        time_to_patch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn cve(score: Option<f64>, vendor: &str, disclosed: &str) -> CveInfo {
+        CveInfo {
+            cve: "CVE-1".into(),
+            advisory_id: "DSA-1".into(),
+            fixed_version: "1".into(),
+            cvss_score: score,
+            cvss_vector: None,
+            cvss_version: None,
+            vendor_severity: vendor.into(),
+            disclosed_at: Some(t(disclosed)),
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn buckets_and_deadlines_follow_the_playbook() {
+        let p = Policy::default();
+        let d = "2026-11-20T09:00:00Z";
+        let Decision {
+            bucket: b,
+            reason: why,
+            deadline: dl,
+            ..
+        } = decide(&p, &[cve(Some(9.8), "unknown", d)], true, None);
+        assert_eq!(b, Bucket::Critical);
+        assert!(why.contains("CVSS 9.8"), "{why}");
+        assert_eq!(dl, Some(t("2026-11-27T09:00:00Z")));
+        let Decision {
+            bucket: b,
+            deadline: dl,
+            ..
+        } = decide(&p, &[cve(Some(5.0), "critical", d)], true, None);
+        assert_eq!((b, dl), (Bucket::Critical, Some(t("2026-11-27T09:00:00Z"))));
+        let Decision {
+            bucket: b,
+            deadline: dl,
+            ..
+        } = decide(&p, &[cve(Some(7.1), "low", d)], true, None);
+        assert_eq!((b, dl), (Bucket::High, Some(t("2026-12-20T09:00:00Z"))));
+        let Decision {
+            bucket: b,
+            reason: why,
+            ..
+        } = decide(&p, &[cve(None, "high", d)], true, None);
+        assert_eq!(b, Bucket::High);
+        assert!(why.contains("vendor"), "{why}");
+        // Moderate: the next regular cycle (Tuesday 10:00 UTC) after disclosure (a Friday).
+        let Decision {
+            bucket: b,
+            deadline: dl,
+            ..
+        } = decide(&p, &[cve(Some(5.3), "low", d)], true, None);
+        assert_eq!((b, dl), (Bucket::Moderate, Some(t("2026-11-24T10:00:00Z"))));
+        let Decision {
+            bucket: b,
+            reason: why,
+            ..
+        } = decide(&p, &[], true, Some(t(d)));
+        assert_eq!(b, Bucket::Moderate);
+        assert!(why.contains("security suite"), "{why}");
+        let Decision {
+            bucket: b,
+            deadline: dl,
+            ..
+        } = decide(&p, &[], false, Some(t(d)));
+        assert_eq!((b, dl), (Bucket::Low, None));
+        let Decision { bucket: b, .. } = decide(&p, &[cve(Some(3.1), "low", d)], true, None);
+        assert_eq!(b, Bucket::Low);
+    }
+
+    #[test]
+    fn next_cycle() {
+        let p = Policy::default(); // Tuesday 10:00
+        assert_eq!(
+            p.next_cycle(t("2026-11-24T09:59:00Z")),
+            t("2026-11-24T10:00:00Z")
+        );
+        assert_eq!(
+            p.next_cycle(t("2026-11-24T10:00:00Z")),
+            t("2026-11-24T10:00:00Z")
+        );
+        assert_eq!(
+            p.next_cycle(t("2026-11-24T10:00:01Z")),
+            t("2026-12-01T10:00:00Z")
+        );
+        assert_eq!(
+            p.next_cycle(t("2026-11-29T23:00:00Z")),
+            t("2026-12-01T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn policy_validation() {
+        let mut p = Policy::default();
+        assert!(p.validate().is_ok());
+        p.high_cvss = 9.5;
+        assert!(p.validate().is_err());
+        let p = Policy {
+            critical_days: 40,
+            ..Policy::default()
+        };
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn releases() {
+        assert!(release_matches("", "debian", "12", "bookworm"));
+        assert!(release_matches("debian:12", "debian", "12", "bookworm"));
+        assert!(release_matches(
+            "debian:bookworm",
+            "debian",
+            "12",
+            "bookworm"
+        ));
+        assert!(!release_matches("debian:11", "debian", "12", "bookworm"));
+        assert!(!release_matches("ubuntu:22.04", "debian", "12", "bookworm"));
+        assert!(release_matches("ubuntu:22.04", "ubuntu", "22.04", "jammy"));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}
