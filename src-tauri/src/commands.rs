@@ -1,6 +1,8 @@
 //! Tauri commands: each is a one-liner into the engine. Reads use their own SQLite connection
 //! (WAL lets them run while a scan writes), so the UI stays live during long jobs.
 
+use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
+use patchdesk_engine::classify::{self, Compliance, PatchFilter, PatchItem, Policy};
 use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{self, HostDetail, HostSummary, Inventory, ScanRecord};
@@ -66,6 +68,8 @@ impl AppState {
 pub struct AppInfo {
     db_path: String,
     version: &'static str,
+    /// The engine's clock (injected; the UI ticks from it so countdowns agree with the engine).
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 #[tauri::command]
@@ -73,6 +77,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         db_path: state.db_path.display().to_string(),
         version: env!("CARGO_PKG_VERSION"),
+        now: state.read().clock().now(),
     }
 }
 
@@ -164,9 +169,69 @@ pub async fn start_scan(
     });
     let mut inv = state.write.lock().await;
     let summary = scan::scan_hosts(&mut inv, &names, &opts, progress, cancel).await?;
+    let alerts = classify::new_alerts(&inv)?;
     drop(inv);
     notify_scan_finished(&summary);
+    notify_alerts(&alerts);
     Ok(summary)
+}
+
+#[tauri::command]
+pub fn patches(
+    state: State<'_, AppState>,
+    bucket: Option<String>,
+    group: Option<String>,
+) -> Res<Vec<PatchItem>> {
+    let filter = PatchFilter {
+        bucket: bucket.map(|b| b.parse()).transpose()?,
+        group,
+        host: None,
+    };
+    Ok(classify::patches(&state.read(), &filter)?)
+}
+
+#[tauri::command]
+pub fn compliance(state: State<'_, AppState>, group: Option<String>) -> Res<Compliance> {
+    Ok(classify::compliance(&state.read(), group.as_deref())?)
+}
+
+#[tauri::command]
+pub fn get_policy(state: State<'_, AppState>) -> Res<Policy> {
+    Ok(Policy::load(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn save_policy(state: State<'_, AppState>, policy: Policy) -> Res<()> {
+    Ok(policy.save(&*state.write.lock().await)?)
+}
+
+#[tauri::command]
+pub fn advisory_sources(state: State<'_, AppState>) -> Res<Vec<SourceStatus>> {
+    Ok(advisory::sources(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn sync_advisories(state: State<'_, AppState>, location: String) -> Res<SyncReport> {
+    let mut inv = state.write.lock().await;
+    // Fetching is blocking I/O: keep it off the async workers.
+    let report = tokio::task::block_in_place(|| classify::sync_feed(&mut inv, &location))?;
+    let alerts = classify::new_alerts(&inv)?;
+    notify_alerts(&alerts);
+    Ok(report)
+}
+
+/// Deadlines move with time, not only with scans: the UI calls this every minute.
+#[tauri::command]
+pub async fn check_alerts(state: State<'_, AppState>) -> Res<usize> {
+    let alerts = classify::new_alerts(&*state.write.lock().await)?;
+    notify_alerts(&alerts);
+    Ok(alerts.len())
+}
+
+fn notify_alerts(alerts: &[classify::Alert]) {
+    if let Some((title, body)) = classify::alert_message(alerts) {
+        notify(title, body);
+    }
 }
 
 #[tauri::command]
@@ -214,17 +279,19 @@ fn notify_scan_finished(summary: &ScanSummary) {
     } else {
         "Scan finished"
     };
-    std::thread::spawn({
-        let summary_line = summary_line.to_string();
-        move || {
-            if let Err(e) = notify_rust::Notification::new()
-                .appname("PatchDesk")
-                .summary(&summary_line)
-                .body(&body)
-                .show()
-            {
-                tracing::warn!("desktop notification failed: {e}");
-            }
+    notify(summary_line.to_string(), body);
+}
+
+/// Show a desktop notification without blocking the caller.
+fn notify(summary: String, body: String) {
+    std::thread::spawn(move || {
+        if let Err(e) = notify_rust::Notification::new()
+            .appname("PatchDesk")
+            .summary(&summary)
+            .body(&body)
+            .show()
+        {
+            tracing::warn!("desktop notification failed: {e}");
         }
     });
 }

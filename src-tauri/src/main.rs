@@ -38,6 +38,13 @@ fn main() {
             commands::cancel_scan,
             commands::get_settings,
             commands::save_settings,
+            commands::patches,
+            commands::compliance,
+            commands::get_policy,
+            commands::save_policy,
+            commands::advisory_sources,
+            commands::sync_advisories,
+            commands::check_alerts,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -23,6 +23,8 @@ export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 >/dev/null
 
 work=$(mktemp -d)
+# The app's clock is injected: deadlines and countdowns are checked at a fixed instant.
+export PATCHDESK_NOW=2026-11-24T12:00:00Z
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 

@@ -601,6 +601,91 @@ pub fn sync_feed(inv: &mut Inventory, location: &str) -> Result<crate::advisory:
     Ok(report)
 }
 
+/// Something a person should hear about once: a critical patch appeared, a deadline is within
+/// 24 hours, or a deadline was missed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Alert {
+    /// `critical`, `due-soon` or `missed`.
+    pub kind: String,
+    pub host: String,
+    pub package: String,
+    pub candidate_version: String,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+const NOTIFIED_KEY: &str = "notified-alerts";
+
+/// The alerts not announced yet (each is returned once; the set announced is stored).
+pub fn new_alerts(inv: &Inventory) -> Result<Vec<Alert>> {
+    let items = patches(inv, &PatchFilter::default())?;
+    let mut seen: std::collections::BTreeSet<String> = inv
+        .setting(NOTIFIED_KEY)?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for p in &items {
+        let mut kinds = Vec::new();
+        if p.bucket == Bucket::Critical {
+            kinds.push("critical");
+        }
+        match p.seconds_left {
+            Some(s) if s < 0 => kinds.push("missed"),
+            Some(s) if s <= 24 * 3600 => kinds.push("due-soon"),
+            _ => {}
+        }
+        for kind in kinds {
+            let key = format!("{kind}|{}|{}|{}", p.host, p.package, p.candidate_version);
+            if seen.insert(key) {
+                out.push(Alert {
+                    kind: kind.to_string(),
+                    host: p.host.clone(),
+                    package: p.package.clone(),
+                    candidate_version: p.candidate_version.clone(),
+                    deadline: p.deadline,
+                });
+            }
+        }
+    }
+    if !out.is_empty() {
+        inv.set_setting(
+            NOTIFIED_KEY,
+            &serde_json::to_string(&seen).expect("set serialises"),
+        )?;
+    }
+    Ok(out)
+}
+
+/// One line for a desktop notification about new alerts, or `None` when there is nothing new.
+pub fn alert_message(alerts: &[Alert]) -> Option<(String, String)> {
+    if alerts.is_empty() {
+        return None;
+    }
+    let count = |k: &str| alerts.iter().filter(|a| a.kind == k).count();
+    let (missed, soon, crit) = (count("missed"), count("due-soon"), count("critical"));
+    let title = if missed > 0 {
+        format!("{missed} patch deadline(s) missed")
+    } else if soon > 0 {
+        format!("{soon} patch deadline(s) within 24 h")
+    } else {
+        format!("{crit} new critical patch(es)")
+    };
+    let mut hosts: Vec<&str> = alerts.iter().map(|a| a.host.as_str()).collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut pkgs: Vec<&str> = alerts.iter().map(|a| a.package.as_str()).collect();
+    pkgs.sort();
+    pkgs.dedup();
+    Some((
+        title,
+        format!(
+            "{} on {}. Open Patches in PatchDesk.",
+            pkgs.join(", "),
+            hosts.join(", ")
+        ),
+    ))
+}
+
 /// Time-to-patch statistics of one bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]

@@ -1,7 +1,12 @@
 // Typed calls into the Tauri shell. Every type comes from the Rust engine (ts-rs, ./bindings).
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { Compliance } from "./bindings/Compliance";
 import type { HostDetail } from "./bindings/HostDetail";
+import type { PatchItem } from "./bindings/PatchItem";
+import type { Policy } from "./bindings/Policy";
+import type { SourceStatus } from "./bindings/SourceStatus";
+import type { SyncReport } from "./bindings/SyncReport";
 import type { HostSpec } from "./bindings/HostSpec";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ImportReport } from "./bindings/ImportReport";
@@ -25,6 +30,8 @@ export function errorText(e: unknown): string {
 export interface AppInfo {
   db_path: string;
   version: string;
+  /** The engine's (injected) clock when asked. */
+  now: string;
 }
 
 export const api = {
@@ -42,6 +49,13 @@ export const api = {
   cancelScan: () => invoke<void>("cancel_scan"),
   getSettings: () => invoke<Settings>("get_settings"),
   saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
+  patches: (bucket: string | null = null, group: string | null = null) => invoke<PatchItem[]>("patches", { bucket, group }),
+  compliance: (group: string | null = null) => invoke<Compliance>("compliance", { group }),
+  getPolicy: () => invoke<Policy>("get_policy"),
+  savePolicy: (policy: Policy) => invoke<void>("save_policy", { policy }),
+  advisorySources: () => invoke<SourceStatus[]>("advisory_sources"),
+  syncAdvisories: (location: string) => invoke<SyncReport>("sync_advisories", { location }),
+  checkAlerts: () => invoke<number>("check_alerts"),
   onScanProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("scan-progress", (ev) => f(ev.payload)),
 };

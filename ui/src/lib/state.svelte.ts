@@ -4,7 +4,16 @@ import type { ProgressEvent } from "./bindings/ProgressEvent";
 import type { ScanSummary } from "./bindings/ScanSummary";
 import { api, errorText } from "./api";
 
-export type View = "dashboard" | "hosts" | "host" | "add" | "scan" | "settings";
+export type View = "dashboard" | "hosts" | "host" | "patches" | "add" | "scan" | "settings";
+
+/** Engine clock minus the browser clock, so the UI ticks on the engine's (injected) time. */
+let clockOffset = 0;
+export function setEngineNow(iso: string) {
+  clockOffset = Date.parse(iso) - Date.now();
+}
+export function engineNow(): Date {
+  return new Date(Date.now() + clockOffset);
+}
 
 export const app = $state({
   view: "dashboard" as View,

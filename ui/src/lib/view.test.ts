@@ -86,3 +86,27 @@ describe("formatting", () => {
     expect(filterPackages(p, "").length).toBe(2);
   });
 });
+
+import { byBucket, countdown, secondsLeftNow } from "./view";
+
+describe("countdowns", () => {
+  it("formats time left and overdue", () => {
+    expect(countdown(2 * 86400 + 21 * 3600 + 59)).toBe("2d 21h");
+    expect(countdown(5 * 3600 + 3 * 60)).toBe("5h 03m");
+    expect(countdown(59)).toBe("0m 59s");
+    expect(countdown(-(27 * 3600))).toBe("overdue 1d 3h");
+    expect(countdown(null)).toBe("no deadline");
+  });
+  it("ticks from the engine's figure", () => {
+    const fetched = new Date("2026-11-24T12:00:00Z");
+    expect(secondsLeftNow(100, fetched, new Date("2026-11-24T12:00:30Z"))).toBe(70);
+    expect(secondsLeftNow(10, fetched, new Date("2026-11-24T12:00:30Z"))).toBe(-20);
+    expect(secondsLeftNow(null, fetched, fetched)).toBe(null);
+  });
+  it("groups by bucket in order", () => {
+    const g = byBucket([{ bucket: "low", n: 1 }, { bucket: "critical", n: 2 }, { bucket: "critical", n: 3 }]);
+    expect(g.critical.map((x) => x.n)).toEqual([2, 3]);
+    expect(g.high).toEqual([]);
+    expect(g.low.length).toBe(1);
+  });
+});

@@ -122,3 +122,32 @@ export function ago(iso: string | null | undefined, now: Date): string {
 export function groupsOf(hosts: HostSummary[]): string[] {
   return [...new Set(hosts.flatMap((h) => h.groups))].sort();
 }
+
+/** "2d 21h", "5h 03m", "overdue 1d 3h" from seconds left (negative: overdue). */
+export function countdown(secondsLeft: number | null | undefined): string {
+  if (secondsLeft === null || secondsLeft === undefined) return "no deadline";
+  const over = secondsLeft < 0;
+  const s = Math.abs(Math.trunc(secondsLeft));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const body = d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m ${String(sec).padStart(2, "0")}s`;
+  return over ? `overdue ${body}` : body;
+}
+
+/** Seconds left now, from what the engine said at `fetchedAt` (both on the engine's clock). */
+export function secondsLeftNow(secondsLeft: number | null, fetchedAt: Date, now: Date): number | null {
+  if (secondsLeft === null) return null;
+  return secondsLeft - Math.floor((now.getTime() - fetchedAt.getTime()) / 1000);
+}
+
+export const BUCKETS = ["critical", "high", "moderate", "low"] as const;
+export type BucketName = (typeof BUCKETS)[number];
+
+/** Group patches by bucket, keeping the engine's order (nearest deadline first). */
+export function byBucket<T extends { bucket: string }>(items: T[]): Record<BucketName, T[]> {
+  const out = { critical: [], high: [], moderate: [], low: [] } as Record<BucketName, T[]>;
+  for (const i of items) (out[i.bucket as BucketName] ??= []).push(i);
+  return out;
+}
