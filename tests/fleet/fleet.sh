@@ -11,6 +11,8 @@
 #   fleet.sh exec NAME -- CMD  run CMD inside the host's root (chroot, not SSH): the ground truth
 #   fleet.sh rekey NAME [--restore]   new SSH host keys (known_hosts is NOT updated); --restore puts the old ones back
 #   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail]   add a package version to the repo
+#   fleet.sh unpublish PKG VERSION                             remove it again
+#   fleet.sh local-install NAME PKG VERSION                    install a version no repository offers
 #   fleet.sh manifest          print the manifest path
 set -euo pipefail
 
@@ -444,6 +446,27 @@ cmd_rekey() {
   log "rekey $name ${mode:-done}"
 }
 
+cmd_unpublish() {
+  local pkg=$1 version=$2 f
+  [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
+  for f in "$REPO"/pool/*/"${pkg}_${version//:/%3a}_all.deb"; do [ -e "$f" ] && rm -f "$f"; done
+  index_repo
+  log "unpublished $pkg $version (hosts forget it after apt-get update)"
+}
+
+# A package version that is installed on a host but offered by no repository (no downgrade path).
+cmd_local_install() {
+  local host=$1 pkg=$2 version=$3 t
+  [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
+  t=$(mktemp -d)
+  REPO="$t" build_deb "$pkg" "$version" local
+  cp "$t/pool/local/"*.deb "$(host_dir "$host")/root/tmp/local.deb"
+  rm -rf "$t"
+  cmd_exec "$host" -- dpkg -i /tmp/local.deb >/dev/null
+  rm -f "$(host_dir "$host")/root/tmp/local.deb"
+  log "installed $pkg $version on $host outside the repository"
+}
+
 cmd_publish() {
   local pkg=$1 version=$2 suite=bookworm smoke=0; shift 2
   while [ $# -gt 0 ]; do
@@ -472,7 +495,9 @@ case "${1:-}" in
   exec) shift; cmd_exec "$@" ;;
   rekey) shift; cmd_rekey "$@" ;;
   publish) shift; cmd_publish "$@" ;;
+  unpublish) shift; cmd_unpublish "$@" ;;
+  local-install) shift; cmd_local_install "$@" ;;
   manifest) echo "$FLEET_DIR/fleet.json" ;;
   _groups) groups_of "$2" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ use patchdesk_engine::progress::{Phase, ProgressEvent};
 use patchdesk_engine::scan::{self, ScanOptions};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::PassphraseFn;
-use patchdesk_engine::{advisory, classify};
+use patchdesk_engine::{advisory, classify, rollout};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +69,9 @@ enum Command {
     },
     /// Show or change the patch policy (thresholds, deadlines, regular cycle).
     Policy(PolicyArgs),
+    /// Deployments: plan rings with rollback paths, run stages through go/no-go gates, roll back.
+    #[command(subcommand)]
+    Deploy(DeployCmd),
     /// Print the read-only script a scan runs on each host (for review, and for the benchmark's
     /// raw-OpenSSH baseline).
     ScanScript,
@@ -200,6 +203,72 @@ enum AdvisoriesCmd {
     },
     /// The feeds, when each was last fetched, and how old the copy in use is.
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeployCmd {
+    /// Propose rings (canary on non-prod, then production waves), record and check every host's
+    /// rollback path, and store the deployment (unless a guard blocks it).
+    Plan {
+        #[arg(long)]
+        name: String,
+        /// The group (scope) to patch.
+        #[arg(long)]
+        scope: String,
+        /// Only these packages (repeatable); default: every pending update of --bucket or all.
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Cumulative production waves in percent.
+        #[arg(long, value_delimiter = ',', default_value = "5,25,50,100")]
+        waves: Vec<u32>,
+        #[arg(long, default_value_t = 24)]
+        soak_hours: i64,
+        /// Smoke test command run on each host after its stage (repeatable); exit 0 = pass.
+        #[arg(long = "smoke")]
+        smoke: Vec<String>,
+        /// Progress through healthy gates by itself after the soak.
+        #[arg(long)]
+        auto: bool,
+        /// Override a guard with a written reason: GUARD=REASON (repeatable).
+        #[arg(long = "override")]
+        overrides: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start or resume a deployment: runs until it must wait (soak, gate) or ends.
+    Start {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where a deployment is (all deployments without an id).
+    Status {
+        id: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Go at the current gate, then continue.
+    Go {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// No-go at the current gate: the deployment halts.
+    NoGo {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll back the hosts that received the update (or only --host ...), verified by a rescan.
+    Rollback {
+        id: i64,
+        #[arg(long = "host")]
+        hosts: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -393,6 +462,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Deploy(cmd) => deploy_cmd(&mut inv, cmd),
         Command::ScanScript => {
             print!("{}", scan::SCAN_SCRIPT);
             Ok(0)
@@ -652,6 +722,116 @@ fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
         return Ok(2);
     }
     Ok(0)
+}
+
+fn deploy_progress() -> patchdesk_engine::progress::ProgressFn {
+    Arc::new(|e: &ProgressEvent| {
+        let host = e.host.as_deref().unwrap_or("-");
+        let mark = match e.phase {
+            Phase::Failed => "✗",
+            Phase::Done => "✓",
+            _ => "·",
+        };
+        eprintln!("  {mark} {host}: {}", e.message);
+    })
+}
+
+fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
+    if json {
+        output::json(st)?;
+    } else {
+        output::deployment(st);
+    }
+    Ok(match st.state.as_str() {
+        "halted" => 3,
+        _ => 0,
+    })
+}
+
+fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
+    let ssh = Settings::load(inv)?.ssh_options();
+    let rt = runtime()?;
+    match cmd {
+        DeployCmd::Plan {
+            name,
+            scope,
+            packages,
+            bucket,
+            waves,
+            soak_hours,
+            smoke,
+            auto,
+            overrides,
+            json,
+        } => {
+            let mut ov = std::collections::BTreeMap::new();
+            for o in overrides {
+                let (k, v) = o.split_once('=').context("--override takes GUARD=REASON")?;
+                ov.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            let req = rollout::PlanRequest {
+                name,
+                scope,
+                packages,
+                bucket: bucket.map(|b| b.parse()).transpose()?,
+                waves,
+                canary_soak_hours: soak_hours,
+                smoke,
+                auto,
+                overrides: ov,
+            };
+            let plan = rt.block_on(rollout::plan(inv, &req, &ssh))?;
+            if json {
+                output::json(&plan)?;
+            } else {
+                output::plan(&plan);
+            }
+            if !plan.blocked().is_empty() {
+                eprintln!(
+                    "patchdesk: the plan is blocked by {}; fix it, or override with --override GUARD=\"written reason\"",
+                    plan.blocked().iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                return Ok(4);
+            }
+            Ok(0)
+        }
+        DeployCmd::Start { id, json } => {
+            let st = rt.block_on(rollout::advance(inv, id, &ssh, deploy_progress()))?;
+            print_status(&st, json)
+        }
+        DeployCmd::Status { id: Some(id), json } => print_status(&rollout::status(inv, id)?, json),
+        DeployCmd::Status { id: None, json } => {
+            let all = rollout::list(inv)?;
+            if json {
+                output::json(&all)?;
+            } else {
+                for d in &all {
+                    println!(
+                        "{:>4}  {:<24} {:<10} {:<12} {}",
+                        d.id,
+                        d.name,
+                        d.scope,
+                        d.state,
+                        d.waiting_for.clone().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        DeployCmd::Go { id, json } => {
+            rollout::decide(inv, id, true, "user")?;
+            let st = rt.block_on(rollout::advance(inv, id, &ssh, deploy_progress()))?;
+            print_status(&st, json)
+        }
+        DeployCmd::NoGo { id, json } => {
+            rollout::decide(inv, id, false, "user")?;
+            print_status(&rollout::status(inv, id)?, json)
+        }
+        DeployCmd::Rollback { id, hosts, json } => {
+            let st = rt.block_on(rollout::rollback(inv, id, &hosts, &ssh, deploy_progress()))?;
+            print_status(&st, json)
+        }
+    }
 }
 
 fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {

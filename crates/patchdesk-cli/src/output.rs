@@ -7,6 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use patchdesk_engine::advisory::SourceStatus;
 use patchdesk_engine::classify::{Compliance, PatchItem};
 use patchdesk_engine::inventory::{HostDetail, HostSummary, PackageHit, ScanRecord};
+use patchdesk_engine::rollout::{DeploymentStatus, Plan};
 use patchdesk_engine::scan::ScanSummary;
 use serde::Serialize;
 
@@ -367,4 +368,67 @@ pub fn sources(s: &[SourceStatus]) {
         ]);
     }
     println!("{t}");
+}
+
+pub fn plan(p: &Plan) {
+    match p.deployment_id {
+        Some(id) => println!("deployment {id} planned"),
+        None => println!("plan NOT stored: blocked"),
+    }
+    for (i, s) in p.stages.iter().enumerate() {
+        println!("  stage {i} {:<8} {}", s.name, s.hosts.join(", "));
+    }
+    for t in &p.targets {
+        println!(
+            "  {}: {} {} → {}",
+            t.host, t.package, t.from_version, t.to_version
+        );
+    }
+    for r in &p.rollback {
+        println!(
+            "  rollback {}: {} ({})",
+            r.host,
+            if r.ok { "ok" } else { "NONE" },
+            r.detail
+        );
+    }
+    for w in &p.warnings {
+        println!("  warning: {w}");
+    }
+    for g in &p.guards {
+        match &g.overridden_by {
+            Some(r) => println!("  guard {} overridden ({r}): {}", g.code, g.message),
+            None => println!("  BLOCKED {}: {}", g.code, g.message),
+        }
+    }
+}
+
+pub fn deployment(d: &DeploymentStatus) {
+    println!(
+        "deployment {} {:?} ({}, {} mode): {}",
+        d.id, d.name, d.scope, d.mode, d.state
+    );
+    for s in &d.stages {
+        println!(
+            "  {} stage {:<8} {:<8} {}{}",
+            if s.idx == d.current_stage { "▶" } else { " " },
+            s.name,
+            s.state,
+            s.hosts
+                .iter()
+                .map(|h| format!("{}={}", h.host, h.state))
+                .collect::<Vec<_>>()
+                .join(" "),
+            s.decision
+                .as_deref()
+                .map(|x| format!("  [{x}]"))
+                .unwrap_or_default()
+        );
+        for r in &s.reasons {
+            println!("      {}", safe(r));
+        }
+    }
+    if let Some(w) = &d.waiting_for {
+        println!("waiting for {w}");
+    }
 }

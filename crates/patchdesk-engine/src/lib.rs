@@ -15,6 +15,7 @@
 //! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
 //! - [`advisory`]: security advisory feeds (OSV, Debian tracker, NVD), fetched and stored.
 //! - [`classify`]: buckets, deadlines, exposures, time-to-patch and compliance.
+//! - [`rollout`]: the deployment state machine (plan, stage, gate, verify, rollback).
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
 
 pub mod advisory;
@@ -26,6 +27,7 @@ pub mod host;
 pub mod import;
 pub mod inventory;
 pub mod progress;
+pub mod rollout;
 pub mod scan;
 pub mod settings;
 pub mod ssh;

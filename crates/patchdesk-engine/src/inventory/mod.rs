@@ -23,6 +23,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/001_inventory.sql")),
         M::up(include_str!("../../migrations/002_advisories.sql")),
+        M::up(include_str!("../../migrations/003_rollout.sql")),
     ])
 });
 
@@ -219,7 +220,7 @@ mod tests {
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
-            assert_eq!(inv.schema_version().unwrap(), 2);
+            assert_eq!(inv.schema_version().unwrap(), 3);
             inv.set_setting("k", "v").unwrap();
         }
         let inv = Inventory::open(&p, clock).unwrap();

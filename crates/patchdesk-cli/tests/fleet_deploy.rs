@@ -1,0 +1,453 @@
+//! Deployments on the real fleet with real apt: canary → waves through go/no-go gates with the
+//! clock moved across the soak, a failing smoke test → no-go → rollback verified on the hosts,
+//! refused rollback paths, guards, and resuming after an interrupted apply.
+
+mod common;
+
+use common::{Cli, Fleet};
+use serde_json::Value;
+
+fn at(cli: &Cli, when: &str, args: &[&str]) -> (Value, i32) {
+    let out = cli.cmd_with(args, &[("PATCHDESK_NOW", when)]);
+    let code = out.status.code().unwrap_or(-1);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?} -> {code}: not JSON ({e})\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, code)
+}
+
+fn installed(fleet: &Fleet, host: &str, pkg: &str) -> String {
+    fleet
+        .exec(host, &["dpkg-query", "-W", "-f=${Version}", pkg])
+        .trim()
+        .to_string()
+}
+
+fn stage<'a>(st: &'a Value, name: &str) -> &'a Value {
+    st["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {st}"))
+}
+
+fn scanned_cli(fleet: &Fleet, when: &str) -> Cli {
+    let cli = Cli::with_fleet(fleet);
+    let out = cli.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", when)]);
+    assert_eq!(out.status.code(), Some(2), "pd-06 is down, the rest scan");
+    cli
+}
+
+#[test]
+fn rollout_through_canary_and_waves_then_rollback() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "hello",
+            "--scope",
+            "office",
+            "--package",
+            "pd-hello",
+            "--smoke",
+            "pd-hello-smoke",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"].as_i64().unwrap().to_string();
+    let stages: Vec<(String, Vec<String>)> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["hosts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (
+                "canary".to_string(),
+                vec!["pd-01".to_string(), "pd-02".to_string()]
+            ),
+            ("5%".to_string(), vec!["pd-03".to_string()]),
+            ("100%".to_string(), vec!["pd-05".to_string()])
+        ],
+        "canary = non-prod; prod waves cumulative, at least one host each; pd-04 already patched"
+    );
+    // The rollback path of every host was recorded before anything ran: the exact versions.
+    let rb: Vec<String> = plan["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["host"].as_str().unwrap(),
+                r["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        rb.contains(&"pd-03:downgrade to pd-hello=1.0-2".to_string()),
+        "{rb:?}"
+    );
+
+    // Canary applied, verified, soaking: nothing else moves before the soak ends.
+    let (st, _) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
+    assert_eq!(stage(&st, "canary")["state"], "soaking", "{st}");
+    assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.1-1");
+    assert_eq!(
+        installed(&fleet, "pd-03", "pd-hello"),
+        "1.0-2",
+        "production untouched during the canary"
+    );
+    assert!(st["waiting_for"].as_str().unwrap().contains("soak"));
+    let (st, _) = at(
+        &cli,
+        "2026-11-25T11:00:00Z",
+        &["deploy", "start", &id, "--json"],
+    );
+    assert_eq!(
+        stage(&st, "canary")["state"],
+        "soaking",
+        "23 h later: still soaking"
+    );
+    assert_eq!(stage(&st, "canary")["soak_seconds_left"], 3600);
+    // Go / no-go only at a gate.
+    let refused = cli.cmd_with(
+        &["deploy", "go", &id],
+        &[("PATCHDESK_NOW", "2026-11-25T11:00:00Z")],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not at a gate"));
+
+    let t1 = "2026-11-25T12:30:00Z";
+    let (st, _) = at(&cli, t1, &["deploy", "start", &id, "--json"]);
+    let canary = stage(&st, "canary");
+    assert_eq!(canary["state"], "gate");
+    assert_eq!(canary["healthy"], true, "{canary}");
+    let reasons = canary["reasons"].to_string();
+    assert!(
+        reasons.contains("not available"),
+        "no systemd in the fleet: said, never a fake pass: {reasons}"
+    );
+    assert!(st["waiting_for"].as_str().unwrap().contains("go / no-go"));
+    let (st, _) = at(&cli, t1, &["deploy", "go", &id, "--json"]);
+    assert_eq!(stage(&st, "5%")["state"], "gate");
+    assert_eq!(
+        installed(&fleet, "pd-03", "pd-hello"),
+        "1.1-1",
+        "applied through sudo -n as ops"
+    );
+    assert_eq!(
+        installed(&fleet, "pd-05", "pd-hello"),
+        "1.0-1",
+        "the next wave waits for the gate"
+    );
+    let (st, _) = at(&cli, t1, &["deploy", "go", &id, "--json"]);
+    assert_eq!(stage(&st, "100%")["state"], "gate");
+    let (st, code) = at(&cli, t1, &["deploy", "go", &id, "--json"]);
+    assert_eq!((st["state"].as_str(), code), (Some("finished"), 0));
+    for h in ["pd-01", "pd-02", "pd-03", "pd-05"] {
+        assert_eq!(installed(&fleet, h, "pd-hello"), "1.1-1", "{h}");
+    }
+    // The inventory saw it too (verification rescans).
+    let hits = cli.json(&["query", "package", "pd-hello", "--below", "1.1-1", "--json"]);
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["host"] == "pd-06"),
+        "{hits}"
+    );
+
+    // Roll the whole deployment back: the exact previous versions, verified by a rescan.
+    let (st, _) = at(
+        &cli,
+        "2026-11-25T13:00:00Z",
+        &["deploy", "rollback", &id, "--json"],
+    );
+    assert_eq!(st["state"], "rolled-back", "{st}");
+    assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.0-1");
+    assert_eq!(installed(&fleet, "pd-03", "pd-hello"), "1.0-2");
+    assert_eq!(installed(&fleet, "pd-05", "pd-hello"), "1.0-1");
+    // Every change was audited before and after.
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    let (before, after): (i64, i64) = db
+        .query_row(
+            "SELECT sum(phase = 'before'), sum(phase = 'after' AND exit_status = 0) FROM audit_log WHERE action IN ('apply', 'rollback')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (before, after),
+        (8, 8),
+        "4 hosts x (apply + rollback), each before and after"
+    );
+}
+
+#[test]
+fn failing_smoke_test_is_a_no_go_and_rollback_restores_the_canary() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    fleet.run(&["publish", "pd-tools", "2.2-1", "--smoke-fail"]);
+    let cleanup = || {
+        fleet.run(&["unpublish", "pd-tools", "2.2-1"]);
+        for h in ["pd-01", "pd-02", "pd-03"] {
+            fleet.exec(h, &["apt-get", "update", "-qq"]);
+        }
+    };
+    for h in ["pd-01", "pd-02", "pd-03"] {
+        fleet.exec(h, &["apt-get", "update", "-qq"]);
+    }
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "tools",
+            "--scope",
+            "office",
+            "--package",
+            "pd-tools",
+            "--smoke",
+            "pd-tools-smoke",
+            "--auto",
+            "--json",
+        ],
+    );
+    if code != 0 {
+        cleanup();
+        panic!("{plan}");
+    }
+    let id = plan["deployment_id"].as_i64().unwrap().to_string();
+    let (st, code) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
+    let v01 = installed(&fleet, "pd-01", "pd-tools");
+    let v03 = installed(&fleet, "pd-03", "pd-tools");
+    let (rb, _) = at(
+        &cli,
+        "2026-11-24T12:10:00Z",
+        &["deploy", "rollback", &id, "--json"],
+    );
+    let after01 = installed(&fleet, "pd-01", "pd-tools");
+    let after02 = installed(&fleet, "pd-02", "pd-tools");
+    cleanup();
+    // Auto mode: the unhealthy canary goes straight to its gate (no soak) and the engine says no-go.
+    assert_eq!((st["state"].as_str(), code), (Some("halted"), 3), "{st}");
+    let canary = stage(&st, "canary");
+    assert_eq!(canary["decision"], "no-go");
+    assert!(
+        canary["reasons"]
+            .to_string()
+            .contains("smoke test `pd-tools-smoke` failed (exit 1)"),
+        "{canary}"
+    );
+    assert_eq!(v01, "2.2-1", "the canary did receive the bad version");
+    assert_eq!(v03, "2.1-1", "production never did");
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+    assert_eq!(
+        (after01.as_str(), after02.as_str()),
+        ("2.0-1", "2.0-1"),
+        "rolled back to the exact previous version"
+    );
+}
+
+#[test]
+fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    // pd-05 gets a pd-agent version that no repository offers: it cannot be downgraded to.
+    fleet.run(&["local-install", "pd-05", "pd-agent", "1.9-1"]);
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "agent",
+            "--scope",
+            "office",
+            "--package",
+            "pd-agent",
+            "--json",
+        ],
+    );
+    let (plan2, code2) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "agent",
+            "--scope",
+            "office",
+            "--package",
+            "pd-agent",
+            "--override",
+            "rollback:pd-05=restore from the nightly backup",
+            "--json",
+        ],
+    );
+    fleet.exec("pd-05", &["dpkg", "--purge", "pd-agent"]);
+    assert_eq!(code, 4, "blocked: {plan}");
+    assert_eq!(plan["deployment_id"], Value::Null, "nothing stored");
+    let bad = plan["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "pd-05")
+        .unwrap();
+    assert_eq!(bad["ok"], false);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer offer pd-agent 1.9-1"),
+        "{bad}"
+    );
+    assert!(plan["guards"].to_string().contains("rollback:pd-05"));
+    assert_eq!(code2, 0, "{plan2}");
+    let id = plan2["deployment_id"].as_i64().unwrap().to_string();
+    let st = cli.json(&["deploy", "status", &id, "--json"]);
+    assert_eq!(
+        st["overrides"]["rollback:pd-05"], "restore from the nightly backup",
+        "the override is recorded with its reason"
+    );
+
+    // One stage straight to all of production is blocked.
+    let (p, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "x",
+            "--scope",
+            "office",
+            "--package",
+            "pd-hello",
+            "--waves",
+            "100",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 4);
+    assert!(p["guards"].to_string().contains("single-stage"), "{p}");
+    // A scope without non-prod hosts would skip the canary: blocked.
+    let csv = cli.dir.path().join("prodonly.csv");
+    let m = &fleet.manifest;
+    std::fs::write(
+        &csv,
+        format!(
+            "name,address,user,key,environment,groups\npd-03,127.77.0.3,ops,{k},prod,prodonly\npd-05,127.77.0.5,root,{k},prod,prodonly\n",
+            k = m["key"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    cli.ok(&["host", "import", csv.to_str().unwrap(), "--update"]);
+    let (p, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "y",
+            "--scope",
+            "prodonly",
+            "--package",
+            "pd-hello",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 4);
+    assert!(p["guards"].to_string().contains("no-canary"), "{p}");
+    assert!(p["guards"].to_string().contains("skip the canary"), "{p}");
+}
+
+#[test]
+fn an_interrupted_apply_is_checked_with_dpkg_audit_on_resume() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "resume",
+            "--scope",
+            "canary",
+            "--package",
+            "pd-daemon",
+            "--soak-hours",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"].as_i64().unwrap();
+    // As if the process was killed while pd-01 was applying.
+    {
+        let db = rusqlite::Connection::open(&cli.db).unwrap();
+        db.execute(
+            "UPDATE deployments SET state = 'running' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE deployment_hosts SET state = 'applying' WHERE deployment_id = ?1 AND host_id = (SELECT id FROM hosts WHERE name = 'pd-01')",
+            [id],
+        )
+        .unwrap();
+    }
+    let (st, _) = at(&cli, t0, &["deploy", "start", &id.to_string(), "--json"]);
+    let v1 = installed(&fleet, "pd-01", "pd-daemon");
+    let (_, _) = at(&cli, t0, &["deploy", "rollback", &id.to_string(), "--json"]);
+    assert_eq!(
+        v1, "1.1-1",
+        "after a clean dpkg --audit the apply continued: {st}"
+    );
+    assert_eq!(stage(&st, "canary")["state"], "gate");
+    assert_eq!(installed(&fleet, "pd-01", "pd-daemon"), "1.0-1");
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM audit_log WHERE host = 'pd-01' AND action = 'apply' AND phase = 'before'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "applied exactly once");
+}
