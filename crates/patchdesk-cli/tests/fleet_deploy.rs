@@ -451,3 +451,109 @@ fn an_interrupted_apply_is_checked_with_dpkg_audit_on_resume() {
         .unwrap();
     assert_eq!(n, 1, "applied exactly once");
 }
+
+#[test]
+fn a_changed_host_key_or_a_stopped_host_mid_deployment_halts_it_at_the_gate() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "keys",
+            "--scope",
+            "office",
+            "--package",
+            "pd-hello",
+            "--soak-hours",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"].as_i64().unwrap().to_string();
+    let (st, _) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
+    assert_eq!(stage(&st, "canary")["state"], "gate");
+    // Between the canary and the first wave, pd-03 is re-keyed and pd-05 goes down.
+    fleet.run(&["rekey", "pd-03"]);
+    fleet.run(&["stop-host", "pd-05"]);
+    let (st, _) = at(&cli, t0, &["deploy", "go", &id, "--json"]);
+    fleet.run(&["rekey", "pd-03", "--restore"]);
+    let wave = stage(&st, "5%").clone();
+    let pd03 = installed(&fleet, "pd-03", "pd-hello");
+    // The 100% wave (pd-05, stopped) is never reached: the 5% gate says no-go first.
+    let (halted, code) = at(&cli, t0, &["deploy", "no-go", &id, "--json"]);
+    fleet.run(&["start-host", "pd-05"]);
+    let (rb, _) = at(&cli, t0, &["deploy", "rollback", &id, "--json"]);
+    assert_eq!(wave["state"], "gate", "{wave}");
+    assert_eq!(wave["healthy"], false);
+    let reasons = wave["reasons"].to_string();
+    assert!(
+        reasons.contains("HOST KEY HAS CHANGED") && reasons.contains("Nothing was run"),
+        "{reasons}"
+    );
+    assert_eq!(pd03, "1.0-2", "nothing ran on the re-keyed host");
+    assert_eq!(wave["hosts"][0]["state"], "failed");
+    assert_eq!((halted["state"].as_str(), code), (Some("halted"), 3));
+    assert_eq!(
+        stage(&halted, "100%")["state"],
+        "pending",
+        "the stopped host's wave never started"
+    );
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+    assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.0-1");
+    assert_eq!(installed(&fleet, "pd-05", "pd-hello"), "1.0-1");
+}
+
+#[test]
+fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "drop",
+            "--scope",
+            "web",
+            "--package",
+            "pd-hello",
+            "--soak-hours",
+            "0",
+            "--auto",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"].as_i64().unwrap().to_string();
+    fleet.run(&["stop-host", "pd-03"]);
+    let (st, code) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
+    fleet.run(&["start-host", "pd-03"]);
+    let (rb, _) = at(&cli, t0, &["deploy", "rollback", &id, "--json"]);
+    assert_eq!(
+        stage(&st, "canary")["decision"],
+        "go",
+        "auto mode went through the healthy canary gate"
+    );
+    let wave = stage(&st, "5%");
+    assert_eq!(wave["decision"], "no-go", "{wave}");
+    assert!(
+        wave["reasons"]
+            .to_string()
+            .contains("cannot connect to 127.77.0.3:22"),
+        "{wave}"
+    );
+    assert_eq!((st["state"].as_str(), code), (Some("halted"), 3));
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+    assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.0-1");
+}
