@@ -7,6 +7,7 @@ use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{self, HostDetail, HostSummary, Inventory, ScanRecord};
 use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
+use patchdesk_engine::rollout::{self, DeploymentStatus, Plan, PlanRequest};
 use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::ServerKey;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Writes and long jobs.
     write: tokio::sync::Mutex<Inventory>,
     cancel: Mutex<Option<CancellationToken>>,
+    /// Gates already announced on the desktop: (deployment, stage).
+    gates_notified: Mutex<std::collections::BTreeSet<(i64, i64)>>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             read: Mutex::new(read),
             write: tokio::sync::Mutex::new(write),
             cancel: Mutex::new(None),
+            gates_notified: Mutex::new(Default::default()),
         })
     }
 
@@ -294,4 +298,104 @@ fn notify(summary: String, body: String) {
             tracing::warn!("desktop notification failed: {e}");
         }
     });
+}
+
+fn deploy_progress(app: &AppHandle) -> ProgressFn {
+    let emitter = app.clone();
+    Arc::new(move |e: &ProgressEvent| {
+        let _ = emitter.emit("deploy-progress", e);
+    })
+}
+
+/// "canary gate: 2/2 healthy, go?" — once per gate.
+fn notify_gate(state: &AppState, st: &DeploymentStatus) {
+    let Some(stage) = st.stages.get(st.current_stage as usize) else {
+        return;
+    };
+    if stage.state != "gate" || st.mode != "manual" {
+        return;
+    }
+    let fresh = state
+        .gates_notified
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((st.id, stage.idx));
+    if !fresh {
+        return;
+    }
+    let ok = stage.hosts.iter().filter(|h| h.state == "applied").count();
+    let verdict = if stage.healthy == Some(true) {
+        "go?"
+    } else {
+        "the engine says no-go"
+    };
+    notify(
+        format!(
+            "{}: {} gate: {ok}/{} healthy, {verdict}",
+            st.name,
+            stage.name,
+            stage.hosts.len()
+        ),
+        "Open Deployments in PatchDesk to decide.".to_string(),
+    );
+}
+
+#[tauri::command]
+pub async fn deploy_plan(state: State<'_, AppState>, request: PlanRequest) -> Res<Plan> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    Ok(rollout::plan(&mut *state.write.lock().await, &request, &ssh).await?)
+}
+
+#[tauri::command]
+pub fn deploy_list(state: State<'_, AppState>) -> Res<Vec<DeploymentStatus>> {
+    Ok(rollout::list(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn deploy_advance(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Res<DeploymentStatus> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    let st = rollout::advance(
+        &mut *state.write.lock().await,
+        id,
+        &ssh,
+        deploy_progress(&app),
+    )
+    .await?;
+    notify_gate(&state, &st);
+    Ok(st)
+}
+
+#[tauri::command]
+pub async fn deploy_decide(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+    go: bool,
+) -> Res<DeploymentStatus> {
+    rollout::decide(&*state.write.lock().await, id, go, "user")?;
+    if !go {
+        return Ok(rollout::status(&state.read(), id)?);
+    }
+    deploy_advance(app, state, id).await
+}
+
+#[tauri::command]
+pub async fn deploy_rollback(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Res<DeploymentStatus> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    Ok(rollout::rollback(
+        &mut *state.write.lock().await,
+        id,
+        &[],
+        &ssh,
+        deploy_progress(&app),
+    )
+    .await?)
 }

@@ -45,6 +45,11 @@ fn main() {
             commands::advisory_sources,
             commands::sync_advisories,
             commands::check_alerts,
+            commands::deploy_plan,
+            commands::deploy_list,
+            commands::deploy_advance,
+            commands::deploy_decide,
+            commands::deploy_rollback,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

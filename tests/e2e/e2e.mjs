@@ -223,6 +223,46 @@ try {
     await shot("13-dashboard-compliance");
   });
 
+  await step("deployment wizard: plan, rollback review, gates, summary, rollback", async () => {
+    const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
+    await click("#nav-deploy");
+    await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'office'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await waitFor("packages", () => find('#deploy-packages input[value="pd-hello"]'));
+    await click('#deploy-packages input[value="pd-hello"]');
+    await setValue("#deploy-soak", "0");
+    await setValue("#deploy-smoke", "pd-hello-smoke");
+    await click("#deploy-plan");
+    const planText = await waitFor("plan", () => text("#plan-view"), 30000);
+    check("the plan shows canary and production rings", planText.includes("Canary (non-prod)") && planText.includes("pd-01, pd-02") && planText.includes("5% of production"), planText);
+    const rb = await exec(`return [...document.querySelectorAll('#rollback-table tbody tr')].map(r => r.innerText)`);
+    check("every host's rollback path is recorded and checked before anything runs", rb.length === 4 && rb.every((r) => r.includes("downgrade to pd-hello=")), rb.join(" | "));
+    check("a soak outside 24-48 h is warned about", planText.includes("outside the recommended 24"), planText);
+    await shot("14-deploy-plan");
+    await click("#deploy-start");
+    await waitFor("canary gate", async () => (await text("#deploy-waiting")).includes("canary gate"), 60000);
+    await shot("15-deploy-canary-gate");
+    const gateLog = await waitFor("gate notification", () => {
+      const l = fs.readFileSync(NOTIFY_LOG, "utf8");
+      return l.includes("canary gate") ? l : "";
+    }, 10000);
+    check("the gate is announced on the desktop", /canary gate: 2\/2 healthy, go\?/.test(gateLog), gateLog.split("\n").filter((l) => l.includes("gate")).join(" | "));
+    for (const wave of ["5%", "100%"]) {
+      await click(".gate-go");
+      await waitFor(`${wave} gate`, async () => (await text("#deploy-waiting").catch(() => "")).includes(`${wave} gate`) || (await text("#deploy-state")) === "finished", 60000);
+    }
+    await click(".gate-go");
+    const state = await waitFor("finished", async () => ((await text("#deploy-state")) === "finished" ? "finished" : ""), 60000);
+    check("the deployment goes through every gate to the end", state === "finished", state);
+    check("the planned version is really installed on the last wave", fleetExec("pd-05", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.1-1");
+    const summary = await text("#deploy-summary");
+    check("a summary closes the wizard", summary.includes("3 of 3 stages passed"), summary);
+    await shot("16-deploy-summary");
+    await click("#deploy-rollback");
+    await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
+    check("rollback restores the exact previous versions", fleetExec("pd-05", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-1" && fleetExec("pd-03", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-2");
+    await shot("17-deploy-rolled-back");
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

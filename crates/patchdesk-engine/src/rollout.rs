@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 /// What to deploy, where, and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PlanRequest {
     pub name: String,
     /// The group (scope) whose hosts are patched.
@@ -61,6 +62,7 @@ impl Default for PlanRequest {
 
 /// A guard that stops the plan unless overridden with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Guard {
     pub code: String,
     pub message: String,
@@ -68,12 +70,14 @@ pub struct Guard {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct StagePlan {
     pub name: String,
     pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RollbackPath {
     pub host: String,
     pub kind: String,
@@ -82,6 +86,7 @@ pub struct RollbackPath {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Target {
     pub host: String,
     pub package: String,
@@ -91,6 +96,7 @@ pub struct Target {
 
 /// The proposed deployment. Stored (with an id) only when no guard blocks it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Plan {
     pub deployment_id: Option<i64>,
     pub stages: Vec<StagePlan>,
@@ -514,7 +520,7 @@ fn digest(b: &[u8]) -> String {
 
 /// Run one changing command on a host, audited before and after.
 async fn run_audited(
-    inv: &Inventory,
+    inv: &mut Inventory,
     host: &HostRecord,
     action: &str,
     command: &str,
@@ -595,6 +601,7 @@ fn apt_command(host: &HostRecord, pins: &[(String, String)], downgrade: bool) ->
 
 /// Where a deployment is, for the CLI and the UI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DeploymentStatus {
     pub id: i64,
     pub name: String,
@@ -610,6 +617,7 @@ pub struct DeploymentStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct StageStatus {
     pub idx: i64,
     pub name: String,
@@ -624,6 +632,7 @@ pub struct StageStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostStatus {
     pub host: String,
     pub state: String,

@@ -2,6 +2,9 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Compliance } from "./bindings/Compliance";
+import type { DeploymentStatus } from "./bindings/DeploymentStatus";
+import type { Plan } from "./bindings/Plan";
+import type { PlanRequest } from "./bindings/PlanRequest";
 import type { HostDetail } from "./bindings/HostDetail";
 import type { PatchItem } from "./bindings/PatchItem";
 import type { Policy } from "./bindings/Policy";
@@ -56,6 +59,13 @@ export const api = {
   advisorySources: () => invoke<SourceStatus[]>("advisory_sources"),
   syncAdvisories: (location: string) => invoke<SyncReport>("sync_advisories", { location }),
   checkAlerts: () => invoke<number>("check_alerts"),
+  deployPlan: (request: PlanRequest) => invoke<Plan>("deploy_plan", { request }),
+  deployList: () => invoke<DeploymentStatus[]>("deploy_list"),
+  deployAdvance: (id: number) => invoke<DeploymentStatus>("deploy_advance", { id }),
+  deployDecide: (id: number, go: boolean) => invoke<DeploymentStatus>("deploy_decide", { id, go }),
+  deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
+  onDeployProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
+    listen<ProgressEvent>("deploy-progress", (ev) => f(ev.payload)),
   onScanProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("scan-progress", (ev) => f(ev.payload)),
 };
