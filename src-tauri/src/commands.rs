@@ -399,3 +399,8 @@ pub async fn deploy_rollback(
     )
     .await?)
 }
+
+#[tauri::command]
+pub fn deploy_drills(state: State<'_, AppState>) -> Res<Vec<rollout::DrillStatus>> {
+    Ok(rollout::drills(&state.read())?)
+}

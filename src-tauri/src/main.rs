@@ -50,6 +50,7 @@ fn main() {
             commands::deploy_advance,
             commands::deploy_decide,
             commands::deploy_rollback,
+            commands::deploy_drills,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

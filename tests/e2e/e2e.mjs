@@ -184,6 +184,8 @@ try {
     check("dashboard counts the unreachable host", u.startsWith("1"), u);
     const r = await text("#card-reboot");
     check("dashboard counts hosts needing a reboot", r.startsWith(String(FLEET.hosts.filter((h) => h.reboot_required && h.running).length)), r);
+    const drills = await text("#card-drills");
+    check("the dashboard warns about groups without a rollback drill in 90 days", drills.includes("no rollback drill in 90 days") && drills.includes("canary"), drills);
     await shot("10-dashboard");
   });
 

@@ -264,6 +264,23 @@ enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Rehearse a rollback on the scope's non-prod hosts: apply, verify, roll back, verify; the date
+    /// is recorded for the group.
+    Drill {
+        #[arg(long)]
+        scope: String,
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        #[arg(long = "smoke")]
+        smoke: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Last rollback drill per group (overdue after 90 days).
+    Drills {
+        #[arg(long)]
+        json: bool,
+    },
     /// Roll back the hosts that received the update (or only --host ...), verified by a rescan.
     Rollback {
         id: i64,
@@ -779,6 +796,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 smoke,
                 auto,
                 overrides: ov,
+                non_prod_only: false,
             };
             let plan = rt.block_on(rollout::plan(inv, &req, &ssh))?;
             if json {
@@ -826,6 +844,64 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         DeployCmd::NoGo { id, json } => {
             rollout::decide(inv, id, false, "user")?;
             print_status(&rollout::status(inv, id)?, json)
+        }
+        DeployCmd::Drill {
+            scope,
+            packages,
+            smoke,
+            json,
+        } => {
+            let req = rollout::PlanRequest {
+                name: format!("{scope} {}", packages.join(" ")),
+                scope,
+                packages,
+                smoke,
+                ..Default::default()
+            };
+            let d = rt.block_on(rollout::drill(inv, &req, &ssh, deploy_progress()))?;
+            if json {
+                output::json(&d)?;
+            } else {
+                println!(
+                    "drill of {} (deployment {}): {}",
+                    d.group,
+                    d.deployment_id,
+                    if d.ok {
+                        "applied and rolled back, verified"
+                    } else {
+                        "FAILED: see `patchdesk deploy status`"
+                    }
+                );
+            }
+            Ok(if d.ok { 0 } else { 3 })
+        }
+        DeployCmd::Drills { json } => {
+            let all = rollout::drills(inv)?;
+            if json {
+                output::json(&all)?;
+            } else {
+                for d in &all {
+                    let when = if d.deployment_id == 0 {
+                        "never".to_string()
+                    } else {
+                        format!(
+                            "{} days ago ({})",
+                            d.age_days,
+                            if d.ok { "ok" } else { "failed" }
+                        )
+                    };
+                    println!(
+                        "{:<16} last drill {when}{}",
+                        d.group,
+                        if d.overdue {
+                            "  ← overdue: practise rollback at least quarterly"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(0)
         }
         DeployCmd::Rollback { id, hosts, json } => {
             let st = rt.block_on(rollout::rollback(inv, id, &hosts, &ssh, deploy_progress()))?;

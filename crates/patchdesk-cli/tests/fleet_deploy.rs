@@ -557,3 +557,76 @@ fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
     assert_eq!(rb["state"], "rolled-back", "{rb}");
     assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.0-1");
 }
+
+#[test]
+fn a_rollback_drill_runs_on_non_prod_only_and_is_dated_per_group() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (before, _) = at(&cli, t0, &["deploy", "drills", "--json"]);
+    let web = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["group"] == "web")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(web(&before)["overdue"], true, "never drilled");
+    let (d, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "drill",
+            "--scope",
+            "web",
+            "--package",
+            "pd-hello",
+            "--smoke",
+            "pd-hello-smoke",
+            "--json",
+        ],
+    );
+    assert_eq!((code, d["ok"].as_bool()), (0, Some(true)), "{d}");
+    // Production never moved, the canary is back where it was.
+    assert_eq!(installed(&fleet, "pd-03", "pd-hello"), "1.0-2");
+    assert_eq!(installed(&fleet, "pd-01", "pd-hello"), "1.0-1");
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    let hosts: Vec<String> = db
+        .prepare("SELECT DISTINCT host FROM audit_log WHERE action IN ('apply', 'rollback') ORDER BY host")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        hosts,
+        ["pd-01", "pd-02"],
+        "only non-prod hosts were touched"
+    );
+    let (after, _) = at(
+        &cli,
+        "2026-12-24T12:00:00Z",
+        &["deploy", "drills", "--json"],
+    );
+    assert_eq!(
+        (
+            web(&after)["age_days"].as_i64(),
+            web(&after)["overdue"].as_bool()
+        ),
+        (Some(30), Some(false))
+    );
+    let (late, _) = at(
+        &cli,
+        "2027-03-01T12:00:00Z",
+        &["deploy", "drills", "--json"],
+    );
+    assert_eq!(
+        web(&late)["overdue"],
+        true,
+        "older than 90 days: {}",
+        web(&late)
+    );
+}

@@ -3,6 +3,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Compliance } from "./bindings/Compliance";
 import type { DeploymentStatus } from "./bindings/DeploymentStatus";
+import type { DrillStatus } from "./bindings/DrillStatus";
 import type { Plan } from "./bindings/Plan";
 import type { PlanRequest } from "./bindings/PlanRequest";
 import type { HostDetail } from "./bindings/HostDetail";
@@ -63,6 +64,7 @@ export const api = {
   deployList: () => invoke<DeploymentStatus[]>("deploy_list"),
   deployAdvance: (id: number) => invoke<DeploymentStatus>("deploy_advance", { id }),
   deployDecide: (id: number, go: boolean) => invoke<DeploymentStatus>("deploy_decide", { id, go }),
+  deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
   onDeployProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("deploy-progress", (ev) => f(ev.payload)),

@@ -24,4 +24,8 @@ smoke: Array<string>, auto: boolean,
 /**
  * Guard code → written reason, for guards the user chose to override.
  */
-overrides: { [key in string]: string }, };
+overrides: { [key in string]: string }, 
+/**
+ * Only the scope's non-prod hosts (a rollback drill).
+ */
+non_prod_only: boolean, };
