@@ -13,6 +13,7 @@
 #   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail]   add a package version to the repo
 #   fleet.sh unpublish PKG VERSION                             remove it again
 #   fleet.sh local-install NAME PKG VERSION                    install a version no repository offers
+#   fleet.sh snapshot NAME / restore NAME                      whole-host snapshot (as a hypervisor would)
 #   fleet.sh manifest          print the manifest path
 set -euo pipefail
 
@@ -467,6 +468,27 @@ cmd_local_install() {
   log "installed $pkg $version on $host outside the repository"
 }
 
+# Whole-host snapshots, the way a hypervisor would take them: a copy of the host's own layer.
+cmd_snapshot() {
+  local name=$1 d; d=$(host_dir "$name")
+  [ -f "$d/.created" ] || die "no host $name"
+  rm -rf "$d/upper.snap"
+  cp -a "$d/upper" "$d/upper.snap"
+  log "snapshot of $name taken"
+}
+
+cmd_restore() {
+  local name=$1 d was_running=false; d=$(host_dir "$name")
+  [ -d "$d/upper.snap" ] || die "$name has no snapshot"
+  pid_alive "$d/pid" && was_running=true
+  stop_host "$name"; unmount_host "$name"
+  rm -rf "$d/upper" "$d/work"
+  cp -a "$d/upper.snap" "$d/upper"
+  mount_host "$name"
+  if $was_running; then start_host "$name"; fi
+  log "$name restored from its snapshot"
+}
+
 cmd_publish() {
   local pkg=$1 version=$2 suite=bookworm smoke=0; shift 2
   while [ $# -gt 0 ]; do
@@ -497,7 +519,9 @@ case "${1:-}" in
   publish) shift; cmd_publish "$@" ;;
   unpublish) shift; cmd_unpublish "$@" ;;
   local-install) shift; cmd_local_install "$@" ;;
+  snapshot) cmd_snapshot "$2" ;;
+  restore) cmd_restore "$2" ;;
   manifest) echo "$FLEET_DIR/fleet.json" ;;
   _groups) groups_of "$2" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -276,6 +276,21 @@ enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Configure a group's snapshot hook (run before each host is patched; restore = rollback path
+    /// where no downgrade is possible). `--clear` removes it.
+    Hook {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        snapshot: Option<String>,
+        #[arg(long)]
+        restore: Option<String>,
+        /// Where the commands run: on the host (over SSH) or local (this machine).
+        #[arg(long, default_value = "host")]
+        on: String,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Last rollback drill per group (overdue after 90 days).
     Drills {
         #[arg(long)]
@@ -874,6 +889,30 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 );
             }
             Ok(if d.ok { 0 } else { 3 })
+        }
+        DeployCmd::Hook {
+            group,
+            snapshot,
+            restore,
+            on,
+            clear,
+        } => {
+            if clear {
+                rollout::set_snapshot_hook(inv, &group, None)?;
+                println!("{group}: snapshot hook removed");
+                return Ok(0);
+            }
+            let hook = rollout::SnapshotHook {
+                snapshot: snapshot.unwrap_or_default(),
+                restore: restore.unwrap_or_default(),
+                on,
+            };
+            rollout::set_snapshot_hook(inv, &group, Some(&hook))?;
+            println!(
+                "{group}: snapshot hook set ({} on {})",
+                hook.snapshot, hook.on
+            );
+            Ok(0)
         }
         DeployCmd::Drills { json } => {
             let all = rollout::drills(inv)?;

@@ -630,3 +630,99 @@ fn a_rollback_drill_runs_on_non_prod_only_and_is_dated_per_group() {
         web(&late)
     );
 }
+
+#[test]
+fn a_snapshot_hook_is_the_rollback_path_where_no_downgrade_exists() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    // pd-05 runs a pd-agent build no repository offers: only a snapshot can bring it back.
+    fleet.run(&["local-install", "pd-05", "pd-agent", "1.9-1"]);
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let script = fleet.script.display().to_string();
+    cli.ok(&[
+        "deploy",
+        "hook",
+        "--group",
+        "office",
+        "--on",
+        "local",
+        "--snapshot",
+        &format!("bash {script} snapshot \"$PATCHDESK_HOST\""),
+        "--restore",
+        &format!("bash {script} restore \"$PATCHDESK_HOST\""),
+    ]);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "agent",
+            "--scope",
+            "office",
+            "--package",
+            "pd-agent",
+            "--soak-hours",
+            "0",
+            "--json",
+        ],
+    );
+    let run = || -> (Value, String, Value, String, String) {
+        let id = plan["deployment_id"].as_i64().unwrap_or(0).to_string();
+        let mut st = at(&cli, t0, &["deploy", "start", &id, "--json"]).0;
+        for _ in 0..3 {
+            if st["state"] == "finished" {
+                break;
+            }
+            st = at(&cli, t0, &["deploy", "go", &id, "--json"]).0;
+        }
+        let upgraded = installed(&fleet, "pd-05", "pd-agent");
+        let rb = at(&cli, t0, &["deploy", "rollback", &id, "--json"]).0;
+        (
+            st,
+            upgraded,
+            rb,
+            installed(&fleet, "pd-05", "pd-agent"),
+            installed(&fleet, "pd-01", "pd-agent"),
+        )
+    };
+    let (st, upgraded, rb, restored05, restored01) = if code == 0 {
+        run()
+    } else {
+        (
+            Value::Null,
+            String::new(),
+            Value::Null,
+            String::new(),
+            String::new(),
+        )
+    };
+    fleet.exec("pd-05", &["dpkg", "--purge", "pd-agent"]);
+    assert_eq!(code, 0, "a snapshot hook makes the plan possible: {plan}");
+    let path = plan["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "pd-05")
+        .unwrap();
+    assert_eq!(
+        (path["kind"].as_str(), path["ok"].as_bool()),
+        (Some("snapshot"), Some(true)),
+        "{path}"
+    );
+    assert_eq!(st["state"], "finished", "{st}");
+    assert_eq!(upgraded, "2.0-1");
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+    assert_eq!(
+        restored05, "1.9-1",
+        "restored from the snapshot taken before the apply"
+    );
+    assert_eq!(restored01, "2.0~rc1-1", "the canary was downgraded");
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM audit_log WHERE host = 'pd-05' AND action IN ('snapshot', 'restore') AND phase = 'after' AND exit_status = 0", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2, "snapshot and restore were audited");
+}

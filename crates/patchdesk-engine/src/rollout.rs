@@ -64,6 +64,53 @@ impl Default for PlanRequest {
     }
 }
 
+/// A group's snapshot hook: commands the user configures, run on the host (over SSH) or on this
+/// machine (with `PATCHDESK_HOST` and `PATCHDESK_ADDRESS` set), whose success is required before a
+/// host is patched; `restore` is the rollback path when no downgrade is possible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SnapshotHook {
+    pub snapshot: String,
+    pub restore: String,
+    /// `host` or `local`.
+    pub on: String,
+}
+
+const HOOK_PREFIX: &str = "snapshot-hook:";
+
+/// The snapshot hook of a group, if one is configured.
+pub fn snapshot_hook(inv: &Inventory, group: &str) -> Result<Option<SnapshotHook>> {
+    Ok(inv
+        .setting(&format!("{HOOK_PREFIX}{group}"))?
+        .and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+/// Configure (or with `None`, remove) a group's snapshot hook.
+pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHook>) -> Result<()> {
+    crate::host::validate_label(group).map_err(Error::Invalid)?;
+    match hook {
+        Some(h) => {
+            if h.snapshot.trim().is_empty()
+                || h.restore.trim().is_empty()
+                || !(h.on == "host" || h.on == "local")
+            {
+                return Err(Error::Invalid("a snapshot hook needs a snapshot command, a restore command, and where to run them: host or local".into()));
+            }
+            inv.set_setting(
+                &format!("{HOOK_PREFIX}{group}"),
+                &serde_json::to_string(h).expect("hook serialises"),
+            )
+        }
+        None => {
+            inv.conn().execute(
+                "DELETE FROM settings WHERE key = ?1",
+                [format!("{HOOK_PREFIX}{group}")],
+            )?;
+            Ok(())
+        }
+    }
+}
+
 /// A guard that stops the plan unless overridden with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -382,6 +429,18 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         rollback.push(path);
     }
     rollback.sort_by(|a, b| a.host.cmp(&b.host));
+    // A group snapshot hook is a rollback path of its own where no downgrade is possible.
+    if let Some(hook) = snapshot_hook(inv, &req.scope)? {
+        for r in rollback.iter_mut().filter(|r| !r.ok) {
+            r.kind = "snapshot".into();
+            r.ok = true;
+            r.detail = format!(
+                "{}; restore by the {} hook `{}`",
+                r.detail, hook.on, hook.restore
+            );
+        }
+        guards.retain(|g| !g.code.starts_with("rollback:"));
+    }
     for g in &mut guards {
         if let Some(reason) = req.overrides.get(&g.code).filter(|r| !r.trim().is_empty()) {
             g.overridden_by = Some(reason.clone());
@@ -591,6 +650,110 @@ async fn run_audited(
     }
 }
 
+/// Run a group's snapshot or restore hook for one host, audited like any change.
+async fn run_hook(
+    inv: &mut Inventory,
+    host: &HostRecord,
+    hook: &SnapshotHook,
+    which: &str,
+    ssh: &SshOptions,
+) -> std::result::Result<(), String> {
+    let cmd = if which == "snapshot" {
+        &hook.snapshot
+    } else {
+        &hook.restore
+    };
+    if hook.on == "host" {
+        return run_audited(
+            inv,
+            host,
+            which,
+            &format!("{}sh -c {}", sudo(host), shell_quote(cmd)),
+            ssh,
+        )
+        .await;
+    }
+    let name = host.spec.name.clone();
+    let _ = inv.audit(
+        "patchdesk",
+        Some(&name),
+        which,
+        "before",
+        Some(cmd),
+        None,
+        None,
+        Some("local hook"),
+    );
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("PATCHDESK_HOST", &name)
+        .env("PATCHDESK_ADDRESS", &host.spec.address)
+        .output()
+        .await;
+    match out {
+        Ok(o) => {
+            let mut all = o.stdout.clone();
+            all.extend_from_slice(&o.stderr);
+            let status = i64::from(o.status.code().unwrap_or(-1));
+            let _ = inv.audit(
+                "patchdesk",
+                Some(&name),
+                which,
+                "after",
+                Some(cmd),
+                Some(status),
+                Some(&digest(&all)),
+                Some("local hook"),
+            );
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the {which} hook exited with status {status}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                ))
+            }
+        }
+        Err(e) => {
+            let _ = inv.audit(
+                "patchdesk",
+                Some(&name),
+                which,
+                "after",
+                Some(cmd),
+                None,
+                None,
+                Some(&e.to_string()),
+            );
+            Err(format!("the {which} hook could not start: {e}"))
+        }
+    }
+}
+
+fn scope_of(inv: &Inventory, id: i64) -> Result<String> {
+    Ok(inv
+        .conn()
+        .query_row("SELECT scope FROM deployments WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?)
+}
+
+fn rollback_kind(inv: &Inventory, id: i64, host: &HostRecord) -> Result<String> {
+    Ok(inv
+        .conn()
+        .query_row(
+            "SELECT kind FROM rollback_paths WHERE deployment_id = ?1 AND host_id = ?2",
+            params![id, host.id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| "downgrade".into()))
+}
+
 fn apt_command(host: &HostRecord, pins: &[(String, String)], downgrade: bool) -> String {
     let pkgs = pins
         .iter()
@@ -761,6 +924,34 @@ fn targets_of(
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// A full rescan of some hosts: what verification and rollback trust, never the apply's exit code.
+async fn rescan(inv: &mut Inventory, names: &[String], ssh: &SshOptions) -> Result<()> {
+    let opts = ScanOptions {
+        ssh: ssh.clone(),
+        full: true,
+        ..ScanOptions::default()
+    };
+    scan::scan_hosts(
+        inv,
+        names,
+        &opts,
+        crate::progress::silent(),
+        CancellationToken::new(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Installed package versions of a host, by its last scan.
+fn installed_versions(inv: &Inventory, host: &str) -> Result<BTreeMap<String, String>> {
+    Ok(inv
+        .host_detail(host)?
+        .packages
+        .into_iter()
+        .map(|p| (p.name, p.version))
+        .collect())
+}
+
 fn set_host(
     inv: &Inventory,
     id: i64,
@@ -914,6 +1105,20 @@ async fn apply_stage(
             .into_iter()
             .map(|(p, _, to)| (p, to))
             .collect();
+        if let Some(hook) = snapshot_hook(inv, &scope_of(inv, id)?)? {
+            emit(
+                progress,
+                Some(&name),
+                Phase::Running,
+                "taking a snapshot".into(),
+            );
+            if let Err(e) = run_hook(inv, &host, &hook, "snapshot", ssh).await {
+                let msg = format!("{e}; nothing was applied");
+                emit(progress, Some(&name), Phase::Failed, msg.clone());
+                set_host(inv, id, &host, "failed", Some(&msg))?;
+                continue;
+            }
+        }
         set_host(inv, id, &host, "applying", None)?;
         emit(
             progress,
@@ -952,19 +1157,7 @@ async fn verify_stage(
 ) -> Result<()> {
     let hosts = stage_hosts(inv, id, idx)?;
     let names: Vec<String> = hosts.iter().map(|(h, _)| h.spec.name.clone()).collect();
-    let opts = ScanOptions {
-        ssh: ssh.clone(),
-        full: true,
-        ..ScanOptions::default()
-    };
-    scan::scan_hosts(
-        inv,
-        &names,
-        &opts,
-        crate::progress::silent(),
-        CancellationToken::new(),
-    )
-    .await?;
+    rescan(inv, &names, ssh).await?;
     let mut reasons = Vec::new();
     for (host, state) in &hosts {
         let name = &host.spec.name;
@@ -981,12 +1174,7 @@ async fn verify_stage(
             continue;
         }
         // Patch level: the exact planned versions are installed (from the fresh scan).
-        let installed: BTreeMap<String, String> = inv
-            .host_detail(name)?
-            .packages
-            .into_iter()
-            .map(|p| (p.name, p.version))
-            .collect();
+        let installed = installed_versions(inv, name)?;
         for (pkg, _from, to) in targets_of(inv, id, host)? {
             match installed.get(&pkg) {
                 Some(v) if *v == to => {}
@@ -1152,15 +1340,25 @@ pub async fn rollback(
                         .join(" ")
                 ),
             );
-            match run_audited(
-                inv,
-                &host,
-                "rollback",
-                &apt_command(&host, &pins, true),
-                ssh,
-            )
-            .await
-            {
+            let result = if rollback_kind(inv, id, &host)? == "snapshot" {
+                match snapshot_hook(inv, &scope_of(inv, id)?)? {
+                    Some(hook) => run_hook(inv, &host, &hook, "restore", ssh).await,
+                    None => Err(
+                        "the snapshot hook was removed since the plan; restore the host by hand"
+                            .into(),
+                    ),
+                }
+            } else {
+                run_audited(
+                    inv,
+                    &host,
+                    "rollback",
+                    &apt_command(&host, &pins, true),
+                    ssh,
+                )
+                .await
+            };
+            match result {
                 Ok(()) => touched.push((host, pins)),
                 Err(e) => set_host(
                     inv,
@@ -1174,27 +1372,10 @@ pub async fn rollback(
     }
     let names: Vec<String> = touched.iter().map(|(h, _)| h.spec.name.clone()).collect();
     if !names.is_empty() {
-        let opts = ScanOptions {
-            ssh: ssh.clone(),
-            full: true,
-            ..ScanOptions::default()
-        };
-        scan::scan_hosts(
-            inv,
-            &names,
-            &opts,
-            crate::progress::silent(),
-            CancellationToken::new(),
-        )
-        .await?;
+        rescan(inv, &names, ssh).await?;
     }
     for (host, pins) in &touched {
-        let installed: BTreeMap<String, String> = inv
-            .host_detail(&host.spec.name)?
-            .packages
-            .into_iter()
-            .map(|p| (p.name, p.version))
-            .collect();
+        let installed = installed_versions(inv, &host.spec.name)?;
         let wrong: Vec<String> = pins
             .iter()
             .filter(|(p, v)| installed.get(p) != Some(v))

@@ -221,22 +221,8 @@ fn client_config() -> Arc<client::Config> {
 /// Connect only far enough to learn the server's host key (no authentication, nothing run).
 /// Used to show the fingerprint before a first-contact trust decision.
 pub async fn fetch_host_key(spec: &HostSpec, options: &SshOptions) -> Result<ServerKey, HostError> {
-    let check = Arc::new(Mutex::new(KeyCheck::default()));
-    let handler = Handler {
-        host: spec.name.clone(),
-        address: spec.address.clone(),
-        port: spec.port,
-        // Nothing trusted: the handshake is refused after the key is seen.
-        trust: Trust::default(),
-        known_hosts: Vec::new(),
-        check: check.clone(),
-    };
-    let addr = (spec.address.as_str(), spec.port);
-    let res = tokio::time::timeout(
-        options.connect_timeout,
-        client::connect(client_config(), addr, handler),
-    )
-    .await;
+    // Nothing trusted: the handshake is refused after the key is seen.
+    let (res, check) = handshake(spec, Trust::default(), Vec::new(), options).await;
     let offered = check
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -251,6 +237,34 @@ pub async fn fetch_host_key(spec: &HostSpec, options: &SshOptions) -> Result<Ser
         (None, Ok(Err(e))) => Err(connect_error(&spec.address, spec.port, e)),
         (None, Ok(Ok(_))) => Err(HostError::Ssh("server presented no host key".into())),
     }
+}
+
+type HandshakeResult =
+    Result<Result<client::Handle<Handler>, russh::Error>, tokio::time::error::Elapsed>;
+
+/// TCP connect and SSH handshake with our host-key policy, within the connect timeout.
+async fn handshake(
+    spec: &HostSpec,
+    trust: Trust,
+    known_hosts: Vec<PathBuf>,
+    options: &SshOptions,
+) -> (HandshakeResult, Arc<Mutex<KeyCheck>>) {
+    let check = Arc::new(Mutex::new(KeyCheck::default()));
+    let handler = Handler {
+        host: spec.name.clone(),
+        address: spec.address.clone(),
+        port: spec.port,
+        trust,
+        known_hosts,
+        check: check.clone(),
+    };
+    let addr = (spec.address.as_str(), spec.port);
+    let res = tokio::time::timeout(
+        options.connect_timeout,
+        client::connect(client_config(), addr, handler),
+    )
+    .await;
+    (res, check)
 }
 
 fn connect_error(address: &str, port: u16, e: russh::Error) -> HostError {
@@ -271,21 +285,7 @@ impl Connection {
         options: &SshOptions,
         passphrase: Option<PassphraseFn>,
     ) -> Result<Connection, HostError> {
-        let check = Arc::new(Mutex::new(KeyCheck::default()));
-        let handler = Handler {
-            host: spec.name.clone(),
-            address: spec.address.clone(),
-            port: spec.port,
-            trust,
-            known_hosts: options.known_hosts.clone(),
-            check: check.clone(),
-        };
-        let addr = (spec.address.as_str(), spec.port);
-        let res = tokio::time::timeout(
-            options.connect_timeout,
-            client::connect(client_config(), addr, handler),
-        )
-        .await;
+        let (res, check) = handshake(spec, trust, options.known_hosts.clone(), options).await;
         let (verdict, offered) = {
             let mut c = check.lock().unwrap_or_else(|e| e.into_inner());
             (c.verdict.take(), c.offered.take())
