@@ -10,7 +10,7 @@
 #   fleet.sh stop-host NAME    stop one host's sshd      fleet.sh start-host NAME
 #   fleet.sh exec NAME -- CMD  run CMD inside the host's root (chroot, not SSH): the ground truth
 #   fleet.sh rekey NAME [--restore]   new SSH host keys (known_hosts is NOT updated); --restore puts the old ones back
-#   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail]   add a package version to the repo
+#   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail] [--slow]   add a package version to the repo
 #   fleet.sh unpublish PKG VERSION                             remove it again
 #   fleet.sh local-install NAME PKG VERSION                    install a version no repository offers
 #   fleet.sh snapshot NAME / restore NAME                      whole-host snapshot (as a hypervisor would)
@@ -111,9 +111,9 @@ EOF
 }
 
 # --- the local apt repository ------------------------------------------------------------------
-# build_deb NAME VERSION SUITE [smoke-exit-code]
+# build_deb NAME VERSION SUITE [smoke-exit-code] [postinst-sleep-seconds]
 build_deb() {
-  local name=$1 version=$2 suite=$3 smoke=${4:-0}
+  local name=$1 version=$2 suite=$3 smoke=${4:-0} slow=${5:-0}
   local out="$REPO/pool/$suite/${name}_${version//:/%3a}_all.deb"
   [ -f "$out" ] && return 0
   local t; t=$(mktemp -d)
@@ -147,6 +147,11 @@ EOF
   if [ "$name" = pd-kernel ]; then
     # What Debian kernels do: ask for a reboot.
     printf '#!/bin/sh\nset -e\ntouch /run/reboot-required\necho pd-kernel >> /run/reboot-required.pkgs\n' >"$t/DEBIAN/postinst"
+    chmod 755 "$t/DEBIAN/postinst"
+  fi
+  if [ "$slow" != 0 ]; then
+    # A slow maintainer script: long enough to interrupt an apply in the middle.
+    printf '#!/bin/sh\nset -e\nsleep %s\n' "$slow" >"$t/DEBIAN/postinst"
     chmod 755 "$t/DEBIAN/postinst"
   fi
   dpkg-deb --root-owner-group -Zgzip --build "$t" "$out" >/dev/null
@@ -490,17 +495,18 @@ cmd_restore() {
 }
 
 cmd_publish() {
-  local pkg=$1 version=$2 suite=bookworm smoke=0; shift 2
+  local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0; shift 2
   while [ $# -gt 0 ]; do
     case $1 in
       --suite) suite=$2; shift 2 ;;
       --smoke-fail) smoke=1; shift ;;
+      --slow) slow=4; shift ;;
       *) die "publish: unknown option $1" ;;
     esac
   done
   case $suite in bookworm|bookworm-security) ;; *) die "suite must be bookworm or bookworm-security" ;; esac
   [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
-  build_deb "$pkg" "$version" "$suite" "$smoke"
+  build_deb "$pkg" "$version" "$suite" "$smoke" "$slow"
   index_repo
   log "published $pkg $version in $suite (hosts see it after apt-get update)"
 }

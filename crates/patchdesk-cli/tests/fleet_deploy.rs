@@ -726,3 +726,102 @@ fn a_snapshot_hook_is_the_rollback_path_where_no_downgrade_exists() {
         .unwrap();
     assert_eq!(n, 2, "snapshot and restore were audited");
 }
+
+#[test]
+fn kill_9_during_a_wave_resumes_without_losing_or_repeating() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    fleet.run(&["publish", "pd-tools", "2.3-1", "--slow"]);
+    let hosts = ["pd-01", "pd-02", "pd-03"];
+    for h in hosts {
+        fleet.exec(h, &["apt-get", "update", "-qq"]);
+    }
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "kill",
+            "--scope",
+            "canary",
+            "--package",
+            "pd-tools",
+            "--soak-hours",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"].as_i64().unwrap();
+    let applies = |host: &str| -> i64 {
+        let db = rusqlite::Connection::open(&cli.db).unwrap();
+        db.query_row("SELECT count(*) FROM audit_log WHERE host = ?1 AND action = 'apply' AND phase = 'before'", [host], |r| r.get(0)).unwrap_or(0)
+    };
+    // Start it as a separate process and kill -9 it while pd-01's apply is running.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patchdesk"))
+        .arg("--db")
+        .arg(&cli.db)
+        .args(["deploy", "start", &id.to_string(), "--json"])
+        .env("PATCHDESK_NOW", t0)
+        .env("HOME", "/nonexistent-home")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while applies("pd-01") == 0 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let interrupted_state: String = rusqlite::Connection::open(&cli.db)
+        .unwrap()
+        .query_row(
+            "SELECT d.state FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE h.name = 'pd-01' AND d.deployment_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5)); // whatever ran on the host settles
+                                                           // Restart: resumes where the database says it stopped.
+    let (mut st, _) = at(&cli, t0, &["deploy", "start", &id.to_string(), "--json"]);
+    let mut repaired = false;
+    if stage(&st, "canary")["hosts"]
+        .to_string()
+        .contains("attention")
+    {
+        // dpkg was interrupted on the host: the next step is the one the message names.
+        fleet.exec("pd-01", &["dpkg", "--configure", "-a"]);
+        repaired = true;
+        st = at(&cli, t0, &["deploy", "start", &id.to_string(), "--json"]).0;
+    }
+    let v1 = installed(&fleet, "pd-01", "pd-tools");
+    let v2 = installed(&fleet, "pd-02", "pd-tools");
+    let (n1, n2) = (applies("pd-01"), applies("pd-02"));
+    let (rb, _) = at(&cli, t0, &["deploy", "rollback", &id.to_string(), "--json"]);
+    fleet.run(&["unpublish", "pd-tools", "2.3-1"]);
+    for h in hosts {
+        fleet.exec(h, &["apt-get", "update", "-qq"]);
+    }
+    assert_eq!(
+        interrupted_state, "applying",
+        "killed in the middle of pd-01's apply"
+    );
+    assert_eq!(stage(&st, "canary")["state"], "gate", "{st}");
+    assert_eq!(
+        (v1.as_str(), v2.as_str()),
+        ("2.3-1", "2.3-1"),
+        "nothing lost"
+    );
+    assert_eq!(n2, 1, "pd-02 applied exactly once");
+    assert!(
+        n1 == 1 || (repaired && n1 <= 2),
+        "pd-01 not re-applied after a completed apply ({n1} applies, repaired: {repaired})"
+    );
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+}

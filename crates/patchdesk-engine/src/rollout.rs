@@ -1075,16 +1075,47 @@ async fn apply_stage(
                     "interrupted mid-apply: running dpkg --audit".into(),
                 );
                 let audit_cmd = format!("{}dpkg --audit", sudo(&host));
-                let ok = match connect(&host, ssh).await {
+                let targets = targets_of(inv, id, &host)?;
+                let query = format!(
+                    "dpkg-query -W -f='${{Package}}\\t${{Version}}\\n' {}",
+                    targets
+                        .iter()
+                        .map(|(p, _, _)| shell_quote(p))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+                let (ok, already) = match connect(&host, ssh).await {
                     Ok(conn) => {
                         let r = conn.run(&audit_cmd, None).await;
+                        let ok = matches!(&r, Ok(o) if o.exit_status == Some(0) && o.stdout.iter().all(|b| b.is_ascii_whitespace()));
+                        // Did the interrupted apply in fact complete? Then verify, do not repeat.
+                        let have = conn
+                            .run(&query, None)
+                            .await
+                            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                            .unwrap_or_default();
                         conn.close().await;
-                        matches!(r, Ok(o) if o.exit_status == Some(0) && o.stdout.iter().all(|b| b.is_ascii_whitespace()))
+                        let installed: BTreeMap<&str, &str> =
+                            have.lines().filter_map(|l| l.split_once('\t')).collect();
+                        let already = targets
+                            .iter()
+                            .all(|(p, _, to)| installed.get(p.as_str()) == Some(&to.as_str()));
+                        (ok, already)
                     }
-                    Err(_) => false,
+                    Err(_) => (false, false),
                 };
                 if !ok {
                     set_host(inv, id, &host, "attention", Some("dpkg --audit reports broken packages (or the host is unreachable): repair it (`dpkg --configure -a`), then resume"))?;
+                    continue;
+                }
+                if already {
+                    emit(
+                        progress,
+                        Some(&name),
+                        Phase::Done,
+                        "the interrupted apply had completed: not repeated".into(),
+                    );
+                    set_host(inv, id, &host, "applied", None)?;
                     continue;
                 }
             }
