@@ -1,0 +1,397 @@
+//! The deployment state machine: plan (rings, exact versions, recorded and checked rollback
+//! paths, anti-pattern guards), stage (apply exactly the planned versions), verify (rescan +
+//! health against a baseline), gate (go / no-go with reasons; manual or auto after the soak) and
+//! rollback (downgrade to the exact previous versions, verified by a rescan).
+//!
+//! Owns the `deployments*` and `rollback_paths` tables. Every transition is one transaction, and
+//! [`advance`] is a step function over what is stored: run it again after a crash or a restart
+//! and it continues exactly where the database says it stopped (a host caught mid-apply is marked
+//! for attention and checked with `dpkg --audit` before anything else runs on it). Every command
+//! that changes a host is written to the audit log before and after it runs.
+
+use crate::classify::{self, Bucket, PatchFilter};
+use crate::error::{Error, HostError, Result};
+use crate::host::Environment;
+use crate::inventory::{HostRecord, Inventory};
+use crate::progress::{Phase, ProgressEvent, ProgressFn};
+use crate::scan::{self, ScanOptions};
+use crate::ssh::{shell_quote, Connection, SshOptions, Trust};
+use crate::version::Version;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_util::sync::CancellationToken;
+
+mod drill;
+mod hooks;
+mod plan;
+mod remote;
+mod rollback;
+mod run;
+
+pub use drill::{drill, drills, DrillStatus};
+pub use hooks::{set_snapshot_hook, snapshot_hook, SnapshotHook};
+pub use plan::plan;
+pub use remote::Health;
+use remote::{
+    apt_command, connect, health, installed_versions, rescan, run_audited, run_hook, sudo,
+};
+pub use rollback::rollback;
+pub use run::{advance, decide};
+
+/// What to deploy, where, and how.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct PlanRequest {
+    pub name: String,
+    /// The group (scope) whose hosts are patched.
+    pub scope: String,
+    /// Only these packages (binary names); empty = every pending update selected by `bucket`.
+    pub packages: Vec<String>,
+    pub bucket: Option<Bucket>,
+    /// Cumulative production waves in percent, e.g. [5, 25, 50, 100].
+    pub waves: Vec<u32>,
+    pub canary_soak_hours: i64,
+    /// Smoke tests: shell commands run on each host after the stage; exit status 0 = pass.
+    pub smoke: Vec<String>,
+    pub auto: bool,
+    /// Guard code → written reason, for guards the user chose to override.
+    pub overrides: BTreeMap<String, String>,
+    /// Only the scope's non-prod hosts (a rollback drill).
+    #[serde(default)]
+    pub non_prod_only: bool,
+}
+
+impl Default for PlanRequest {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            scope: String::new(),
+            packages: Vec::new(),
+            bucket: None,
+            waves: vec![5, 25, 50, 100],
+            canary_soak_hours: 24,
+            smoke: Vec::new(),
+            auto: false,
+            overrides: BTreeMap::new(),
+            non_prod_only: false,
+        }
+    }
+}
+
+/// A guard that stops the plan unless overridden with a reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Guard {
+    pub code: String,
+    pub message: String,
+    pub overridden_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct StagePlan {
+    pub name: String,
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct RollbackPath {
+    pub host: String,
+    pub kind: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Target {
+    pub host: String,
+    pub package: String,
+    pub from_version: String,
+    pub to_version: String,
+}
+
+/// The proposed deployment. Stored (with an id) only when no guard blocks it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Plan {
+    pub deployment_id: Option<i64>,
+    pub stages: Vec<StagePlan>,
+    pub targets: Vec<Target>,
+    pub rollback: Vec<RollbackPath>,
+    pub warnings: Vec<String>,
+    pub guards: Vec<Guard>,
+}
+
+impl Plan {
+    pub fn blocked(&self) -> Vec<&Guard> {
+        self.guards
+            .iter()
+            .filter(|g| g.overridden_by.is_none())
+            .collect()
+    }
+}
+
+pub(super) fn valid_package(s: &str) -> bool {
+    s.len() >= 2
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+/// Split production hosts into cumulative waves (at least one host each; empty waves dropped).
+pub fn waves(prod: &[String], percents: &[u32]) -> Vec<(String, Vec<String>)> {
+    let n = prod.len();
+    let mut out = Vec::new();
+    let mut done = 0;
+    for &p in percents {
+        let upto = ((n as f64 * p as f64 / 100.0).ceil() as usize)
+            .clamp(1, n.max(1))
+            .min(n);
+        if upto > done {
+            out.push((format!("{p}%"), prod[done..upto].to_vec()));
+            done = upto;
+        }
+    }
+    if done < n {
+        out.push(("100%".into(), prod[done..].to_vec()));
+    }
+    out
+}
+
+pub(super) fn scope_of(inv: &Inventory, id: i64) -> Result<String> {
+    Ok(inv
+        .conn()
+        .query_row("SELECT scope FROM deployments WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?)
+}
+
+pub(super) fn rollback_kind(inv: &Inventory, id: i64, host: &HostRecord) -> Result<String> {
+    Ok(inv
+        .conn()
+        .query_row(
+            "SELECT kind FROM rollback_paths WHERE deployment_id = ?1 AND host_id = ?2",
+            params![id, host.id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| "downgrade".into()))
+}
+
+/// Where a deployment is, for the CLI and the UI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct DeploymentStatus {
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub state: String,
+    pub mode: String,
+    pub current_stage: i64,
+    pub stages: Vec<StageStatus>,
+    pub warnings: Vec<String>,
+    pub overrides: BTreeMap<String, String>,
+    /// What the deployment waits for, in words.
+    pub waiting_for: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct StageStatus {
+    pub idx: i64,
+    pub name: String,
+    pub state: String,
+    pub soak_until: Option<DateTime<Utc>>,
+    pub soak_seconds_left: Option<i64>,
+    /// The engine's recommendation at the gate, and the decision taken.
+    pub healthy: Option<bool>,
+    pub decision: Option<String>,
+    pub reasons: Vec<String>,
+    pub hosts: Vec<HostStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct HostStatus {
+    pub host: String,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
+    let now = inv.clock().now();
+    let row = inv
+        .conn()
+        .query_row(
+            "SELECT name, scope, state, mode, current_stage, warnings, overrides FROM deployments WHERE id = ?1",
+            [id],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::Invalid(format!("no deployment {id}; `patchdesk deploy list` shows them")))?;
+    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
+    let mut stages = stmt
+        .query_map([id], |r| {
+            let soak_until: Option<DateTime<Utc>> = r.get(3)?;
+            let reasons: Vec<String> = r
+                .get::<_, Option<String>>(5)?
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            Ok(StageStatus {
+                idx: r.get(0)?,
+                name: r.get(1)?,
+                state: r.get(2)?,
+                soak_until,
+                soak_seconds_left: soak_until.map(|u| (u - now).num_seconds()),
+                healthy: None,
+                decision: r.get(4)?,
+                reasons,
+                hosts: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut hs = inv.conn().prepare(
+        "SELECT h.name, d.state, d.error FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
+    )?;
+    for s in &mut stages {
+        s.hosts = hs
+            .query_map(params![id, s.idx], |r| {
+                Ok(HostStatus {
+                    host: r.get(0)?,
+                    state: r.get(1)?,
+                    error: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if s.state == "gate" || s.decision.is_some() {
+            s.healthy = Some(s.reasons.iter().all(|r| !r.starts_with("NO-GO")));
+        }
+    }
+    let (name, scope, state, mode, current_stage, warnings, overrides) = row;
+    let waiting_for = if state == "running" || state == "planned" {
+        stages
+            .get(current_stage as usize)
+            .and_then(|s| match s.state.as_str() {
+                "soaking" => Some(format!(
+                    "the {} soak ({} left)",
+                    s.name,
+                    s.soak_seconds_left
+                        .map(|x| format!("{}h {}m", x / 3600, (x % 3600) / 60))
+                        .unwrap_or_default()
+                )),
+                "gate" if mode == "manual" => {
+                    Some(format!("your go / no-go on the {} gate", s.name))
+                }
+                _ => None,
+            })
+    } else {
+        None
+    };
+    Ok(DeploymentStatus {
+        id,
+        name,
+        scope,
+        state,
+        mode,
+        current_stage,
+        stages,
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+        overrides: serde_json::from_str(&overrides).unwrap_or_default(),
+        waiting_for,
+    })
+}
+
+/// All deployments, newest first.
+pub fn list(inv: &Inventory) -> Result<Vec<DeploymentStatus>> {
+    let ids: Vec<i64> = inv
+        .conn()
+        .prepare("SELECT id FROM deployments ORDER BY id DESC")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter().map(|id| status(inv, id)).collect()
+}
+
+pub(super) fn stage_hosts(inv: &Inventory, id: i64, idx: i64) -> Result<Vec<(HostRecord, String)>> {
+    let names: Vec<(String, String)> = inv
+        .conn()
+        .prepare("SELECT h.name, d.state FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name")?
+        .query_map(params![id, idx], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    names
+        .into_iter()
+        .map(|(n, s)| Ok((inv.host(&n)?, s)))
+        .collect()
+}
+
+pub(super) fn targets_of(
+    inv: &Inventory,
+    id: i64,
+    host: &HostRecord,
+) -> Result<Vec<(String, String, String)>> {
+    Ok(inv
+        .conn()
+        .prepare("SELECT package, from_version, to_version FROM deployment_targets WHERE deployment_id = ?1 AND host_id = ?2 ORDER BY package")?
+        .query_map(params![id, host.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn set_host(
+    inv: &Inventory,
+    id: i64,
+    host: &HostRecord,
+    state: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    inv.conn().execute(
+        "UPDATE deployment_hosts SET state = ?3, error = ?4 WHERE deployment_id = ?1 AND host_id = ?2",
+        params![id, host.id, state, error],
+    )?;
+    Ok(())
+}
+
+pub(super) fn emit(progress: &ProgressFn, host: Option<&str>, phase: Phase, message: String) {
+    progress(&ProgressEvent {
+        job: "deploy",
+        host: host.map(str::to_string),
+        phase,
+        done: 0,
+        total: 0,
+        message,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i:02}")).collect()
+    }
+
+    #[test]
+    fn waves_are_cumulative_with_at_least_one_host() {
+        let w = waves(&hosts(40), &[5, 25, 50, 100]);
+        let sizes: Vec<usize> = w.iter().map(|(_, h)| h.len()).collect();
+        assert_eq!(sizes, [2, 8, 10, 20]);
+        let w = waves(&hosts(2), &[5, 25, 50, 100]);
+        assert_eq!(
+            w.iter()
+                .map(|(n, h)| (n.as_str(), h.len()))
+                .collect::<Vec<_>>(),
+            [("5%", 1), ("100%", 1)]
+        );
+        let w = waves(&hosts(1), &[5, 25, 50, 100]);
+        assert_eq!(w.len(), 1);
+        assert!(waves(&[], &[5, 100]).is_empty());
+        let all: Vec<String> = waves(&hosts(37), &[5, 25, 50, 100])
+            .into_iter()
+            .flat_map(|(_, h)| h)
+            .collect();
+        assert_eq!(all, hosts(37), "every host exactly once, in order");
+    }
+}
