@@ -20,7 +20,7 @@ if [ -n "$(git status --porcelain -- ui/src/lib/bindings 2>/dev/null)" ]; then
   echo "ui/src/lib/bindings is stale: commit the regenerated TypeScript bindings" >&2
   exit 1
 fi
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npx vitest run && npm run -s build)
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run -s check && npx vitest run && npm run -s build)
 
 step "format and lints"
 cargo fmt --all -- --check

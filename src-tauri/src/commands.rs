@@ -7,14 +7,16 @@ use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{self, HostDetail, HostSummary, Inventory, ScanRecord};
 use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
-use patchdesk_engine::rollout::{self, DeploymentStatus, Plan, PlanRequest};
+use patchdesk_engine::rollout::{
+    self, DeploymentStatus, GroupSettings, Plan, PlanRequest, Selection, SnapshotHook,
+};
 use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::ServerKey;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, Emitter, Manager, State};
 use tokio_util::sync::CancellationToken;
 
 /// The one error type the front-end sees.
@@ -286,6 +288,35 @@ fn notify_scan_finished(summary: &ScanSummary) {
     notify(summary_line.to_string(), body);
 }
 
+/// A gate notification whose click ("Open", or the notification itself) brings the window up
+/// on that deployment in the wizard.
+fn notify_open_deployment(app: &AppHandle, id: i64, summary: String, body: String) {
+    let app = app.clone();
+    std::thread::spawn(move || {
+        let shown = notify_rust::Notification::new()
+            .appname("PatchDesk")
+            .summary(&summary)
+            .body(&body)
+            .action("default", "Open")
+            .action("open", "Open the deployment")
+            .show();
+        match shown {
+            // Blocks this thread until the notification is clicked or closed.
+            Ok(handle) => handle.wait_for_action(|action| {
+                if action == "default" || action == "open" {
+                    if let Some(w) = app.get_webview_window("main") {
+                        let _ = w.unminimize();
+                        let _ = w.show();
+                        let _ = w.set_focus();
+                    }
+                    let _ = app.emit("open-deployment", id);
+                }
+            }),
+            Err(e) => tracing::warn!("desktop notification failed: {e}"),
+        }
+    });
+}
+
 /// Show a desktop notification without blocking the caller.
 fn notify(summary: String, body: String) {
     std::thread::spawn(move || {
@@ -307,8 +338,8 @@ fn deploy_progress(app: &AppHandle) -> ProgressFn {
     })
 }
 
-/// "canary gate: 2/2 healthy, go?" — once per gate.
-fn notify_gate(state: &AppState, st: &DeploymentStatus) {
+/// "canary gate: 2/2 healthy, go?" — once per gate; clicking it opens the wizard there.
+fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
     let Some(stage) = st.stages.get(st.current_stage as usize) else {
         return;
     };
@@ -329,14 +360,16 @@ fn notify_gate(state: &AppState, st: &DeploymentStatus) {
     } else {
         "the engine says no-go"
     };
-    notify(
+    notify_open_deployment(
+        app,
+        st.id,
         format!(
             "{}: {} gate: {ok}/{} healthy, {verdict}",
             st.name,
             stage.name,
             stage.hosts.len()
         ),
-        "Open Deployments in PatchDesk to decide.".to_string(),
+        "Click to open the deployment and decide.".to_string(),
     );
 }
 
@@ -365,7 +398,7 @@ pub async fn deploy_advance(
         deploy_progress(&app),
     )
     .await?;
-    notify_gate(&state, &st);
+    notify_gate(&app, &state, &st);
     Ok(st)
 }
 
@@ -376,11 +409,66 @@ pub async fn deploy_decide(
     id: i64,
     go: bool,
 ) -> Res<DeploymentStatus> {
-    rollout::decide(&*state.write.lock().await, id, go, "user")?;
     if !go {
-        return Ok(rollout::status(&state.read(), id)?);
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let mut inv = state.write.lock().await;
+        return Ok(rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?);
     }
+    rollout::decide(&*state.write.lock().await, id, go, "user")?;
     deploy_advance(app, state, id).await
+}
+
+#[tauri::command]
+pub async fn deploy_unpin(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Res<DeploymentStatus> {
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    let mut inv = state.write.lock().await;
+    Ok(rollout::unpin(&mut inv, id, &[], &ssh, deploy_progress(&app)).await?)
+}
+
+#[tauri::command]
+pub fn deploy_selections(state: State<'_, AppState>) -> Res<Vec<Selection>> {
+    Ok(rollout::selections(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn save_selection(state: State<'_, AppState>, selection: Selection) -> Res<()> {
+    Ok(rollout::save_selection(
+        &*state.write.lock().await,
+        &selection,
+    )?)
+}
+
+#[tauri::command]
+pub fn group_settings(state: State<'_, AppState>) -> Res<Vec<GroupSettings>> {
+    Ok(rollout::group_settings(&state.read())?)
+}
+
+#[tauri::command]
+pub async fn set_maintenance_window(
+    state: State<'_, AppState>,
+    group: String,
+    window: Option<String>,
+) -> Res<()> {
+    let inv = state.write.lock().await;
+    Ok(rollout::set_maintenance_window(
+        &inv,
+        &group,
+        window.as_deref(),
+    )?)
+}
+
+#[tauri::command]
+pub async fn set_snapshot_hook(
+    state: State<'_, AppState>,
+    group: String,
+    hook: Option<SnapshotHook>,
+) -> Res<()> {
+    let inv = state.write.lock().await;
+    Ok(rollout::set_snapshot_hook(&inv, &group, hook.as_ref())?)
 }
 
 #[tauri::command]

@@ -51,6 +51,12 @@ fn main() {
             commands::deploy_decide,
             commands::deploy_rollback,
             commands::deploy_drills,
+            commands::deploy_unpin,
+            commands::deploy_selections,
+            commands::save_selection,
+            commands::group_settings,
+            commands::set_maintenance_window,
+            commands::set_snapshot_hook,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

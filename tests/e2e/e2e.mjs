@@ -110,6 +110,37 @@ try {
     await shot("03-settings");
   });
 
+  await step("settings: a group's maintenance window and snapshot hook", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const pick = () => exec(`[...document.querySelectorAll('#groups-table button')].find(b => b.textContent === 'db').click()`);
+    await waitFor("groups", async () => (await text("#groups-table")).includes("db"));
+    await pick();
+    await setValue("#group-window", "someday 25:00");
+    await click("#group-save");
+    const err = await waitFor("window refused", () => text("#settings-error"));
+    check("a malformed window is refused with a clear sentence", err.includes("maintenance window") && err.includes("someday"), err);
+    await setValue("#group-window", "sat 22:00-06:00");
+    await setValue("#group-snapshot", "true snapshot");
+    await setValue("#group-restore", "true restore");
+    await exec(`const s = document.querySelector('#group-hook-on'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await click("#group-save");
+    await waitFor("group saved", async () => (await text("main")).includes("Group db saved"));
+    const row = await exec(`return [...document.querySelectorAll('#groups-table tbody tr')].map(r => r.innerText).find(t => t.startsWith('db'))`);
+    check("the group shows its window and hook", row.includes("sat 22:00-06:00") && row.includes("true snapshot / true restore (on local)"), row);
+    check("the engine has them (read back by the CLI)", /db\s+sat 22:00-06:00/.test(cli("deploy", "window")), cli("deploy", "window"));
+    await shot("03b-settings-groups");
+    // Empty fields remove both, so the deployment below runs at any time.
+    await setValue("#group-window", "");
+    await setValue("#group-snapshot", "");
+    await setValue("#group-restore", "");
+    await click("#group-save");
+    await waitFor("cleared", async () => {
+      const r = await exec(`return [...document.querySelectorAll('#groups-table tbody tr')].map(r => r.innerText).find(t => t.startsWith('db'))`);
+      return r.includes("any time") && r.includes("none");
+    });
+    check("clearing removes the window", !cli("deploy", "window").includes("db"));
+  });
+
   await step("scan all hosts with live progress", async () => {
     await click("#nav-scan");
     await click("#scan-start");
@@ -248,6 +279,23 @@ try {
       return l.includes("canary gate") ? l : "";
     }, 10000);
     check("the gate is announced on the desktop", /canary gate: 2\/2 healthy, go\?/.test(gateLog), gateLog.split("\n").filter((l) => l.includes("gate")).join(" | "));
+    // Clicking the notification brings the wizard back on this deployment from anywhere.
+    const notifies = fs.readFileSync(NOTIFY_LOG, "utf8").split("\n").filter((l) => / Notify /.test(l));
+    const gateLine = notifies.find((l) => l.includes("canary gate")) ?? "";
+    check("the gate notification offers an Open action", gateLine.includes('"default"') && gateLine.includes("Open"), gateLine);
+    const nid = notifies.indexOf(gateLine) + 1; // the daemon numbers notifications from 1
+    await click("#nav-hosts");
+    await waitFor("hosts view", () => find("#host-search"));
+    execFileSync("/usr/bin/python3", ["-c",
+      "import dbus, sys; o = dbus.SessionBus().get_object('org.freedesktop.Notifications', '/org/freedesktop/Notifications');" +
+      " o.EmitSignal('org.freedesktop.Notifications', 'ActionInvoked', 'us', [dbus.UInt32(int(sys.argv[1])), 'default'], dbus_interface='org.freedesktop.DBus.Mock')",
+      String(nid)]);
+    const reopened = await waitFor("wizard opened from the notification", async () => {
+      const t = await text("#deploy-waiting").catch(() => "");
+      return t.includes("canary gate") ? await text("#run-view h2") : "";
+    }, 10000).catch((e) => e.message);
+    check("clicking the gate notification opens the wizard on that deployment", reopened.includes("office pd-hello"), reopened);
+    await shot("15b-deploy-opened-from-notification");
     for (const wave of ["5%", "100%"]) {
       await click(".gate-go");
       await waitFor(`${wave} gate`, async () => (await text("#deploy-waiting").catch(() => "")).includes(`${wave} gate`) || (await text("#deploy-state")) === "finished", 60000);

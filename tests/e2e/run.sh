@@ -15,8 +15,9 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
 fi
 
 (cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run -s build)
-cargo build -q -p patchdesk-app --locked
+cargo build -q -p patchdesk-app -p patchdesk-cli --locked
 app="$root/target/debug/patchdesk-app"
+export PATCHDESK_CLI="$root/target/debug/patchdesk"
 
 export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
 export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"

@@ -43,7 +43,7 @@ enum Command {
     /// Ask the inventory questions.
     #[command(subcommand)]
     Query(QueryCmd),
-    /// Show or change settings (concurrency, timeouts, known_hosts files).
+    /// Show or change settings (concurrency, timeouts, known_hosts files, dpkg lock wait).
     Settings(SettingsArgs),
     /// Security advisory feeds: sync from a file or URL, show their age.
     #[command(subcommand)]
@@ -221,6 +221,12 @@ enum DeployCmd {
         /// Only these packages (repeatable); default: every pending update of --bucket or all.
         #[arg(long = "package")]
         packages: Vec<String>,
+        /// Only the updates that fix these CVEs (repeatable; combines with --package).
+        #[arg(long = "cve")]
+        cves: Vec<String>,
+        /// Start from a saved selection (`deploy selection save`).
+        #[arg(long)]
+        selection: Option<String>,
         #[arg(long)]
         bucket: Option<String>,
         /// Cumulative production waves in percent.
@@ -237,6 +243,13 @@ enum DeployCmd {
         /// Override a guard with a written reason: GUARD=REASON (repeatable).
         #[arg(long = "override")]
         overrides: Vec<String>,
+        /// Roll back by downgrading and pinning the previous versions (apt-mark hold + apt
+        /// preferences) until `deploy unpin`.
+        #[arg(long)]
+        pin: bool,
+        /// On a no-go, roll back the failed stage's hosts at once.
+        #[arg(long)]
+        rollback_on_no_go: bool,
         #[arg(long)]
         json: bool,
     },
@@ -304,6 +317,48 @@ enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Saved selections: what to deploy, by name.
+    #[command(subcommand)]
+    Selection(SelectionCmd),
+    /// Lift the pins a pin rollback left (all its pinned hosts, or only --host ...).
+    Unpin {
+        id: i64,
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A group's maintenance window, e.g. "sat 22:00-06:00" or "mon-fri 20:00-23:00" (local time):
+    /// stages change its hosts only inside it. Without --group, lists every window.
+    Window {
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        set: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SelectionCmd {
+    /// Save (or replace) a selection.
+    Save {
+        name: String,
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        #[arg(long = "cve")]
+        cves: Vec<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -339,6 +394,9 @@ struct SettingsArgs {
     /// Replace the list of known_hosts files (repeatable).
     #[arg(long = "known-hosts")]
     known_hosts: Vec<PathBuf>,
+    /// How long a deployment waits for a busy dpkg lock on a host, in seconds.
+    #[arg(long)]
+    dpkg_lock_wait: Option<u64>,
     #[arg(long)]
     json: bool,
 }
@@ -787,13 +845,17 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         DeployCmd::Plan {
             name,
             scope,
-            packages,
+            mut packages,
+            mut cves,
+            selection,
             bucket,
             waves,
             soak_hours,
             smoke,
             auto,
             overrides,
+            pin,
+            rollback_on_no_go,
             json,
         } => {
             let mut ov = std::collections::BTreeMap::new();
@@ -801,17 +863,27 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 let (k, v) = o.split_once('=').context("--override takes GUARD=REASON")?;
                 ov.insert(k.trim().to_string(), v.trim().to_string());
             }
+            let mut bucket = bucket.map(|b| b.parse()).transpose()?;
+            if let Some(sel) = selection {
+                let sel = rollout::selection(inv, &sel)?;
+                packages.extend(sel.packages);
+                cves.extend(sel.cves);
+                bucket = bucket.or(sel.bucket);
+            }
             let req = rollout::PlanRequest {
                 name,
                 scope,
                 packages,
-                bucket: bucket.map(|b| b.parse()).transpose()?,
+                cves,
+                bucket,
                 waves,
                 canary_soak_hours: soak_hours,
                 smoke,
                 auto,
                 overrides: ov,
                 non_prod_only: false,
+                pin,
+                rollback_on_no_go,
             };
             let plan = rt.block_on(rollout::plan(inv, &req, &ssh))?;
             if json {
@@ -857,8 +929,8 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             print_status(&st, json)
         }
         DeployCmd::NoGo { id, json } => {
-            rollout::decide(inv, id, false, "user")?;
-            print_status(&rollout::status(inv, id)?, json)
+            let st = rt.block_on(rollout::no_go(inv, id, "user", &ssh, deploy_progress()))?;
+            print_status(&st, json)
         }
         DeployCmd::Drill {
             scope,
@@ -946,6 +1018,82 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             let st = rt.block_on(rollout::rollback(inv, id, &hosts, &ssh, deploy_progress()))?;
             print_status(&st, json)
         }
+        DeployCmd::Selection(SelectionCmd::Save {
+            name,
+            packages,
+            cves,
+            bucket,
+        }) => {
+            let sel = rollout::Selection {
+                name,
+                packages,
+                cves,
+                bucket: bucket.map(|b| b.parse()).transpose()?,
+            };
+            rollout::save_selection(inv, &sel)?;
+            println!("selection {} saved", sel.name);
+            Ok(0)
+        }
+        DeployCmd::Selection(SelectionCmd::List { json }) => {
+            let all = rollout::selections(inv)?;
+            if json {
+                output::json(&all)?;
+            } else {
+                for s in &all {
+                    println!(
+                        "{:<20} packages: {}  cves: {}  bucket: {}",
+                        s.name,
+                        s.packages.join(" "),
+                        s.cves.join(" "),
+                        s.bucket
+                            .map(|b| format!("{b:?}").to_lowercase())
+                            .unwrap_or_else(|| "any".into())
+                    );
+                }
+            }
+            Ok(0)
+        }
+        DeployCmd::Selection(SelectionCmd::Delete { name }) => {
+            rollout::delete_selection(inv, &name)?;
+            println!("selection {name} deleted");
+            Ok(0)
+        }
+        DeployCmd::Unpin { id, hosts, json } => {
+            let st = rt.block_on(rollout::unpin(inv, id, &hosts, &ssh, deploy_progress()))?;
+            print_status(&st, json)
+        }
+        DeployCmd::Window {
+            group: None,
+            set: None,
+            clear: false,
+        } => {
+            for (g, w) in rollout::maintenance_windows(inv)? {
+                println!("{g:<16} {w}");
+            }
+            Ok(0)
+        }
+        DeployCmd::Window {
+            group: Some(group),
+            set,
+            clear,
+        } => {
+            if clear {
+                rollout::set_maintenance_window(inv, &group, None)?;
+                println!("{group}: no maintenance window (stages run at any time)");
+            } else if let Some(spec) = set {
+                rollout::set_maintenance_window(inv, &group, Some(&spec))?;
+                println!("{group}: maintenance window {spec}");
+            } else {
+                match rollout::maintenance_window(inv, &group)? {
+                    Some(w) => println!("{group}: maintenance window {w}"),
+                    None => println!("{group}: no maintenance window"),
+                }
+            }
+            Ok(0)
+        }
+        DeployCmd::Window { group: None, .. } => {
+            anyhow::bail!("--set and --clear need --group GROUP")
+        }
     }
 }
 
@@ -954,6 +1102,10 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
     let mut changed = false;
     if let Some(c) = a.concurrency {
         s.concurrency = c;
+        changed = true;
+    }
+    if let Some(t) = a.dpkg_lock_wait {
+        s.dpkg_lock_wait_secs = t;
         changed = true;
     }
     if let Some(t) = a.connect_timeout {
@@ -982,6 +1134,7 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
         println!("concurrency      {}", s.concurrency);
         println!("connect timeout  {}s", s.connect_timeout_secs);
         println!("command timeout  {}s", s.command_timeout_secs);
+        println!("dpkg lock wait   {}s", s.dpkg_lock_wait_secs);
         for k in &s.known_hosts {
             println!("known_hosts      {}", k.display());
         }

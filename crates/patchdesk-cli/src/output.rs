@@ -416,7 +416,12 @@ pub fn deployment(d: &DeploymentStatus) {
             s.state,
             s.hosts
                 .iter()
-                .map(|h| format!("{}={}", h.host, h.state))
+                .map(|h| format!(
+                    "{}={}{}",
+                    h.host,
+                    h.state,
+                    if h.pinned { "(pinned)" } else { "" }
+                ))
                 .collect::<Vec<_>>()
                 .join(" "),
             s.decision
@@ -426,6 +431,13 @@ pub fn deployment(d: &DeploymentStatus) {
         );
         for r in &s.reasons {
             println!("      {}", safe(r));
+        }
+        for h in s.hosts.iter().filter(|h| h.state == "waiting-lock") {
+            println!(
+                "      {}: {}",
+                h.host,
+                safe(h.error.as_deref().unwrap_or(""))
+            );
         }
     }
     if let Some(w) = &d.waiting_for {

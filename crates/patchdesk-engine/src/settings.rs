@@ -18,6 +18,8 @@ pub struct Settings {
     pub command_timeout_secs: u64,
     /// known_hosts files consulted for hosts whose key is not pinned yet.
     pub known_hosts: Vec<PathBuf>,
+    /// How long a deployment waits for a busy dpkg lock on a host before that host fails.
+    pub dpkg_lock_wait_secs: u64,
 }
 
 impl Default for Settings {
@@ -28,6 +30,7 @@ impl Default for Settings {
             connect_timeout_secs: ssh.connect_timeout.as_secs(),
             command_timeout_secs: ssh.command_timeout.as_secs(),
             known_hosts: ssh.known_hosts,
+            dpkg_lock_wait_secs: 600,
         }
     }
 }
@@ -60,6 +63,11 @@ impl Settings {
         if !(1..=86_400).contains(&self.command_timeout_secs) {
             return Err(Error::Invalid(
                 "the command timeout must be between 1 and 86400 seconds".into(),
+            ));
+        }
+        if self.dpkg_lock_wait_secs > 86_400 {
+            return Err(Error::Invalid(
+                "the dpkg lock wait must be at most 86400 seconds".into(),
             ));
         }
         Ok(())

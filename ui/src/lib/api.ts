@@ -4,6 +4,9 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Compliance } from "./bindings/Compliance";
 import type { DeploymentStatus } from "./bindings/DeploymentStatus";
 import type { DrillStatus } from "./bindings/DrillStatus";
+import type { GroupSettings } from "./bindings/GroupSettings";
+import type { SnapshotHook } from "./bindings/SnapshotHook";
+import type { Selection } from "./bindings/Selection";
 import type { Plan } from "./bindings/Plan";
 import type { PlanRequest } from "./bindings/PlanRequest";
 import type { HostDetail } from "./bindings/HostDetail";
@@ -66,6 +69,15 @@ export const api = {
   deployDecide: (id: number, go: boolean) => invoke<DeploymentStatus>("deploy_decide", { id, go }),
   deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
+  deploySelections: () => invoke<Selection[]>("deploy_selections"),
+  saveSelection: (selection: Selection) => invoke<void>("save_selection", { selection }),
+  deployUnpin: (id: number) => invoke<DeploymentStatus>("deploy_unpin", { id }),
+  groupSettings: () => invoke<GroupSettings[]>("group_settings"),
+  setMaintenanceWindow: (group: string, window: string | null) => invoke<void>("set_maintenance_window", { group, window }),
+  setSnapshotHook: (group: string, hook: SnapshotHook | null) => invoke<void>("set_snapshot_hook", { group, hook }),
+  /** A gate notification was clicked: open that deployment. */
+  onOpenDeployment: (f: (id: number) => void): Promise<UnlistenFn> =>
+    listen<number>("open-deployment", (ev) => f(ev.payload)),
   onDeployProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("deploy-progress", (ev) => f(ev.payload)),
   onScanProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>

@@ -21,6 +21,8 @@ export const app = $state({
   hosts: [] as HostSummary[],
   error: "" as string,
   now: new Date(),
+  /** A deployment to show in the wizard (set by a clicked gate notification). */
+  deployment: null as number | null,
 });
 
 export const scan = $state({

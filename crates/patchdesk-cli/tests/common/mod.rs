@@ -185,3 +185,42 @@ impl Cli {
         cli
     }
 }
+
+// Deployment helpers.
+
+/// Run the CLI at an injected instant; its JSON and exit code.
+pub fn at(cli: &Cli, when: &str, args: &[&str]) -> (Value, i32) {
+    let out = cli.cmd_with(args, &[("PATCHDESK_NOW", when)]);
+    let code = out.status.code().unwrap_or(-1);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?} -> {code}: not JSON ({e})\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, code)
+}
+
+pub fn installed(fleet: &Fleet, host: &str, pkg: &str) -> String {
+    fleet
+        .exec(host, &["dpkg-query", "-W", "-f=${Version}", pkg])
+        .trim()
+        .to_string()
+}
+
+pub fn stage<'a>(st: &'a Value, name: &str) -> &'a Value {
+    st["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {st}"))
+}
+
+pub fn scanned_cli(fleet: &Fleet, when: &str) -> Cli {
+    let cli = Cli::with_fleet(fleet);
+    let out = cli.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", when)]);
+    assert_eq!(out.status.code(), Some(2), "pd-06 is down, the rest scan");
+    cli
+}

@@ -24,6 +24,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/001_inventory.sql")),
         M::up(include_str!("../../migrations/002_advisories.sql")),
         M::up(include_str!("../../migrations/003_rollout.sql")),
+        M::up(include_str!("../../migrations/004_rollout_policy.sql")),
     ])
 });
 
@@ -220,11 +221,38 @@ mod tests {
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
-            assert_eq!(inv.schema_version().unwrap(), 3);
+            assert_eq!(inv.schema_version().unwrap(), 4);
             inv.set_setting("k", "v").unwrap();
         }
         let inv = Inventory::open(&p, clock).unwrap();
         assert_eq!(inv.setting("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn an_older_database_is_upgraded_in_place_with_nothing_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v3.db");
+        {
+            let mut conn = Connection::open(&p).unwrap();
+            MIGRATIONS.to_version(&mut conn, 3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO hosts (name, address, port, user, auth_kind, environment, created_at, updated_at)
+                   VALUES ('h1', '10.0.0.1', 22, 'root', 'agent', 'prod', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                 INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides)
+                   VALUES ('old', 'office', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'halted', 1, 'manual', 86400, '[]', '[]', '{}');
+                 INSERT INTO deployment_stages (deployment_id, idx, name, state) VALUES (1, 0, 'canary', 'failed');
+                 INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state) VALUES (1, 1, 0, 'applied');",
+            )
+            .unwrap();
+        }
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        let inv = Inventory::open(&p, clock).unwrap();
+        assert_eq!(inv.schema_version().unwrap(), 4);
+        let st = crate::rollout::status(&inv, 1).unwrap();
+        assert_eq!((st.name.as_str(), st.state.as_str()), ("old", "halted"));
+        assert!(!st.rollback_on_no_go);
+        assert_eq!(st.stages[0].hosts[0].state, "applied");
+        assert!(!st.stages[0].hosts[0].pinned);
     }
 
     #[test]

@@ -49,3 +49,28 @@ pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHoo
         }
     }
 }
+
+/// What a group says about how it is patched: its maintenance window and snapshot hook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct GroupSettings {
+    pub group: String,
+    pub hosts: i64,
+    pub window: Option<String>,
+    pub hook: Option<SnapshotHook>,
+}
+
+/// Every group with its maintenance window and snapshot hook.
+pub fn group_settings(inv: &Inventory) -> Result<Vec<GroupSettings>> {
+    inv.groups()?
+        .into_iter()
+        .map(|(group, hosts)| {
+            Ok(GroupSettings {
+                window: super::maintenance_window(inv, &group)?,
+                hook: snapshot_hook(inv, &group)?,
+                group,
+                hosts,
+            })
+        })
+        .collect()
+}

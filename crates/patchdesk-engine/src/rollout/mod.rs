@@ -30,16 +30,21 @@ mod plan;
 mod remote;
 mod rollback;
 mod run;
+mod selection;
+mod window;
 
 pub use drill::{drill, drills, DrillStatus};
-pub use hooks::{set_snapshot_hook, snapshot_hook, SnapshotHook};
+pub use hooks::{group_settings, set_snapshot_hook, snapshot_hook, GroupSettings, SnapshotHook};
 pub use plan::plan;
 pub use remote::Health;
 use remote::{
-    apt_command, connect, health, installed_versions, rescan, run_audited, run_hook, sudo,
+    apt_command, connect, health, held_packages, installed_versions, pin_versions, rescan, run_apt,
+    run_hook, sudo, unpin_versions,
 };
-pub use rollback::rollback;
-pub use run::{advance, decide};
+pub use rollback::{rollback, unpin};
+pub use run::{advance, decide, no_go};
+pub use selection::{delete_selection, save_selection, selection, selections, Selection};
+pub use window::{maintenance_window, maintenance_windows, set_maintenance_window};
 
 /// What to deploy, where, and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,8 +53,11 @@ pub struct PlanRequest {
     pub name: String,
     /// The group (scope) whose hosts are patched.
     pub scope: String,
-    /// Only these packages (binary names); empty = every pending update selected by `bucket`.
+    /// Only these packages (binary names) and/or the updates fixing these CVEs; both empty =
+    /// every pending update selected by `bucket`.
     pub packages: Vec<String>,
+    #[serde(default)]
+    pub cves: Vec<String>,
     pub bucket: Option<Bucket>,
     /// Cumulative production waves in percent, e.g. [5, 25, 50, 100].
     pub waves: Vec<u32>,
@@ -62,6 +70,13 @@ pub struct PlanRequest {
     /// Only the scope's non-prod hosts (a rollback drill).
     #[serde(default)]
     pub non_prod_only: bool,
+    /// Roll back by downgrading *and pinning* the previous versions (apt-mark hold + an apt
+    /// preferences file), so no later upgrade reinstalls the bad version until `deploy unpin`.
+    #[serde(default)]
+    pub pin: bool,
+    /// On a no-go, roll back the hosts of the failed stage at once instead of waiting for you.
+    #[serde(default)]
+    pub rollback_on_no_go: bool,
 }
 
 impl Default for PlanRequest {
@@ -70,6 +85,7 @@ impl Default for PlanRequest {
             name: String::new(),
             scope: String::new(),
             packages: Vec::new(),
+            cves: Vec::new(),
             bucket: None,
             waves: vec![5, 25, 50, 100],
             canary_soak_hours: 24,
@@ -77,6 +93,8 @@ impl Default for PlanRequest {
             auto: false,
             overrides: BTreeMap::new(),
             non_prod_only: false,
+            pin: false,
+            rollback_on_no_go: false,
         }
     }
 }
@@ -198,6 +216,8 @@ pub struct DeploymentStatus {
     pub overrides: BTreeMap<String, String>,
     /// What the deployment waits for, in words.
     pub waiting_for: Option<String>,
+    /// A no-go rolls back the failed stage's hosts at once.
+    pub rollback_on_no_go: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -213,6 +233,8 @@ pub struct StageStatus {
     pub decision: Option<String>,
     pub reasons: Vec<String>,
     pub hosts: Vec<HostStatus>,
+    /// The stage waits for a closed maintenance window that opens then.
+    pub window_opens_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -221,6 +243,10 @@ pub struct HostStatus {
     pub host: String,
     pub state: String,
     pub error: Option<String>,
+    /// A pin rollback holds the previous versions on this host (until `deploy unpin`).
+    pub pinned: bool,
+    /// What it is doing right now when worth saying, e.g. waiting for the dpkg lock.
+    pub note: Option<String>,
 }
 
 pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
@@ -228,9 +254,9 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
     let row = inv
         .conn()
         .query_row(
-            "SELECT name, scope, state, mode, current_stage, warnings, overrides FROM deployments WHERE id = ?1",
+            "SELECT name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go FROM deployments WHERE id = ?1",
             [id],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?)),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, bool>(7)?)),
         )
         .optional()?
         .ok_or_else(|| Error::Invalid(format!("no deployment {id}; `patchdesk deploy list` shows them")))?;
@@ -252,11 +278,12 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
                 decision: r.get(4)?,
                 reasons,
                 hosts: Vec::new(),
+                window_opens_at: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut hs = inv.conn().prepare(
-        "SELECT h.name, d.state, d.error FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
+        "SELECT h.name, d.state, d.error, d.pinned, d.note FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
     )?;
     for s in &mut stages {
         s.hosts = hs
@@ -265,6 +292,8 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
                     host: r.get(0)?,
                     state: r.get(1)?,
                     error: r.get(2)?,
+                    pinned: r.get(3)?,
+                    note: r.get(4)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -272,8 +301,39 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
             s.healthy = Some(s.reasons.iter().all(|r| !r.starts_with("NO-GO")));
         }
     }
-    let (name, scope, state, mode, current_stage, warnings, overrides) = row;
-    let waiting_for = if state == "running" || state == "planned" {
+    let (name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go) = row;
+    let active = state == "running" || state == "planned";
+    let mut window_wait = None;
+    if let Some(s) = stages
+        .get_mut(current_stage as usize)
+        .filter(|s| active && s.state == "pending")
+    {
+        let hosts: Vec<HostRecord> = s
+            .hosts
+            .iter()
+            .map(|h| inv.host(&h.host))
+            .collect::<Result<_>>()?;
+        if let Some((group, spec, opens)) = window::closed_window(inv, &hosts)? {
+            s.window_opens_at = opens;
+            window_wait = Some(format!(
+                "the maintenance window of {group} ({spec}){}",
+                opens
+                    .map(|o| {
+                        let x = (o - now).num_seconds().max(0);
+                        format!(
+                            ", opens in {}d {}h {}m",
+                            x / 86_400,
+                            (x % 86_400) / 3600,
+                            (x % 3600) / 60
+                        )
+                    })
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    let waiting_for = if window_wait.is_some() {
+        window_wait
+    } else if active {
         stages
             .get(current_stage as usize)
             .and_then(|s| match s.state.as_str() {
@@ -303,6 +363,7 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
         overrides: serde_json::from_str(&overrides).unwrap_or_default(),
         waiting_for,
+        rollback_on_no_go,
     })
 }
 
@@ -350,6 +411,20 @@ pub(super) fn set_host(
     inv.conn().execute(
         "UPDATE deployment_hosts SET state = ?3, error = ?4 WHERE deployment_id = ?1 AND host_id = ?2",
         params![id, host.id, state, error],
+    )?;
+    Ok(())
+}
+
+/// What a host is doing right now, shown beside its state (`None` clears it).
+pub(super) fn set_note(
+    inv: &Inventory,
+    id: i64,
+    host: &HostRecord,
+    note: Option<&str>,
+) -> Result<()> {
+    inv.conn().execute(
+        "UPDATE deployment_hosts SET note = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
+        params![id, host.id, note],
     )?;
     Ok(())
 }

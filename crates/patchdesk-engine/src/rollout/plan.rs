@@ -10,6 +10,11 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         return Err(Error::Invalid("give the deployment a name".into()));
     }
     crate::host::validate_label(&req.scope).map_err(Error::Invalid)?;
+    if let Some(c) = req.cves.iter().find(|c| !super::selection::valid_cve(c)) {
+        return Err(Error::Invalid(format!(
+            "{c:?} is not a CVE id (CVE-2026-12345)"
+        )));
+    }
     if !(0..=168).contains(&req.canary_soak_hours) {
         return Err(Error::Invalid(
             "the canary soak must be between 0 and 168 hours".into(),
@@ -34,7 +39,13 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     )?;
     let items: Vec<_> = items
         .into_iter()
-        .filter(|p| req.packages.is_empty() || req.packages.contains(&p.package))
+        .filter(|p| {
+            (req.packages.is_empty() && req.cves.is_empty())
+                || req.packages.contains(&p.package)
+                || p.cves
+                    .iter()
+                    .any(|c| req.cves.iter().any(|w| w.eq_ignore_ascii_case(&c.cve)))
+        })
         .collect();
     if items.is_empty() {
         return Err(Error::Invalid(format!(
@@ -149,7 +160,10 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     .map(|(p, _)| format!("apt-cache madison {}", shell_quote(p)))
                     .collect::<Vec<_>>()
                     .join("; ");
-                let out = conn.run(&format!("LC_ALL=C; {cmd}"), None).await;
+                // Can it also pin (apt-mark hold + apt preferences)?
+                let out = conn
+                    .run(&format!("LC_ALL=C; {cmd}; command -v apt-mark >/dev/null && [ -d /etc/apt/preferences.d ] && echo PATCHDESK-PIN-OK"), None)
+                    .await;
                 conn.close().await;
                 Ok::<_, HostError>(String::from_utf8_lossy(&out?.stdout).into_owned())
             }
@@ -179,18 +193,28 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     .filter(|(p, v)| !offered.contains(&(p.clone(), v.clone())))
                     .map(|(p, v)| format!("{p} {v}"))
                     .collect();
-                if missing.is_empty() {
+                let exact = pkgs
+                    .iter()
+                    .map(|(p, v)| format!("{p}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let can_pin = madison.lines().any(|l| l.trim() == "PATCHDESK-PIN-OK");
+                if missing.is_empty() && req.pin && can_pin {
+                    RollbackPath {
+                        host: host.clone(),
+                        kind: "pin".into(),
+                        ok: true,
+                        detail: format!("downgrade to {exact} and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
+                    }
+                } else if missing.is_empty() {
+                    if req.pin {
+                        warnings.push(format!("{host}: cannot pin (no apt-mark or /etc/apt/preferences.d): its rollback only downgrades"));
+                    }
                     RollbackPath {
                         host: host.clone(),
                         kind: "downgrade".into(),
                         ok: true,
-                        detail: format!(
-                            "downgrade to {}",
-                            pkgs.iter()
-                                .map(|(p, v)| format!("{p}={v}"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ),
+                        detail: format!("downgrade to {exact}"),
                     }
                 } else {
                     RollbackPath {
@@ -252,8 +276,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         .filter_map(|g| g.overridden_by.as_deref().map(|r| (g.code.as_str(), r)))
         .collect();
     tx.execute(
-        "INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides)
-         VALUES (?1, ?2, ?3, ?3, 'planned', 0, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, rollback_on_no_go)
+         VALUES (?1, ?2, ?3, ?3, 'planned', 0, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             req.name.trim(),
             req.scope,
@@ -263,6 +287,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             serde_json::to_string(&req.smoke).unwrap_or_default(),
             serde_json::to_string(&plan.warnings).unwrap_or_default(),
             serde_json::to_string(&overrides).unwrap_or_default(),
+            req.rollback_on_no_go,
         ],
     )?;
     let id = tx.last_insert_rowid();

@@ -250,7 +250,7 @@ pub(super) fn apt_command(host: &HostRecord, pins: &[(String, String)], downgrad
         .collect::<Vec<_>>()
         .join(" ");
     format!(
-        "{}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {} -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300 {pkgs}",
+        "{}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {} -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=0 {pkgs}",
         sudo(host),
         if downgrade { "--allow-downgrades" } else { "--only-upgrade" }
     )
@@ -274,6 +274,17 @@ pub(super) async fn rescan(inv: &mut Inventory, names: &[String], ssh: &SshOptio
     Ok(())
 }
 
+/// Packages a host holds (dpkg selection `hold`), by its last scan.
+pub(super) fn held_packages(inv: &Inventory, host: &str) -> Result<BTreeSet<String>> {
+    Ok(inv
+        .host_detail(host)?
+        .packages
+        .into_iter()
+        .filter(|p| p.status.starts_with('h'))
+        .map(|p| p.name)
+        .collect())
+}
+
 /// Installed package versions of a host, by its last scan.
 pub(super) fn installed_versions(inv: &Inventory, host: &str) -> Result<BTreeMap<String, String>> {
     Ok(inv
@@ -284,9 +295,151 @@ pub(super) fn installed_versions(inv: &Inventory, host: &str) -> Result<BTreeMap
         .collect())
 }
 
+/// The apt preferences file a pin rollback writes on a host.
+pub(super) fn pin_file(id: i64) -> String {
+    format!("/etc/apt/preferences.d/patchdesk-deployment-{id}")
+}
+
+/// Hold packages at exact versions: `apt-mark hold` (dpkg's selection, seen by every apt
+/// front-end and by the next scan as `h`) plus an apt preferences stanza at priority 1001, so
+/// even an explicit upgrade keeps the version. Names and versions were validated at plan time.
+pub(super) async fn pin_versions(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    pins: &[(String, String)],
+    ssh: &SshOptions,
+) -> std::result::Result<(), String> {
+    let names: Vec<String> = pins.iter().map(|(p, _)| shell_quote(p)).collect();
+    run_audited(
+        inv,
+        host,
+        "pin",
+        &format!("{}apt-mark hold {}", sudo(host), names.join(" ")),
+        ssh,
+    )
+    .await?;
+    let stanzas: String = pins
+        .iter()
+        .map(|(p, v)| format!("Package: {p}\nPin: version {v}\nPin-Priority: 1001\n\n"))
+        .collect();
+    let cmd = format!(
+        "printf '%s' {} | {}tee {} >/dev/null",
+        shell_quote(&stanzas),
+        sudo(host),
+        pin_file(id)
+    );
+    run_audited(inv, host, "pin", &cmd, ssh).await
+}
+
+/// Lift what [`pin_versions`] set.
+pub(super) async fn unpin_versions(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    packages: &[String],
+    ssh: &SshOptions,
+) -> std::result::Result<(), String> {
+    let names: Vec<String> = packages.iter().map(|p| shell_quote(p)).collect();
+    let cmd = format!(
+        "{s}apt-mark unhold {} && {s}rm -f {}",
+        names.join(" "),
+        pin_file(id),
+        s = sudo(host)
+    );
+    run_audited(inv, host, "unpin", &cmd, ssh).await
+}
+
+/// Who holds the dpkg lock, from apt's "Could not get lock" message; `None` when the failure
+/// was something else.
+pub(super) fn lock_busy(error: &str) -> Option<String> {
+    if !(error.contains("Could not get lock") || error.contains("Unable to acquire the dpkg")) {
+        return None;
+    }
+    Some(
+        error
+            .find("held by process")
+            .map(|i| {
+                error[i..]
+                    .split(" / ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('.')
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect()
+            })
+            .unwrap_or_else(|| "held by another package manager".into()),
+    )
+}
+
+/// How often a busy dpkg lock is tried again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Run an apt command, waiting for a busy dpkg lock *visibly*: apt itself is told not to wait
+/// (`DPkg::Lock::Timeout=0`, so it changes nothing and exits at once), and PatchDesk tries again
+/// every few seconds up to the configured wait, with the wait and the holder in the host's
+/// status note. (apt's own timeout would wait silently: its message only arrives when
+/// the command ends.)
+pub(super) async fn run_apt(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    action: &str,
+    command: &str,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> std::result::Result<(), String> {
+    let max = std::time::Duration::from_secs(
+        crate::settings::Settings::load(inv)
+            .map(|s| s.dpkg_lock_wait_secs)
+            .unwrap_or(600),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let res = run_audited(inv, host, action, command, ssh).await;
+        super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+        let Some(holder) = res.as_ref().err().and_then(|e| lock_busy(e)) else {
+            return res;
+        };
+        let waited = started.elapsed();
+        if waited >= max {
+            return Err(format!(
+                "the dpkg lock stayed busy for {} s ({holder}); nothing was changed: find what holds it (unattended-upgrades, another apt) and resume",
+                waited.as_secs()
+            ));
+        }
+        let msg = format!(
+            "waiting for the dpkg lock ({holder}), {} s so far",
+            waited.as_secs()
+        );
+        super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
+        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_dpkg_lock_is_recognised_with_its_holder() {
+        let e = "exit status 100: E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it? / E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 19720 (apt-get)";
+        assert_eq!(
+            lock_busy(e).as_deref(),
+            Some("held by process 19720 (apt-get)")
+        );
+        assert_eq!(
+            lock_busy("E: Could not get lock /var/lib/dpkg/lock").as_deref(),
+            Some("held by another package manager")
+        );
+        assert_eq!(
+            lock_busy("exit status 100: E: Unable to locate package x"),
+            None
+        );
+    }
 
     #[test]
     fn apt_commands_quote_every_value() {

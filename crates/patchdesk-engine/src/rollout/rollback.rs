@@ -42,7 +42,8 @@ pub async fn rollback(
                         .join(" ")
                 ),
             );
-            let result = if rollback_kind(inv, id, &host)? == "snapshot" {
+            let kind = rollback_kind(inv, id, &host)?;
+            let result = if kind == "snapshot" {
                 match snapshot_hook(inv, &scope_of(inv, id)?)? {
                     Some(hook) => run_hook(inv, &host, &hook, "restore", ssh).await,
                     None => Err(
@@ -51,17 +52,14 @@ pub async fn rollback(
                     ),
                 }
             } else {
-                run_audited(
-                    inv,
-                    &host,
-                    "rollback",
-                    &apt_command(&host, &pins, true),
-                    ssh,
-                )
-                .await
+                let cmd = apt_command(&host, &pins, true);
+                match run_apt(inv, id, &host, "rollback", &cmd, ssh, &progress).await {
+                    Ok(()) if kind == "pin" => pin_versions(inv, id, &host, &pins, ssh).await,
+                    other => other,
+                }
             };
             match result {
-                Ok(()) => touched.push((host, pins)),
+                Ok(()) => touched.push((host, pins, kind == "pin")),
                 Err(e) => set_host(
                     inv,
                     id,
@@ -72,19 +70,34 @@ pub async fn rollback(
             }
         }
     }
-    let names: Vec<String> = touched.iter().map(|(h, _)| h.spec.name.clone()).collect();
+    let names: Vec<String> = touched
+        .iter()
+        .map(|(h, _, _)| h.spec.name.clone())
+        .collect();
     if !names.is_empty() {
         rescan(inv, &names, ssh).await?;
     }
-    for (host, pins) in &touched {
+    for (host, pins, pinned) in &touched {
         let installed = installed_versions(inv, &host.spec.name)?;
-        let wrong: Vec<String> = pins
+        let held = held_packages(inv, &host.spec.name)?;
+        let mut wrong: Vec<String> = pins
             .iter()
             .filter(|(p, v)| installed.get(p) != Some(v))
             .map(|(p, v)| format!("{p} {v}"))
             .collect();
+        if *pinned {
+            wrong.extend(
+                pins.iter()
+                    .filter(|(p, _)| !held.contains(p))
+                    .map(|(p, _)| format!("{p} held")),
+            );
+        }
         if wrong.is_empty() {
             set_host(inv, id, host, "rolled-back", None)?;
+            inv.conn().execute(
+                "UPDATE deployment_hosts SET pinned = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
+                params![id, host.id, pinned],
+            )?;
         } else {
             set_host(
                 inv,
@@ -108,6 +121,79 @@ pub async fn rollback(
             "UPDATE deployments SET state = 'rolled-back', updated_at = ?2 WHERE id = ?1",
             params![id, inv.clock().now()],
         )?;
+    }
+    status(inv, id)
+}
+
+/// Lift the pins a pin rollback left on a deployment's hosts (or only `only`), once the bad
+/// version is fixed upstream; verified by a rescan.
+pub async fn unpin(
+    inv: &mut Inventory,
+    id: i64,
+    only: &[String],
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let pinned: Vec<String> = inv
+        .conn()
+        .prepare("SELECT h.name FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.pinned = 1 ORDER BY h.name")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let pinned: Vec<String> = pinned
+        .into_iter()
+        .filter(|h| only.is_empty() || only.contains(h))
+        .collect();
+    if pinned.is_empty() {
+        return Err(Error::Invalid(format!(
+            "deployment {id} has no pinned host{}: nothing to unpin",
+            if only.is_empty() {
+                ""
+            } else {
+                " among those named"
+            }
+        )));
+    }
+    let mut done = Vec::new();
+    for name in &pinned {
+        let host = inv.host(name)?;
+        let pkgs: Vec<String> = targets_of(inv, id, &host)?
+            .into_iter()
+            .map(|(p, _, _)| p)
+            .collect();
+        emit(
+            &progress,
+            Some(name),
+            Phase::Running,
+            format!("unpinning {}", pkgs.join(" ")),
+        );
+        match unpin_versions(inv, id, &host, &pkgs, ssh).await {
+            Ok(()) => done.push((host, pkgs)),
+            Err(e) => emit(
+                &progress,
+                Some(name),
+                Phase::Failed,
+                format!("unpin failed: {e}"),
+            ),
+        }
+    }
+    let names: Vec<String> = done.iter().map(|(h, _)| h.spec.name.clone()).collect();
+    if !names.is_empty() {
+        rescan(inv, &names, ssh).await?;
+    }
+    for (host, pkgs) in &done {
+        let held = held_packages(inv, &host.spec.name)?;
+        if pkgs.iter().all(|p| !held.contains(p)) {
+            inv.conn().execute(
+                "UPDATE deployment_hosts SET pinned = 0 WHERE deployment_id = ?1 AND host_id = ?2",
+                params![id, host.id],
+            )?;
+            emit(
+                &progress,
+                Some(&host.spec.name),
+                Phase::Done,
+                "unpinned".into(),
+            );
+        }
     }
     status(inv, id)
 }

@@ -45,7 +45,17 @@ pub async fn advance(
             )
             .map(|j| serde_json::from_str(&j).unwrap_or_default())?;
         match stage.state.as_str() {
-            "pending" => apply_stage(inv, id, idx, &smoke, ssh, &progress).await?,
+            "pending" => {
+                let hosts: Vec<HostRecord> = stage_hosts(inv, id, idx)?
+                    .into_iter()
+                    .map(|(h, _)| h)
+                    .collect();
+                if super::window::closed_window(inv, &hosts)?.is_some() {
+                    // Outside the maintenance window: nothing changes until it opens.
+                    return status(inv, id);
+                }
+                apply_stage(inv, id, idx, &smoke, ssh, &progress).await?
+            }
             "applied" => verify_stage(inv, id, idx, &smoke, ssh, &progress).await?,
             "soaking" => {
                 let until = stage.soak_until.unwrap_or_else(|| inv.clock().now());
@@ -57,8 +67,10 @@ pub async fn advance(
             }
             "gate" => {
                 let healthy = stage.reasons.iter().all(|r| !r.starts_with("NO-GO"));
-                if st.mode == "auto" {
-                    decide(inv, id, healthy, "auto")?;
+                if st.mode == "auto" && healthy {
+                    decide(inv, id, true, "auto")?;
+                } else if st.mode == "auto" {
+                    return no_go(inv, id, "auto", ssh, progress).await;
                 } else {
                     return status(inv, id);
                 }
@@ -189,7 +201,8 @@ async fn apply_stage(
                     .join(" ")
             ),
         );
-        match run_audited(inv, &host, "apply", &apt_command(&host, &pins, false), ssh).await {
+        let cmd = apt_command(&host, &pins, false);
+        match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
             Ok(()) => set_host(inv, id, &host, "applied", None)?,
             Err(e) => {
                 emit(progress, Some(&name), Phase::Failed, e.clone());
@@ -316,6 +329,34 @@ async fn verify_stage(
         params![id, idx, next, soak_until, serde_json::to_string(&reasons).unwrap_or_default()],
     )?;
     Ok(())
+}
+
+/// No-go at the current gate: the deployment halts, and when its policy says so the hosts of the
+/// failed stage are rolled back at once (verified by a rescan).
+pub async fn no_go(
+    inv: &mut Inventory,
+    id: i64,
+    who: &str,
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let st = status(inv, id)?;
+    decide(inv, id, false, who)?;
+    if !st.rollback_on_no_go {
+        return status(inv, id);
+    }
+    let hosts: Vec<String> = st
+        .stages
+        .get(st.current_stage as usize)
+        .map(|s| s.hosts.iter().map(|h| h.host.clone()).collect())
+        .unwrap_or_default();
+    emit(
+        &progress,
+        None,
+        Phase::Running,
+        format!("no-go: rolling back {} by policy", hosts.join(", ")),
+    );
+    super::rollback(inv, id, &hosts, ssh, progress).await
 }
 
 /// Take the gate decision for the current stage: go moves on, no-go halts the deployment.

@@ -8,4 +8,8 @@ export type DeploymentStatus = { id: number, name: string, scope: string, state:
 /**
  * What the deployment waits for, in words.
  */
-waiting_for: string | null, };
+waiting_for: string | null, 
+/**
+ * A no-go rolls back the failed stage's hosts at once.
+ */
+rollback_on_no_go: boolean, };

@@ -10,9 +10,10 @@ export type PlanRequest = { name: string,
  */
 scope: string, 
 /**
- * Only these packages (binary names); empty = every pending update selected by `bucket`.
+ * Only these packages (binary names) and/or the updates fixing these CVEs; both empty =
+ * every pending update selected by `bucket`.
  */
-packages: Array<string>, bucket: Bucket | null, 
+packages: Array<string>, cves: Array<string>, bucket: Bucket | null, 
 /**
  * Cumulative production waves in percent, e.g. [5, 25, 50, 100].
  */
@@ -28,4 +29,13 @@ overrides: { [key in string]: string },
 /**
  * Only the scope's non-prod hosts (a rollback drill).
  */
-non_prod_only: boolean, };
+non_prod_only: boolean, 
+/**
+ * Roll back by downgrading *and pinning* the previous versions (apt-mark hold + an apt
+ * preferences file), so no later upgrade reinstalls the bad version until `deploy unpin`.
+ */
+pin: boolean, 
+/**
+ * On a no-go, roll back the hosts of the failed stage at once instead of waiting for you.
+ */
+rollback_on_no_go: boolean, };

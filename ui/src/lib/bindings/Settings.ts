@@ -8,4 +8,8 @@ concurrency: number, connect_timeout_secs: number, command_timeout_secs: number,
 /**
  * known_hosts files consulted for hosts whose key is not pinned yet.
  */
-known_hosts: Array<string>, };
+known_hosts: Array<string>, 
+/**
+ * How long a deployment waits for a busy dpkg lock on a host before that host fails.
+ */
+dpkg_lock_wait_secs: number, };

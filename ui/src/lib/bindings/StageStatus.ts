@@ -5,4 +5,8 @@ export type StageStatus = { idx: number, name: string, state: string, soak_until
 /**
  * The engine's recommendation at the gate, and the decision taken.
  */
-healthy: boolean | null, decision: string | null, reasons: Array<string>, hosts: Array<HostStatus>, };
+healthy: boolean | null, decision: string | null, reasons: Array<string>, hosts: Array<HostStatus>, 
+/**
+ * The stage waits for a closed maintenance window that opens then.
+ */
+window_opens_at: string | null, };

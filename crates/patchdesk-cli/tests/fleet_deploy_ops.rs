@@ -1,0 +1,445 @@
+//! The operational side of deployments on the real fleet with real apt: a busy dpkg lock waited
+//! for visibly (and given up on with a clear error), a pin rollback (apt-mark hold + apt
+//! preferences) performed by policy on a no-go and lifted again, and maintenance windows that
+//! keep a stage from changing hosts until they open.
+
+mod common;
+
+use common::{at, installed, scanned_cli, stage, Cli, Fleet};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T0: &str = "2026-11-24T12:00:00Z";
+
+/// Hold pd-01's dpkg frontend lock (a real fcntl lock, as apt and dpkg take it) for `secs`.
+/// Returns once the lock is held.
+fn hold_dpkg_lock(fleet: &Fleet, host: &str, secs: u32) -> Child {
+    let script = format!(
+        r#"use Fcntl; $| = 1; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die "open: $!"; my $s = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; print "locked\n"; sleep {secs};"#
+    );
+    let mut child = Command::new(&fleet.script)
+        .args(["exec", host, "perl", "-e", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("fleet.sh exec runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked", "the lock holder started");
+    child
+}
+
+fn spawn_cli(cli: &Cli, args: &[&str]) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_patchdesk"));
+    c.arg("--db").arg(&cli.db).args(args);
+    for (k, v) in &cli.envs {
+        c.env(k, v);
+    }
+    c.env("PATCHDESK_NOW", T0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("patchdesk runs")
+}
+
+fn host<'a>(st: &'a Value, stage_name: &str, name: &str) -> &'a Value {
+    stage(st, stage_name)["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("no host {name} in {stage_name}: {st}"))
+}
+
+fn plan_canary(cli: &Cli, pkg: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "deploy",
+        "plan",
+        "--name",
+        pkg,
+        "--scope",
+        "canary",
+        "--package",
+        pkg,
+        "--soak-hours",
+        "0",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (plan, code) = at(cli, T0, &args);
+    assert_eq!(code, 0, "{plan}");
+    plan["deployment_id"].as_i64().unwrap().to_string()
+}
+
+#[test]
+fn a_busy_dpkg_lock_is_waited_for_visibly_then_given_up_with_a_clear_error() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let cli = scanned_cli(&fleet, T0);
+
+    // 1. The lock is held longer than the configured wait: the host fails, nothing changed.
+    cli.ok(&["settings", "--dpkg-lock-wait", "2"]);
+    let id = plan_canary(&cli, "pd-hello", &[]);
+    let mut holder = hold_dpkg_lock(&fleet, "pd-01", 12);
+    let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
+    let v01 = installed(&fleet, "pd-01", "pd-hello");
+    let v02 = installed(&fleet, "pd-02", "pd-hello");
+    let _ = holder.wait();
+    let (_, _) = at(&cli, T0, &["deploy", "rollback", &id, "--json"]);
+    let h01 = host(&st, "canary", "pd-01");
+    assert_eq!(h01["state"], "failed", "{st}");
+    let err = h01["error"].as_str().unwrap();
+    assert!(
+        err.contains("the dpkg lock stayed busy") && err.contains("held by process"),
+        "{err}"
+    );
+    assert_eq!(v01, "1.0-1", "nothing was changed on the locked host");
+    assert_eq!(v02, "1.1-1", "the other canary host went on");
+    assert!(
+        stage(&st, "canary")["reasons"]
+            .to_string()
+            .contains("NO-GO pd-01: the dpkg lock stayed busy"),
+        "{st}"
+    );
+
+    // 2. The lock is freed while PatchDesk waits: the status says so, then the apply happens once.
+    cli.ok(&["settings", "--dpkg-lock-wait", "120"]);
+    let id = plan_canary(&cli, "pd-hello", &[]);
+    let mut holder = hold_dpkg_lock(&fleet, "pd-01", 8);
+    let start = spawn_cli(&cli, &["deploy", "start", &id, "--json"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        let (st, _) = at(&cli, T0, &["deploy", "status", &id, "--json"]);
+        let h = host(&st, "canary", "pd-01");
+        if let Some(note) = h["note"].as_str() {
+            assert_eq!(h["state"], "applying");
+            seen = Some(note.to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = start.wait_with_output().unwrap();
+    let _ = holder.wait();
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v01 = installed(&fleet, "pd-01", "pd-hello");
+    let applies: i64 = rusqlite::Connection::open(&cli.db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE host = 'pd-01' AND action = 'apply' AND phase = 'after' AND exit_status = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (_, _) = at(&cli, T0, &["deploy", "rollback", &id, "--json"]);
+    let seen = seen.expect("the status showed pd-01 waiting for the dpkg lock");
+    assert!(
+        seen.starts_with("waiting for the dpkg lock (held by process"),
+        "{seen}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pd-01: waiting for the dpkg lock"),
+        "the progress says so too"
+    );
+    assert_eq!(host(&st, "canary", "pd-01")["state"], "applied", "{st}");
+    assert_eq!(
+        host(&st, "canary", "pd-01")["note"],
+        Value::Null,
+        "the note is cleared"
+    );
+    assert_eq!(v01, "1.1-1");
+    assert_eq!(applies, 1, "applied exactly once after the lock was freed");
+    assert_eq!(
+        installed(&fleet, "pd-01", "pd-hello"),
+        "1.0-1",
+        "cleaned up"
+    );
+}
+
+#[test]
+fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    fleet.run(&["publish", "pd-tools", "2.2-1", "--smoke-fail"]);
+    let update = || {
+        for h in ["pd-01", "pd-02"] {
+            fleet.exec(h, &["apt-get", "update", "-qq"]);
+        }
+    };
+    update();
+    let cli = scanned_cli(&fleet, T0);
+    let (plan, code) = at(
+        &cli,
+        T0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "tools",
+            "--scope",
+            "canary",
+            "--package",
+            "pd-tools",
+            "--smoke",
+            "pd-tools-smoke",
+            "--soak-hours",
+            "0",
+            "--pin",
+            "--rollback-on-no-go",
+            "--json",
+        ],
+    );
+    let run = || -> (Value, Value, [String; 6]) {
+        assert_eq!(code, 0, "{plan}");
+        let id = plan["deployment_id"].as_i64().unwrap().to_string();
+        let (gate, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
+        // Manual mode: the unhealthy canary waits at its gate; the user says no-go.
+        let (st, _) = at(&cli, T0, &["deploy", "no-go", &id, "--json"]);
+        let status = fleet.exec("pd-01", &["dpkg-query", "-W", "-f=${Status}", "pd-tools"]);
+        let prefs = fleet.exec(
+            "pd-01",
+            &[
+                "cat",
+                &format!("/etc/apt/preferences.d/patchdesk-deployment-{id}"),
+            ],
+        );
+        let policy = fleet.exec("pd-02", &["apt-cache", "policy", "pd-tools"]);
+        let (un, _) = at(&cli, T0, &["deploy", "unpin", &id, "--json"]);
+        let after = fleet.exec("pd-01", &["dpkg-query", "-W", "-f=${Status}", "pd-tools"]);
+        let gone = fleet.exec(
+            "pd-01",
+            &[
+                "sh",
+                "-c",
+                "ls /etc/apt/preferences.d/ | grep -c patchdesk || true",
+            ],
+        );
+        let _ = gate;
+        (
+            st,
+            un,
+            [
+                status,
+                prefs,
+                policy,
+                after,
+                gone,
+                installed(&fleet, "pd-02", "pd-tools"),
+            ],
+        )
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    fleet.run(&["unpublish", "pd-tools", "2.2-1"]);
+    update();
+    let (st, un, [status, prefs, policy, after, gone, v02]) = result.unwrap();
+
+    assert_eq!(
+        plan["rollback"][0]["kind"], "pin",
+        "the pin path was checked at plan time: {plan}"
+    );
+    assert_eq!(st["state"], "rolled-back", "rolled back by policy: {st}");
+    assert_eq!(stage(&st, "canary")["decision"], "no-go");
+    for h in ["pd-01", "pd-02"] {
+        assert_eq!(host(&st, "canary", h)["state"], "rolled-back");
+        assert_eq!(host(&st, "canary", h)["pinned"], true, "{st}");
+    }
+    assert_eq!(v02, "2.0-1", "back on the exact previous version");
+    assert_eq!(status.trim(), "hold ok installed", "apt-mark hold");
+    assert!(
+        prefs.contains("Package: pd-tools\nPin: version 2.0-1\nPin-Priority: 1001"),
+        "{prefs}"
+    );
+    assert!(
+        policy.contains("Candidate: 2.0-1"),
+        "apt will not move it while pinned: {policy}"
+    );
+    assert_eq!(host(&un, "canary", "pd-01")["pinned"], false, "{un}");
+    assert_eq!(after.trim(), "install ok installed", "unhold");
+    assert_eq!(gone.trim(), "0", "the preferences file is removed");
+    let audited: i64 = rusqlite::Connection::open(&cli.db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action IN ('pin', 'unpin') AND phase = 'after' AND exit_status = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 6, "2 hosts × (hold, preferences, unpin), audited");
+}
+
+#[test]
+fn a_closed_maintenance_window_holds_the_stage_until_it_opens() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let mut cli = scanned_cli(&fleet, T0);
+    cli.envs.push(("TZ".into(), "UTC".into()));
+
+    let bad = cli.cmd(&[
+        "deploy",
+        "window",
+        "--group",
+        "canary",
+        "--set",
+        "someday 25:00",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        msg.contains("maintenance window") && msg.lines().count() == 1,
+        "{msg}"
+    );
+    cli.ok(&[
+        "deploy",
+        "window",
+        "--group",
+        "canary",
+        "--set",
+        "sat 22:00-06:00",
+    ]);
+    let list = cli.ok(&["deploy", "window"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("canary ") && l.ends_with(" sat 22:00-06:00")),
+        "{list}"
+    );
+
+    let id = plan_canary(&cli, "pd-hello", &[]);
+    // Tuesday noon: the window opens Saturday 22:00, in 4 days 10 hours.
+    let (st, code) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
+    let before = installed(&fleet, "pd-01", "pd-hello");
+    // Saturday 22:30: inside the window, the canary is applied.
+    let (inside, _) = at(
+        &cli,
+        "2026-11-28T22:30:00Z",
+        &["deploy", "start", &id, "--json"],
+    );
+    let after = installed(&fleet, "pd-01", "pd-hello");
+    let _ = at(
+        &cli,
+        "2026-11-28T22:40:00Z",
+        &["deploy", "rollback", &id, "--json"],
+    );
+    cli.ok(&["deploy", "window", "--group", "canary", "--clear"]);
+
+    assert_eq!(code, 0);
+    assert_eq!(stage(&st, "canary")["state"], "pending", "{st}");
+    assert_eq!(
+        st["waiting_for"],
+        "the maintenance window of canary (sat 22:00-06:00), opens in 4d 10h 0m"
+    );
+    assert_eq!(
+        stage(&st, "canary")["window_opens_at"],
+        "2026-11-28T22:00:00Z"
+    );
+    assert_eq!(before, "1.0-1", "nothing changed outside the window");
+    assert_ne!(stage(&inside, "canary")["state"], "pending", "{inside}");
+    assert_eq!(after, "1.1-1");
+    assert_eq!(
+        installed(&fleet, "pd-01", "pd-hello"),
+        "1.0-1",
+        "cleaned up"
+    );
+}
+
+#[test]
+fn what_to_deploy_can_be_chosen_by_cve_or_by_a_saved_selection() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let cli = scanned_cli(&fleet, T0);
+    let feed = common::repo_root().join("tests/fixtures/advisories/osv-debian.json");
+    let (_, code) = at(
+        &cli,
+        T0,
+        &[
+            "advisories",
+            "sync",
+            "--from",
+            feed.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let packages = |plan: &Value| -> Vec<String> {
+        let mut v: Vec<String> = plan["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["package"].as_str().unwrap().to_string())
+            .collect();
+        v.dedup();
+        v
+    };
+    // By CVE: CVE-2026-1001 is fixed by pd-hello 1.1-1 (and nothing else pending on the canary).
+    let (by_cve, code) = at(
+        &cli,
+        T0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "c",
+            "--scope",
+            "canary",
+            "--cve",
+            "cve-2026-1001",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{by_cve}");
+    assert_eq!(packages(&by_cve), ["pd-hello"], "{by_cve}");
+
+    // Saved: the same selection by name, every cycle.
+    cli.ok(&[
+        "deploy",
+        "selection",
+        "save",
+        "hello-fix",
+        "--cve",
+        "CVE-2026-1001",
+    ]);
+    assert!(cli
+        .ok(&["deploy", "selection", "list"])
+        .contains("hello-fix"));
+    let (saved, code) = at(
+        &cli,
+        T0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "s",
+            "--scope",
+            "canary",
+            "--selection",
+            "hello-fix",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{saved}");
+    assert_eq!(packages(&saved), ["pd-hello"]);
+
+    // Bad input: a clear sentence, nothing stored.
+    for (args, says) in [
+        (vec!["--cve", "CVE-2026-1;reboot"], "is not a CVE id"),
+        (vec!["--cve", "CVE-2026-9999"], "nothing to deploy"),
+        (vec!["--selection", "nope"], "no saved selection \"nope\""),
+    ] {
+        let mut a = vec!["deploy", "plan", "--name", "x", "--scope", "canary"];
+        a.extend(args);
+        let out = cli.cmd(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says) && err.lines().count() == 1, "{err}");
+    }
+    let bad = cli.cmd(&["deploy", "selection", "save", "x", "--package", "a b"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let list: Value = cli.json(&["deploy", "status", "--json"]);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "only the two good plans were stored"
+    );
+}
