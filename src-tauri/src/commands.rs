@@ -5,7 +5,9 @@ use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
 use patchdesk_engine::classify::{self, Compliance, PatchFilter, PatchItem, Policy};
 use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
-use patchdesk_engine::inventory::{self, HostDetail, HostSummary, Inventory, ScanRecord};
+use patchdesk_engine::inventory::{
+    self, AuditEntry, HostDetail, HostSummary, Inventory, ScanRecord,
+};
 use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
 use patchdesk_engine::rollout::{
     self, DeploymentStatus, GroupSettings, Plan, PlanRequest, Selection, SnapshotHook,
@@ -343,6 +345,32 @@ fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
     let Some(stage) = st.stages.get(st.current_stage as usize) else {
         return;
     };
+    if st.state == "halted" || st.state == "rolled-back" {
+        // An auto gate said no-go: say so once, and what was rolled back by policy.
+        let fresh = state
+            .gates_notified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((st.id, -1));
+        if fresh && st.mode == "auto" {
+            let rolled = stage
+                .hosts
+                .iter()
+                .filter(|h| h.state == "rolled-back")
+                .count();
+            notify_open_deployment(
+                app,
+                st.id,
+                format!("{}: halted at the {} gate (no-go)", st.name, stage.name),
+                if rolled > 0 {
+                    format!("{rolled} host(s) rolled back by policy. Click to open the deployment.")
+                } else {
+                    "Click to open the deployment and roll back the affected hosts.".into()
+                },
+            );
+        }
+        return;
+    }
     if stage.state != "gate" || st.mode != "manual" {
         return;
     }
@@ -430,6 +458,17 @@ pub async fn deploy_unpin(
 }
 
 #[tauri::command]
+pub fn audit_entries(
+    state: State<'_, AppState>,
+    host: Option<String>,
+    limit: usize,
+) -> Res<Vec<AuditEntry>> {
+    Ok(state
+        .read()
+        .audit_entries(host.as_deref(), limit.min(10_000))?)
+}
+
+#[tauri::command]
 pub fn deploy_selections(state: State<'_, AppState>) -> Res<Vec<Selection>> {
     Ok(rollout::selections(&state.read())?)
 }
@@ -459,6 +498,16 @@ pub async fn set_maintenance_window(
         &group,
         window.as_deref(),
     )?)
+}
+
+#[tauri::command]
+pub async fn set_smoke_tests(
+    state: State<'_, AppState>,
+    group: String,
+    commands: Vec<String>,
+) -> Res<()> {
+    let inv = state.write.lock().await;
+    Ok(rollout::set_smoke_tests(&inv, &group, &commands)?)
 }
 
 #[tauri::command]

@@ -53,10 +53,12 @@ fn main() {
             commands::deploy_drills,
             commands::deploy_unpin,
             commands::deploy_selections,
+            commands::audit_entries,
             commands::save_selection,
             commands::group_settings,
             commands::set_maintenance_window,
             commands::set_snapshot_hook,
+            commands::set_smoke_tests,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -139,6 +139,13 @@ try {
       return r.includes("any time") && r.includes("none");
     });
     check("clearing removes the window", !cli("deploy", "window").includes("db"));
+    // The office group's smoke test: the wizard below starts from it.
+    await exec(`[...document.querySelectorAll('#groups-table button')].find(b => b.textContent === 'office').click()`);
+    await waitFor("office form", async () => (await text("#group-form h3")) === "office");
+    await setValue("#group-smoke", "pd-hello-smoke");
+    await click("#group-save");
+    await waitFor("office saved", async () => (await text("main")).includes("Group office saved"));
+    check("the group's smoke test is stored", cli("deploy", "smoke", "--group", "office").includes("office: pd-hello-smoke"));
   });
 
   await step("scan all hosts with live progress", async () => {
@@ -263,13 +270,15 @@ try {
     await waitFor("packages", () => find('#deploy-packages input[value="pd-hello"]'));
     await click('#deploy-packages input[value="pd-hello"]');
     await setValue("#deploy-soak", "0");
-    await setValue("#deploy-smoke", "pd-hello-smoke");
+    const prefilled = await waitFor("smoke prefilled", () => exec(`return document.querySelector('#deploy-smoke').value`));
+    check("the wizard starts from the scope group's smoke tests", prefilled === "pd-hello-smoke", prefilled);
     await click("#deploy-plan");
     const planText = await waitFor("plan", () => text("#plan-view"), 30000);
     check("the plan shows canary and production rings", planText.includes("Canary (non-prod)") && planText.includes("pd-01, pd-02") && planText.includes("5% of production"), planText);
     const rb = await exec(`return [...document.querySelectorAll('#rollback-table tbody tr')].map(r => r.innerText)`);
     check("every host's rollback path is recorded and checked before anything runs", rb.length === 4 && rb.every((r) => r.includes("downgrade to pd-hello=")), rb.join(" | "));
     check("a soak outside 24-48 h is warned about", planText.includes("outside the recommended 24"), planText);
+    check("the plan says which smoke tests will decide", (await text("#plan-smoke")).includes("pd-hello-smoke"));
     await shot("14-deploy-plan");
     await click("#deploy-start");
     await waitFor("canary gate", async () => (await text("#deploy-waiting")).includes("canary gate"), 60000);
@@ -311,6 +320,20 @@ try {
     await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
     check("rollback restores the exact previous versions", fleetExec("pd-05", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-1" && fleetExec("pd-03", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-2");
     await shot("17-deploy-rolled-back");
+    // Every change is in the host's audit log, before and after, with the exact command.
+    await click("#nav-hosts");
+    await waitFor("host row", () => find("#host-search"));
+    await waitFor("pd-05 row", () => find('button.host-row[data-host="pd-05"]'));
+    await click('button.host-row[data-host="pd-05"]');
+    await click("#tab-audit");
+    const audit = await waitFor("audit rows", async () => {
+      const rows = await exec(`return [...document.querySelectorAll('#audit-table tbody tr')].map(r => r.innerText)`);
+      return rows.length ? rows : null;
+    });
+    check("the host's audit log shows apply and rollback, before and after, with the command",
+      ["apply", "rollback"].every((a) => audit.some((r) => r.includes(a) && r.includes("before")) && audit.some((r) => r.includes(a) && r.includes("after") && r.includes("apt-get install"))),
+      audit.join(" | "));
+    await shot("18-host-audit-log");
   });
 
   await step("strings from hosts are text, and the CSP forbids eval", async () => {

@@ -69,6 +69,16 @@ enum Command {
     },
     /// Show or change the patch policy (thresholds, deadlines, regular cycle).
     Policy(PolicyArgs),
+    /// The audit log: every change to a host, before and after (newest first).
+    Audit {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Deployments: plan rings with rollback paths, run stages through go/no-go gates, roll back.
     #[command(subcommand)]
     Deploy(DeployCmd),
@@ -301,6 +311,16 @@ enum DeployCmd {
         /// Where the commands run: on the host (over SSH) or local (this machine).
         #[arg(long, default_value = "host")]
         on: String,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// A group's smoke tests, used by plans of that scope that name none (--set repeatable;
+    /// --clear removes them; neither shows them).
+    Smoke {
+        #[arg(long)]
+        group: String,
+        #[arg(long = "set")]
+        set: Vec<String>,
         #[arg(long)]
         clear: bool,
     },
@@ -553,6 +573,15 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Deploy(cmd) => deploy_cmd(&mut inv, cmd),
+        Command::Audit { host, limit, json } => {
+            let rows = inv.audit_entries(host.as_deref(), limit)?;
+            if json {
+                output::json(&rows)?;
+            } else {
+                output::audit(&rows);
+            }
+            Ok(0)
+        }
         Command::ScanScript => {
             print!("{}", scan::SCAN_SCRIPT);
             Ok(0)
@@ -984,6 +1013,21 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 "{group}: snapshot hook set ({} on {})",
                 hook.snapshot, hook.on
             );
+            Ok(0)
+        }
+        DeployCmd::Smoke { group, set, clear } => {
+            if clear {
+                rollout::set_smoke_tests(inv, &group, &[])?;
+            } else if !set.is_empty() {
+                rollout::set_smoke_tests(inv, &group, &set)?;
+            }
+            let now = rollout::smoke_tests(inv, &group)?;
+            if now.is_empty() {
+                println!("{group}: no smoke tests");
+            }
+            for c in now {
+                println!("{group}: {c}");
+            }
             Ok(0)
         }
         DeployCmd::Drills { json } => {

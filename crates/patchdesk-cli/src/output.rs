@@ -392,6 +392,9 @@ pub fn plan(p: &Plan) {
             r.detail
         );
     }
+    for c in &p.smoke {
+        println!("  smoke test: {c}");
+    }
     for w in &p.warnings {
         println!("  warning: {w}");
     }
@@ -442,5 +445,26 @@ pub fn deployment(d: &DeploymentStatus) {
     }
     if let Some(w) = &d.waiting_for {
         println!("waiting for {w}");
+    }
+}
+
+pub fn audit(rows: &[patchdesk_engine::inventory::AuditEntry]) {
+    for a in rows {
+        println!(
+            "{}  {:<10} {:<8} {:<14} {:<6} {}{}{}",
+            a.at.format("%Y-%m-%d %H:%M:%S"),
+            a.actor,
+            a.host.as_deref().unwrap_or("-"),
+            a.action,
+            a.phase,
+            a.exit_status
+                .map(|s| format!("exit {s}  "))
+                .unwrap_or_default(),
+            safe(a.command.as_deref().unwrap_or("")),
+            a.detail
+                .as_deref()
+                .map(|d| format!("  ({})", safe(d)))
+                .unwrap_or_default()
+        );
     }
 }

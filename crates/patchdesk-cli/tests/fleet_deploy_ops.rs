@@ -171,6 +171,15 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
     };
     update();
     let cli = scanned_cli(&fleet, T0);
+    // The group's own smoke test is used: the plan names none.
+    cli.ok(&[
+        "deploy",
+        "smoke",
+        "--group",
+        "canary",
+        "--set",
+        "pd-tools-smoke",
+    ]);
     let (plan, code) = at(
         &cli,
         T0,
@@ -183,8 +192,6 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
             "canary",
             "--package",
             "pd-tools",
-            "--smoke",
-            "pd-tools-smoke",
             "--soak-hours",
             "0",
             "--pin",
@@ -236,6 +243,7 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
     update();
     let (st, un, [status, prefs, policy, after, gone, v02]) = result.unwrap();
 
+    assert_eq!(plan["smoke"][0], "pd-tools-smoke", "the group's smoke test");
     assert_eq!(
         plan["rollback"][0]["kind"], "pin",
         "the pin path was checked at plan time: {plan}"
@@ -259,15 +267,44 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
     assert_eq!(host(&un, "canary", "pd-01")["pinned"], false, "{un}");
     assert_eq!(after.trim(), "install ok installed", "unhold");
     assert_eq!(gone.trim(), "0", "the preferences file is removed");
-    let audited: i64 = rusqlite::Connection::open(&cli.db)
+    // The audit log, as the user reads it.
+    let log = cli.json(&["audit", "--limit", "1000", "--json"]);
+    let pins: Vec<&Value> = log
+        .as_array()
         .unwrap()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action IN ('pin', 'unpin') AND phase = 'after' AND exit_status = 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(audited, 6, "2 hosts × (hold, preferences, unpin), audited");
+        .iter()
+        .filter(|a| (a["action"] == "pin" || a["action"] == "unpin") && a["phase"] == "after")
+        .collect();
+    assert_eq!(
+        pins.len(),
+        6,
+        "2 hosts × (hold, preferences, unpin): {pins:?}"
+    );
+    assert!(pins
+        .iter()
+        .all(|a| a["exit_status"] == 0 && a["output_digest"].is_string()));
+    assert!(
+        pins.iter().any(|a| a["host"] == "pd-02"
+            && a["command"]
+                .as_str()
+                .unwrap()
+                .starts_with("apt-mark hold pd-tools")),
+        "{pins:?}"
+    );
+    let before = cli.json(&["audit", "--host", "pd-01", "--limit", "1000", "--json"]);
+    assert!(before
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["host"] == "pd-01"));
+    assert!(
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "rollback" && a["phase"] == "before"),
+        "written before it ran, too"
+    );
 }
 
 #[test]

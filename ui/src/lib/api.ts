@@ -7,6 +7,7 @@ import type { DrillStatus } from "./bindings/DrillStatus";
 import type { GroupSettings } from "./bindings/GroupSettings";
 import type { SnapshotHook } from "./bindings/SnapshotHook";
 import type { Selection } from "./bindings/Selection";
+import type { AuditEntry } from "./bindings/AuditEntry";
 import type { Plan } from "./bindings/Plan";
 import type { PlanRequest } from "./bindings/PlanRequest";
 import type { HostDetail } from "./bindings/HostDetail";
@@ -69,12 +70,14 @@ export const api = {
   deployDecide: (id: number, go: boolean) => invoke<DeploymentStatus>("deploy_decide", { id, go }),
   deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
+  audit: (host: string | null, limit = 200) => invoke<AuditEntry[]>("audit_entries", { host, limit }),
   deploySelections: () => invoke<Selection[]>("deploy_selections"),
   saveSelection: (selection: Selection) => invoke<void>("save_selection", { selection }),
   deployUnpin: (id: number) => invoke<DeploymentStatus>("deploy_unpin", { id }),
   groupSettings: () => invoke<GroupSettings[]>("group_settings"),
   setMaintenanceWindow: (group: string, window: string | null) => invoke<void>("set_maintenance_window", { group, window }),
   setSnapshotHook: (group: string, hook: SnapshotHook | null) => invoke<void>("set_snapshot_hook", { group, hook }),
+  setSmokeTests: (group: string, commands: string[]) => invoke<void>("set_smoke_tests", { group, commands }),
   /** A gate notification was clicked: open that deployment. */
   onOpenDeployment: (f: (id: number) => void): Promise<UnlistenFn> =>
     listen<number>("open-deployment", (ev) => f(ev.payload)),

@@ -28,6 +28,23 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     ])
 });
 
+/// One audit record: who did what on which host, when, the exact command, its exit status and a
+/// digest of its output.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub host: Option<String>,
+    pub action: String,
+    pub phase: String,
+    pub command: Option<String>,
+    pub exit_status: Option<i64>,
+    pub output_digest: Option<String>,
+    pub detail: Option<String>,
+}
+
 /// An open inventory database.
 pub struct Inventory {
     conn: Connection,
@@ -158,6 +175,31 @@ impl Inventory {
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The audit log, newest first: every change to a host, before and after.
+    pub fn audit_entries(&self, host: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, actor, host, action, phase, command, exit_status, output_digest, detail
+             FROM audit_log WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(rusqlite::params![host, limit as i64], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    host: r.get(3)?,
+                    action: r.get(4)?,
+                    phase: r.get(5)?,
+                    command: r.get(6)?,
+                    exit_status: r.get(7)?,
+                    output_digest: r.get(8)?,
+                    detail: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {

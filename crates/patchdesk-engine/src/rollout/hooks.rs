@@ -50,7 +50,45 @@ pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHoo
     }
 }
 
-/// What a group says about how it is patched: its maintenance window and snapshot hook.
+const SMOKE_PREFIX: &str = "smoke:";
+
+/// A group's smoke tests: commands run on each of its hosts after a stage (exit 0 = pass), used
+/// by every plan of that scope that names none of its own.
+pub fn smoke_tests(inv: &Inventory, group: &str) -> Result<Vec<String>> {
+    Ok(inv
+        .setting(&format!("{SMOKE_PREFIX}{group}"))?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
+}
+
+/// Set a group's smoke tests (an empty list removes them).
+pub fn set_smoke_tests(inv: &Inventory, group: &str, commands: &[String]) -> Result<()> {
+    crate::host::validate_label(group).map_err(Error::Invalid)?;
+    let commands: Vec<String> = commands
+        .iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if let Some(c) = commands.iter().find(|c| c.contains('\n') || c.len() > 1000) {
+        return Err(Error::Invalid(format!(
+            "a smoke test is one command line of at most 1000 characters: {:?}",
+            c.chars().take(60).collect::<String>()
+        )));
+    }
+    let key = format!("{SMOKE_PREFIX}{group}");
+    if commands.is_empty() {
+        inv.conn()
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        return Ok(());
+    }
+    inv.set_setting(
+        &key,
+        &serde_json::to_string(&commands).expect("strings serialise"),
+    )
+}
+
+/// What a group says about how it is patched: its maintenance window, snapshot hook and smoke
+/// tests.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct GroupSettings {
@@ -58,6 +96,7 @@ pub struct GroupSettings {
     pub hosts: i64,
     pub window: Option<String>,
     pub hook: Option<SnapshotHook>,
+    pub smoke: Vec<String>,
 }
 
 /// Every group with its maintenance window and snapshot hook.
@@ -68,9 +107,36 @@ pub fn group_settings(inv: &Inventory) -> Result<Vec<GroupSettings>> {
             Ok(GroupSettings {
                 window: super::maintenance_window(inv, &group)?,
                 hook: snapshot_hook(inv, &group)?,
+                smoke: smoke_tests(inv, &group)?,
                 group,
                 hosts,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::test_util::inv;
+
+    #[test]
+    fn group_smoke_tests_are_one_line_each_and_clear_when_empty() {
+        let (inv, _) = inv();
+        set_smoke_tests(
+            &inv,
+            "web",
+            &["systemctl is-active nginx".into(), " ".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            smoke_tests(&inv, "web").unwrap(),
+            ["systemctl is-active nginx"]
+        );
+        assert!(set_smoke_tests(&inv, "web", &["a\nb".into()]).is_err());
+        assert_eq!(smoke_tests(&inv, "web").unwrap().len(), 1, "nothing lost");
+        set_smoke_tests(&inv, "web", &[]).unwrap();
+        assert!(smoke_tests(&inv, "web").unwrap().is_empty());
+        assert!(set_smoke_tests(&inv, "bad group", &["true".into()]).is_err());
+    }
 }

@@ -34,7 +34,10 @@ mod selection;
 mod window;
 
 pub use drill::{drill, drills, DrillStatus};
-pub use hooks::{group_settings, set_snapshot_hook, snapshot_hook, GroupSettings, SnapshotHook};
+pub use hooks::{
+    group_settings, set_smoke_tests, set_snapshot_hook, smoke_tests, snapshot_hook, GroupSettings,
+    SnapshotHook,
+};
 pub use plan::plan;
 pub use remote::Health;
 use remote::{
@@ -138,6 +141,8 @@ pub struct Target {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Plan {
     pub deployment_id: Option<i64>,
+    /// The smoke tests each host runs after its stage (the plan's, else the scope group's).
+    pub smoke: Vec<String>,
     pub stages: Vec<StagePlan>,
     pub targets: Vec<Target>,
     pub rollback: Vec<RollbackPath>,

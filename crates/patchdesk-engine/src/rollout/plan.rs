@@ -256,8 +256,15 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             g.overridden_by = Some(reason.clone());
         }
     }
+    // No smoke tests named: the scope group's own.
+    let smoke = if req.smoke.is_empty() {
+        super::smoke_tests(inv, &req.scope)?
+    } else {
+        req.smoke.clone()
+    };
     let mut plan = Plan {
         deployment_id: None,
+        smoke,
         stages,
         targets,
         rollback,
@@ -269,6 +276,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     }
 
     let now = inv.clock().now();
+    let smoke = plan.smoke.clone();
     let tx = inv.conn_mut().transaction()?;
     let overrides: BTreeMap<&str, &str> = plan
         .guards
@@ -284,7 +292,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             now,
             if req.auto { "auto" } else { "manual" },
             req.canary_soak_hours * 3600,
-            serde_json::to_string(&req.smoke).unwrap_or_default(),
+            serde_json::to_string(&smoke).unwrap_or_default(),
             serde_json::to_string(&plan.warnings).unwrap_or_default(),
             serde_json::to_string(&overrides).unwrap_or_default(),
             req.rollback_on_no_go,

@@ -2,6 +2,7 @@
 import type { SnapshotHook } from "./SnapshotHook";
 
 /**
- * What a group says about how it is patched: its maintenance window and snapshot hook.
+ * What a group says about how it is patched: its maintenance window, snapshot hook and smoke
+ * tests.
  */
-export type GroupSettings = { group: string, hosts: number, window: string | null, hook: SnapshotHook | null, };
+export type GroupSettings = { group: string, hosts: number, window: string | null, hook: SnapshotHook | null, smoke: Array<string>, };

@@ -7,4 +7,8 @@ import type { Target } from "./Target";
 /**
  * The proposed deployment. Stored (with an id) only when no guard blocks it.
  */
-export type Plan = { deployment_id: number | null, stages: Array<StagePlan>, targets: Array<Target>, rollback: Array<RollbackPath>, warnings: Array<string>, guards: Array<Guard>, };
+export type Plan = { deployment_id: number | null, 
+/**
+ * The smoke tests each host runs after its stage (the plan's, else the scope group's).
+ */
+smoke: Array<string>, stages: Array<StagePlan>, targets: Array<Target>, rollback: Array<RollbackPath>, warnings: Array<string>, guards: Array<Guard>, };
