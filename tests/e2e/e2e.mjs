@@ -281,6 +281,11 @@ try {
     check("the plan says which smoke tests will decide", (await text("#plan-smoke")).includes("pd-hello-smoke"));
     await shot("14-deploy-plan");
     await click("#deploy-start");
+    const live = await waitFor("live per-host progress", async () => {
+      const t = await text("#deploy-live").catch(() => "");
+      return t.includes("pd-01") ? t : "";
+    }, 20000).catch((e) => e.message);
+    check("the run shows live per-host progress", /pd-0[12]/.test(live) && /(baseline|applying|verified)/.test(live), live);
     await waitFor("canary gate", async () => (await text("#deploy-waiting")).includes("canary gate"), 60000);
     await shot("15-deploy-canary-gate");
     const gateLog = await waitFor("gate notification", () => {
