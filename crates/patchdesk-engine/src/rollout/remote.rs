@@ -99,7 +99,8 @@ pub(super) async fn run_audited(
     command: &str,
     ssh: &SshOptions,
 ) -> std::result::Result<(), String> {
-    let _ = inv.audit(
+    // No audit line, no change: the "before" record must exist before the command runs.
+    inv.audit(
         "patchdesk",
         Some(&host.spec.name),
         action,
@@ -108,7 +109,8 @@ pub(super) async fn run_audited(
         None,
         None,
         None,
-    );
+    )
+    .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
     let res = async {
         let conn = connect(host, ssh).await.map_err(|e| e.to_string())?;
         let out = conn.run(command, None).await.map_err(|e| e.to_string());
@@ -121,7 +123,7 @@ pub(super) async fn run_audited(
             let status = out.exit_status.map(i64::from).unwrap_or(-1);
             let mut all = out.stdout.clone();
             all.extend_from_slice(&out.stderr);
-            let _ = inv.audit(
+            if let Err(e) = inv.audit(
                 "patchdesk",
                 Some(&host.spec.name),
                 action,
@@ -130,7 +132,9 @@ pub(super) async fn run_audited(
                 Some(status),
                 Some(&digest(&all)),
                 None,
-            );
+            ) {
+                tracing::warn!("audit log: the after-record was not written: {e}");
+            }
             if status == 0 {
                 Ok(())
             } else {
@@ -144,7 +148,7 @@ pub(super) async fn run_audited(
             }
         }
         Err(e) => {
-            let _ = inv.audit(
+            if let Err(e) = inv.audit(
                 "patchdesk",
                 Some(&host.spec.name),
                 action,
@@ -153,7 +157,9 @@ pub(super) async fn run_audited(
                 None,
                 None,
                 Some(&e),
-            );
+            ) {
+                tracing::warn!("audit log: the after-record was not written: {e}");
+            }
             Err(e)
         }
     }
@@ -183,7 +189,7 @@ pub(super) async fn run_hook(
         .await;
     }
     let name = host.spec.name.clone();
-    let _ = inv.audit(
+    inv.audit(
         "patchdesk",
         Some(&name),
         which,
@@ -192,7 +198,8 @@ pub(super) async fn run_hook(
         None,
         None,
         Some("local hook"),
-    );
+    )
+    .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
     let out = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -205,7 +212,7 @@ pub(super) async fn run_hook(
             let mut all = o.stdout.clone();
             all.extend_from_slice(&o.stderr);
             let status = i64::from(o.status.code().unwrap_or(-1));
-            let _ = inv.audit(
+            if let Err(e) = inv.audit(
                 "patchdesk",
                 Some(&name),
                 which,
@@ -214,7 +221,9 @@ pub(super) async fn run_hook(
                 Some(status),
                 Some(&digest(&all)),
                 Some("local hook"),
-            );
+            ) {
+                tracing::warn!("audit log: the after-record was not written: {e}");
+            }
             if status == 0 {
                 Ok(())
             } else {
@@ -228,7 +237,7 @@ pub(super) async fn run_hook(
             }
         }
         Err(e) => {
-            let _ = inv.audit(
+            if let Err(e) = inv.audit(
                 "patchdesk",
                 Some(&name),
                 which,
@@ -237,7 +246,9 @@ pub(super) async fn run_hook(
                 None,
                 None,
                 Some(&e.to_string()),
-            );
+            ) {
+                tracing::warn!("audit log: the after-record was not written: {e}");
+            }
             Err(format!("the {which} hook could not start: {e}"))
         }
     }
@@ -423,6 +434,44 @@ pub(super) async fn run_apt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn without_an_audit_line_nothing_runs() {
+        let (mut inv, _) = crate::inventory::test_util::inv();
+        inv.conn()
+            .execute_batch(
+                "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        let host = HostRecord {
+            id: 1,
+            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
+            host_key: Some("ssh-ed25519 AAAA".into()),
+            host_key_fingerprint: None,
+            host_key_source: None,
+        };
+        let marker = std::env::temp_dir().join(format!("pd-audit-{}", std::process::id()));
+        let hook = SnapshotHook {
+            snapshot: format!("touch {}", marker.display()),
+            restore: "true".into(),
+            on: "local".into(),
+        };
+        let e = run_hook(&mut inv, &host, &hook, "snapshot", &SshOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("audit log cannot be written") && e.contains("nothing was run"),
+            "{e}"
+        );
+        assert!(!marker.exists(), "the hook did not run");
+        let e = run_audited(&mut inv, &host, "apply", "true", &SshOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("audit log cannot be written"),
+            "no connection was tried: {e}"
+        );
+    }
 
     #[test]
     fn a_busy_dpkg_lock_is_recognised_with_its_holder() {
