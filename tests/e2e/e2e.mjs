@@ -330,6 +330,7 @@ try {
     await waitFor("host row", () => find("#host-search"));
     await waitFor("pd-05 row", () => find('button.host-row[data-host="pd-05"]'));
     await click('button.host-row[data-host="pd-05"]');
+    await waitFor("host detail", () => find("#tab-audit"));
     await click("#tab-audit");
     const audit = await waitFor("audit rows", async () => {
       const rows = await exec(`return [...document.querySelectorAll('#audit-table tbody tr')].map(r => r.innerText)`);
