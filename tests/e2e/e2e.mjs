@@ -272,6 +272,7 @@ try {
     await setValue("#deploy-soak", "0");
     const prefilled = await waitFor("smoke prefilled", () => exec(`return document.querySelector('#deploy-smoke').value`));
     check("the wizard starts from the scope group's smoke tests", prefilled === "pd-hello-smoke", prefilled);
+    await shot("13b-deploy-select");
     await click("#deploy-plan");
     const planText = await waitFor("plan", () => text("#plan-view"), 30000);
     check("the plan shows canary and production rings", planText.includes("Canary (non-prod)") && planText.includes("pd-01, pd-02") && planText.includes("5% of production"), planText);
