@@ -41,7 +41,7 @@ pub use hooks::{
 pub use plan::plan;
 pub use remote::Health;
 use remote::{
-    apt_command, connect, health, held_packages, installed_versions, pin_versions, rescan, run_apt,
+    apt_command, connect, health, installed_packages, is_held, pin_versions, rescan, run_apt,
     run_hook, sudo, unpin_versions,
 };
 pub use rollback::{rollback, unpin};

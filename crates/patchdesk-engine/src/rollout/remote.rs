@@ -285,25 +285,22 @@ pub(super) async fn rescan(inv: &mut Inventory, names: &[String], ssh: &SshOptio
     Ok(())
 }
 
-/// Packages a host holds (dpkg selection `hold`), by its last scan.
-pub(super) fn held_packages(inv: &Inventory, host: &str) -> Result<BTreeSet<String>> {
+/// The installed packages of a host by name, by its last scan (one read for versions and holds).
+pub(super) fn installed_packages(
+    inv: &Inventory,
+    host: &str,
+) -> Result<BTreeMap<String, crate::facts::Package>> {
     Ok(inv
         .host_detail(host)?
         .packages
         .into_iter()
-        .filter(|p| p.status.starts_with('h'))
-        .map(|p| p.name)
+        .map(|p| (p.name.clone(), p))
         .collect())
 }
 
-/// Installed package versions of a host, by its last scan.
-pub(super) fn installed_versions(inv: &Inventory, host: &str) -> Result<BTreeMap<String, String>> {
-    Ok(inv
-        .host_detail(host)?
-        .packages
-        .into_iter()
-        .map(|p| (p.name, p.version))
-        .collect())
+/// Held by dpkg's selection (`apt-mark hold`): status `h…`.
+pub(super) fn is_held(p: &crate::facts::Package) -> bool {
+    p.status.starts_with('h')
 }
 
 /// The apt preferences file a pin rollback writes on a host.

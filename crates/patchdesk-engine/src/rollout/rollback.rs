@@ -78,17 +78,16 @@ pub async fn rollback(
         rescan(inv, &names, ssh).await?;
     }
     for (host, pins, pinned) in &touched {
-        let installed = installed_versions(inv, &host.spec.name)?;
-        let held = held_packages(inv, &host.spec.name)?;
+        let installed = installed_packages(inv, &host.spec.name)?;
         let mut wrong: Vec<String> = pins
             .iter()
-            .filter(|(p, v)| installed.get(p) != Some(v))
+            .filter(|(p, v)| installed.get(p).map(|x| &x.version) != Some(v))
             .map(|(p, v)| format!("{p} {v}"))
             .collect();
         if *pinned {
             wrong.extend(
                 pins.iter()
-                    .filter(|(p, _)| !held.contains(p))
+                    .filter(|(p, _)| !installed.get(p).is_some_and(is_held))
                     .map(|(p, _)| format!("{p} held")),
             );
         }
@@ -181,8 +180,8 @@ pub async fn unpin(
         rescan(inv, &names, ssh).await?;
     }
     for (host, pkgs) in &done {
-        let held = held_packages(inv, &host.spec.name)?;
-        if pkgs.iter().all(|p| !held.contains(p)) {
+        let installed = installed_packages(inv, &host.spec.name)?;
+        if pkgs.iter().all(|p| !installed.get(p).is_some_and(is_held)) {
             inv.conn().execute(
                 "UPDATE deployment_hosts SET pinned = 0 WHERE deployment_id = ?1 AND host_id = ?2",
                 params![id, host.id],

@@ -244,13 +244,13 @@ async fn verify_stage(
             continue;
         }
         // Patch level: the exact planned versions are installed (from the fresh scan).
-        let installed = installed_versions(inv, name)?;
+        let installed = installed_packages(inv, name)?;
         for (pkg, _from, to) in targets_of(inv, id, host)? {
             match installed.get(&pkg) {
-                Some(v) if *v == to => {}
+                Some(p) if p.version == to => {}
                 other => reasons.push(format!(
                     "NO-GO {name}: {pkg} {to} is not installed (has {})",
-                    other.map(String::as_str).unwrap_or("none")
+                    other.map(|p| p.version.as_str()).unwrap_or("none")
                 )),
             }
         }
