@@ -40,13 +40,7 @@ pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHoo
                 &serde_json::to_string(h).expect("hook serialises"),
             )
         }
-        None => {
-            inv.conn().execute(
-                "DELETE FROM settings WHERE key = ?1",
-                [format!("{HOOK_PREFIX}{group}")],
-            )?;
-            Ok(())
-        }
+        None => inv.remove_setting(&format!("{HOOK_PREFIX}{group}")),
     }
 }
 
@@ -77,9 +71,7 @@ pub fn set_smoke_tests(inv: &Inventory, group: &str, commands: &[String]) -> Res
     }
     let key = format!("{SMOKE_PREFIX}{group}");
     if commands.is_empty() {
-        inv.conn()
-            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
-        return Ok(());
+        return inv.remove_setting(&key);
     }
     inv.set_setting(
         &key,

@@ -60,23 +60,15 @@ pub fn selection(inv: &Inventory, name: &str) -> Result<Selection> {
 }
 
 pub fn selections(inv: &Inventory) -> Result<Vec<Selection>> {
-    let rows: Vec<String> = inv
-        .conn()
-        .prepare("SELECT value FROM settings WHERE key LIKE ?1 || '%' ORDER BY key")?
-        .query_map([SELECTION_PREFIX], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows
+    Ok(inv
+        .settings_with_prefix(SELECTION_PREFIX)?
         .iter()
-        .filter_map(|j| serde_json::from_str(j).ok())
+        .filter_map(|(_, j)| serde_json::from_str(j).ok())
         .collect())
 }
 
 pub fn delete_selection(inv: &Inventory, name: &str) -> Result<()> {
-    inv.conn().execute(
-        "DELETE FROM settings WHERE key = ?1",
-        [format!("{SELECTION_PREFIX}{name}")],
-    )?;
-    Ok(())
+    inv.remove_setting(&format!("{SELECTION_PREFIX}{name}"))
 }
 
 #[cfg(test)]

@@ -142,23 +142,16 @@ pub fn set_maintenance_window(inv: &Inventory, group: &str, spec: Option<&str>) 
             parse(s).map_err(|e| Error::Invalid(format!("maintenance window: {e}")))?;
             inv.set_setting(&key, s.trim())
         }
-        None => {
-            inv.conn()
-                .execute("DELETE FROM settings WHERE key = ?1", [key])?;
-            Ok(())
-        }
+        None => inv.remove_setting(&key),
     }
 }
 
 /// Every group's maintenance window.
 pub fn maintenance_windows(inv: &Inventory) -> Result<BTreeMap<String, String>> {
     Ok(inv
-        .conn()
-        .prepare(
-            "SELECT substr(key, length(?1) + 1), value FROM settings WHERE key LIKE ?1 || '%'",
-        )?
-        .query_map([WINDOW_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+        .settings_with_prefix(WINDOW_PREFIX)?
+        .into_iter()
+        .collect())
 }
 
 /// A closed window that keeps a stage from starting: (group, window as written, opens at).
