@@ -20,6 +20,9 @@ app="$root/target/debug/patchdesk-app"
 export PATCHDESK_CLI="$root/target/debug/patchdesk"
 
 export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
+# tauri-driver listens here (its native WebKitWebDriver on the next port).
+export E2E_PORT=${E2E_PORT:-4444}
+export WD_URL="http://127.0.0.1:$E2E_PORT"
 export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 >/dev/null
 
@@ -47,9 +50,9 @@ dbus-run-session -- bash -c '
       org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q "boolean true" && break
     sleep 0.1
   done
-  tauri-driver --port 4444 --native-port 4445 >"$ARTIFACTS/tauri-driver.log" 2>&1 &
+  tauri-driver --port "$E2E_PORT" --native-port "$((E2E_PORT + 1))" >"$ARTIFACTS/tauri-driver.log" 2>&1 &
   driver=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$E2E_PORT) 2>/dev/null && break; sleep 0.1; done
   rc=0
   node tests/e2e/e2e.mjs || rc=$?
   kill $driver $mock 2>/dev/null || true

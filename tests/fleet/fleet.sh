@@ -18,6 +18,8 @@
 set -euo pipefail
 
 FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
+# The loopback /24 whose .N is host N (several fleets can run side by side with their own FLEET_DIR).
+FLEET_NET=${FLEET_NET:-127.77.0}
 CACHE=${PATCHDESK_CACHE:-/var/cache/patchdesk}
 BASE="$CACHE/base-bookworm"
 REPO="$FLEET_DIR/repo"
@@ -31,7 +33,7 @@ die() { echo "fleet: error: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (it mounts overlays and starts sshd in chroots)"
 
 name_of() { printf 'pd-%02d' "$1"; }
-addr_of() { echo "127.77.0.$1"; }
+addr_of() { echo "$FLEET_NET.$1"; }
 index_of() { local n=${1#pd-}; echo $((10#$n)); }
 host_dir() { echo "$FLEET_DIR/hosts/$1"; }
 
@@ -335,15 +337,15 @@ all_hosts() { [ -d "$FLEET_DIR/hosts" ] && ls "$FLEET_DIR/hosts" | sort; }
 
 write_manifest() {
   local n=$1
-  python3 - "$FLEET_DIR" "$n" "$PORT" "$KEY_PASSPHRASE" <<'PY'
+  python3 - "$FLEET_DIR" "$n" "$PORT" "$KEY_PASSPHRASE" "$FLEET_NET" <<'PY'
 import json, os, sys, subprocess
-d, n, port, passphrase = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+d, n, port, passphrase, net = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def sh(*a): return subprocess.check_output(["bash", os.environ["FLEET_SCRIPT"], *a], text=True).strip()
 hosts = []
 for i in range(1, n + 1):
     name = f"pd-{i:02d}"
     hosts.append({
-        "name": name, "address": f"127.77.0.{i}", "port": port,
+        "name": name, "address": f"{net}.{i}", "port": port,
         "user": "ops" if i == 3 else "root",
         "environment": "non-prod" if i in (1, 2) else "prod",
         "groups": sh("_groups", str(i)).split(),
@@ -393,6 +395,7 @@ PY
 cmd_up() {
   local n=${1:-6}
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "N must be 1..250"
+  [[ "$FLEET_NET" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "FLEET_NET must be a loopback /24 such as 127.77.0"
   ensure_tools
   build_base
   mkdir -p "$FLEET_DIR/hosts" "$FLEET_DIR/templates"

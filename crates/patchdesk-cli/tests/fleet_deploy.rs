@@ -335,8 +335,10 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
     std::fs::write(
         &csv,
         format!(
-            "name,address,user,key,environment,groups\npd-03,127.77.0.3,ops,{k},prod,prodonly\npd-05,127.77.0.5,root,{k},prod,prodonly\n",
-            k = m["key"].as_str().unwrap()
+            "name,address,user,key,environment,groups\npd-03,{a3},ops,{k},prod,prodonly\npd-05,{a5},root,{k},prod,prodonly\n",
+            k = m["key"].as_str().unwrap(),
+            a3 = fleet.host("pd-03").address,
+            a5 = fleet.host("pd-05").address
         ),
     )
     .unwrap();
@@ -514,7 +516,7 @@ fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
     assert!(
         wave["reasons"]
             .to_string()
-            .contains("cannot connect to 127.77.0.3:22"),
+            .contains(&format!("cannot connect to {}:22", fleet.host("pd-03").address)),
         "{wave}"
     );
     assert_eq!((st["state"].as_str(), code), (Some("halted"), 3));
