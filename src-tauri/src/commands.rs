@@ -430,20 +430,51 @@ pub async fn deploy_advance(
     Ok(st)
 }
 
+/// Go or no-go at the current gate. A go at a gate the engine judged no-go needs
+/// `override_reason` (the app asks for it in a confirmation); the engine refuses it otherwise.
 #[tauri::command]
 pub async fn deploy_decide(
     app: AppHandle,
     state: State<'_, AppState>,
     id: i64,
     go: bool,
+    override_reason: Option<String>,
 ) -> Res<DeploymentStatus> {
-    if !go {
-        let ssh = Settings::load(&state.read())?.ssh_options();
-        let mut inv = state.write.lock().await;
-        return Ok(rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?);
-    }
-    rollout::decide(&*state.write.lock().await, id, go, "user")?;
-    deploy_advance(app, state, id).await
+    let ssh = Settings::load(&state.read())?.ssh_options();
+    let mut inv = state.write.lock().await;
+    let st = if go {
+        rollout::go(
+            &mut inv,
+            id,
+            override_reason.as_deref(),
+            "user",
+            &ssh,
+            deploy_progress(&app),
+        )
+        .await?
+    } else {
+        rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?
+    };
+    drop(inv);
+    notify_gate(&app, &state, &st);
+    Ok(st)
+}
+
+/// Leave a host out of the rest of a deployment, with a written reason.
+#[tauri::command]
+pub async fn deploy_exclude(
+    state: State<'_, AppState>,
+    id: i64,
+    host: String,
+    reason: String,
+) -> Res<DeploymentStatus> {
+    Ok(rollout::exclude(
+        &*state.write.lock().await,
+        id,
+        &host,
+        &reason,
+        "user",
+    )?)
 }
 
 #[tauri::command]

@@ -49,6 +49,7 @@ fn main() {
             commands::deploy_list,
             commands::deploy_advance,
             commands::deploy_decide,
+            commands::deploy_exclude,
             commands::deploy_rollback,
             commands::deploy_drills,
             commands::deploy_unpin,

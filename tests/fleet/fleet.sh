@@ -10,7 +10,8 @@
 #   fleet.sh stop-host NAME    stop one host's sshd      fleet.sh start-host NAME
 #   fleet.sh exec NAME -- CMD  run CMD inside the host's root (chroot, not SSH): the ground truth
 #   fleet.sh rekey NAME [--restore]   new SSH host keys (known_hosts is NOT updated); --restore puts the old ones back
-#   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail] [--slow]   add a package version to the repo
+#   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail] [--slow|--sleep SECS] [--depends D] [--conflicts C]
+#                              add a package version to the repo (--depends 'pd-libfoo1 (>= 1:3.1-1)')
 #   fleet.sh unpublish PKG VERSION                             remove it again
 #   fleet.sh local-install NAME PKG VERSION                    install a version no repository offers
 #   fleet.sh snapshot NAME / restore NAME                      whole-host snapshot (as a hypervisor would)
@@ -113,9 +114,9 @@ EOF
 }
 
 # --- the local apt repository ------------------------------------------------------------------
-# build_deb NAME VERSION SUITE [smoke-exit-code] [postinst-sleep-seconds]
+# build_deb NAME VERSION SUITE [smoke-exit-code] [postinst-sleep-seconds] [Depends] [Conflicts]
 build_deb() {
-  local name=$1 version=$2 suite=$3 smoke=${4:-0} slow=${5:-0}
+  local name=$1 version=$2 suite=$3 smoke=${4:-0} slow=${5:-0} dep=${6:-} conflicts=${7:-}
   local out="$REPO/pool/$suite/${name}_${version//:/%3a}_all.deb"
   [ -f "$out" ] && return 0
   local t; t=$(mktemp -d)
@@ -125,6 +126,9 @@ build_deb() {
     pd-libfoo1) source="Source: pd-libfoo" ;;
     pd-daemon) depends="Depends: pd-libfoo1" ;;
   esac
+  [ -n "$dep" ] && depends="Depends: $dep"
+  [ -n "$conflicts" ] && depends="${depends:+$depends
+}Conflicts: $conflicts"
   cat >"$t/DEBIAN/control" <<EOF
 Package: $name
 Version: $version
@@ -152,8 +156,9 @@ EOF
     chmod 755 "$t/DEBIAN/postinst"
   fi
   if [ "$slow" != 0 ]; then
-    # A slow maintainer script: long enough to interrupt an apply in the middle.
-    printf '#!/bin/sh\nset -e\nsleep %s\n' "$slow" >"$t/DEBIAN/postinst"
+    # A slow maintainer script: long enough to interrupt an apply in the middle. While it runs,
+    # /var/lib/pd-slow/NAME exists (tests read it from the host's root to know it is running).
+    printf '#!/bin/sh\nset -e\nmkdir -p /var/lib/pd-slow\ntouch /var/lib/pd-slow/%s\nsleep %s\nrm -f /var/lib/pd-slow/%s\n' "$name" "$slow" "$name" >"$t/DEBIAN/postinst"
     chmod 755 "$t/DEBIAN/postinst"
   fi
   dpkg-deb --root-owner-group -Zgzip --build "$t" "$out" >/dev/null
@@ -498,18 +503,24 @@ cmd_restore() {
 }
 
 cmd_publish() {
-  local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0; shift 2
+  local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0 depends="" conflicts=""; shift 2
   while [ $# -gt 0 ]; do
     case $1 in
       --suite) suite=$2; shift 2 ;;
       --smoke-fail) smoke=1; shift ;;
       --slow) slow=4; shift ;;
+      --sleep) slow=$2; shift 2 ;;
+      --depends) depends=$2; shift 2 ;;
+      --conflicts) conflicts=$2; shift 2 ;;
       *) die "publish: unknown option $1" ;;
     esac
   done
   case $suite in bookworm|bookworm-security) ;; *) die "suite must be bookworm or bookworm-security" ;; esac
   [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
-  build_deb "$pkg" "$version" "$suite" "$smoke" "$slow"
+  [[ "$slow" =~ ^[0-9]+$ ]] || die "--sleep takes whole seconds"
+  local relation='^[a-z0-9.+:~|,()<>= -]*$'
+  [[ "$depends$conflicts" =~ $relation ]] || die "--depends/--conflicts: a Debian relationship field such as 'pd-libfoo1 (>= 1:3.1-1)'"
+  build_deb "$pkg" "$version" "$suite" "$smoke" "$slow" "$depends" "$conflicts"
   index_repo
   log "published $pkg $version in $suite (hosts see it after apt-get update)"
 }
@@ -532,5 +543,5 @@ case "${1:-}" in
   restore) cmd_restore "$2" ;;
   manifest) echo "$FLEET_DIR/fleet.json" ;;
   _groups) groups_of "$2" ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -269,15 +269,38 @@ enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Where a deployment is (all deployments without an id).
+    /// Where a deployment is, as of now (all deployments without an id).
     Status {
         id: Option<i64>,
         #[arg(long)]
         json: bool,
     },
-    /// Go at the current gate, then continue.
+    /// Every deployment, newest first: id, name, scope, state, what it waits for.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Go at the current gate (once a soak is over, health is measured again first), then
+    /// continue. At a no-go gate a plain go is refused: --override-no-go --reason "…".
     Go {
         id: i64,
+        /// Go although the engine says no-go (recorded in the audit log and the summary).
+        #[arg(long, requires = "reason")]
+        override_no_go: bool,
+        /// The written reason for --override-no-go.
+        #[arg(long, requires = "override_no_go")]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave a host out of the rest of a deployment with a written reason (e.g. a host in
+    /// attention that blocks it from finishing); recorded in the audit log.
+    Exclude {
+        id: i64,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        reason: String,
         #[arg(long)]
         json: bool,
     },
@@ -855,6 +878,12 @@ fn deploy_progress() -> patchdesk_engine::progress::ProgressFn {
     })
 }
 
+/// Exit codes (README "Exit codes"): 0 ok, 1 error or refusal, 2 a scan finished with failed
+/// hosts, 3 a deployment halted at a no-go (or a drill failed), 4 a plan blocked by a guard
+/// (nothing stored), 130 a scan cancelled.
+const EXIT_HALTED: i32 = 3;
+const EXIT_PLAN_BLOCKED: i32 = 4;
+
 fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
     if json {
         output::json(st)?;
@@ -862,7 +891,7 @@ fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
         output::deployment(st);
     }
     Ok(match st.state.as_str() {
-        "halted" => 3,
+        "halted" => EXIT_HALTED,
         _ => 0,
     })
 }
@@ -922,10 +951,10 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             if !plan.blocked().is_empty() {
                 eprintln!(
-                    "patchdesk: the plan is blocked by {}; fix it, or override with --override GUARD=\"written reason\"",
+                    "patchdesk: the plan is blocked by {}; nothing was stored: fix it, or override with --override GUARD=\"written reason\"",
                     plan.blocked().iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ")
                 );
-                return Ok(4);
+                return Ok(EXIT_PLAN_BLOCKED);
             }
             Ok(0)
         }
@@ -934,7 +963,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             print_status(&st, json)
         }
         DeployCmd::Status { id: Some(id), json } => print_status(&rollout::status(inv, id)?, json),
-        DeployCmd::Status { id: None, json } => {
+        DeployCmd::Status { id: None, json } | DeployCmd::List { json } => {
             let all = rollout::list(inv)?;
             if json {
                 output::json(&all)?;
@@ -952,11 +981,29 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        DeployCmd::Go { id, json } => {
-            rollout::decide(inv, id, true, "user")?;
-            let st = rt.block_on(rollout::advance(inv, id, &ssh, deploy_progress()))?;
+        DeployCmd::Go {
+            id,
+            override_no_go,
+            reason,
+            json,
+        } => {
+            let reason = if override_no_go { reason } else { None };
+            let st = rt.block_on(rollout::go(
+                inv,
+                id,
+                reason.as_deref(),
+                "user",
+                &ssh,
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
+        DeployCmd::Exclude {
+            id,
+            host,
+            reason,
+            json,
+        } => print_status(&rollout::exclude(inv, id, &host, &reason, "user")?, json),
         DeployCmd::NoGo { id, json } => {
             let st = rt.block_on(rollout::no_go(inv, id, "user", &ssh, deploy_progress()))?;
             print_status(&st, json)
@@ -989,7 +1036,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                     }
                 );
             }
-            Ok(if d.ok { 0 } else { 3 })
+            Ok(if d.ok { 0 } else { EXIT_HALTED })
         }
         DeployCmd::Hook {
             group,

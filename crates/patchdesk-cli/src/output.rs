@@ -7,7 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use patchdesk_engine::advisory::SourceStatus;
 use patchdesk_engine::classify::{Compliance, PatchItem};
 use patchdesk_engine::inventory::{HostDetail, HostSummary, PackageHit, ScanRecord};
-use patchdesk_engine::rollout::{DeploymentStatus, Plan};
+use patchdesk_engine::rollout::{ChangeKind, DeploymentStatus, Plan};
 use patchdesk_engine::scan::ScanSummary;
 use serde::Serialize;
 
@@ -378,10 +378,23 @@ pub fn plan(p: &Plan) {
     for (i, s) in p.stages.iter().enumerate() {
         println!("  stage {i} {:<8} {}", s.name, s.hosts.join(", "));
     }
-    for t in &p.targets {
+    // The whole transaction of each host, each package with how a rollback restores it.
+    let mut host = "";
+    for c in &p.transaction {
+        if c.host != host {
+            host = &c.host;
+            println!("  {host}:");
+        }
         println!(
-            "  {}: {} {} → {}",
-            t.host, t.package, t.from_version, t.to_version
+            "    {:<44} {:<22} rollback: {}",
+            safe(&c.describe()),
+            match (c.requested, c.kind) {
+                (true, _) => "named",
+                (false, ChangeKind::Install) => "new, pulled in by apt",
+                (false, ChangeKind::Remove) => "REMOVED by apt",
+                (false, ChangeKind::Upgrade) => "pulled in by apt",
+            },
+            safe(&c.rollback)
         );
     }
     for r in &p.rollback {
@@ -389,19 +402,19 @@ pub fn plan(p: &Plan) {
             "  rollback {}: {} ({})",
             r.host,
             if r.ok { "ok" } else { "NONE" },
-            r.detail
+            safe(&r.detail)
         );
     }
     for c in &p.smoke {
         println!("  smoke test: {c}");
     }
     for w in &p.warnings {
-        println!("  warning: {w}");
+        println!("  warning: {}", safe(w));
     }
     for g in &p.guards {
         match &g.overridden_by {
-            Some(r) => println!("  guard {} overridden ({r}): {}", g.code, g.message),
-            None => println!("  BLOCKED {}: {}", g.code, g.message),
+            Some(r) => println!("  guard {} overridden ({r}): {}", g.code, safe(&g.message)),
+            None => println!("  BLOCKED {}: {}", g.code, safe(&g.message)),
         }
     }
 }
@@ -420,31 +433,45 @@ pub fn deployment(d: &DeploymentStatus) {
             s.hosts
                 .iter()
                 .map(|h| format!(
-                    "{}={}{}",
+                    "{}={}{}{}",
                     h.host,
                     h.state,
-                    if h.pinned { "(pinned)" } else { "" }
+                    if h.pinned { "(pinned)" } else { "" },
+                    if h.excluded.is_some() {
+                        "(excluded)"
+                    } else {
+                        ""
+                    }
                 ))
                 .collect::<Vec<_>>()
                 .join(" "),
-            s.decision
-                .as_deref()
-                .map(|x| format!("  [{x}]"))
-                .unwrap_or_default()
+            match (&s.decision, &s.override_reason) {
+                (Some(x), Some(r)) =>
+                    format!("  [{x}, overriding the engine's no-go: {}]", safe(r)),
+                (Some(x), None) => format!("  [{x}]"),
+                _ => String::new(),
+            }
         );
         for r in &s.reasons {
             println!("      {}", safe(r));
         }
-        for h in s.hosts.iter().filter(|h| h.state == "waiting-lock") {
-            println!(
-                "      {}: {}",
-                h.host,
-                safe(h.error.as_deref().unwrap_or(""))
-            );
+        for h in &s.hosts {
+            if let Some(r) = &h.excluded {
+                println!("      {}: excluded ({})", h.host, safe(r));
+            }
+            if let Some(n) = &h.note {
+                println!("      {}: {}", h.host, safe(n));
+            }
+            if let (Some(e), None) = (&h.error, &h.excluded) {
+                println!("      {}: {}", h.host, safe(e));
+            }
         }
     }
+    for (code, reason) in &d.overrides {
+        println!("  plan guard {code} overridden: {}", safe(reason));
+    }
     if let Some(w) = &d.waiting_for {
-        println!("waiting for {w}");
+        println!("waiting for {}", safe(w));
     }
 }
 

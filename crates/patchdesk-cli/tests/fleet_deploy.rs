@@ -514,9 +514,10 @@ fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
     let wave = stage(&st, "5%");
     assert_eq!(wave["decision"], "no-go", "{wave}");
     assert!(
-        wave["reasons"]
-            .to_string()
-            .contains(&format!("cannot connect to {}:22", fleet.host("pd-03").address)),
+        wave["reasons"].to_string().contains(&format!(
+            "cannot connect to {}:22",
+            fleet.host("pd-03").address
+        )),
         "{wave}"
     );
     assert_eq!((st["state"].as_str(), code), (Some("halted"), 3));

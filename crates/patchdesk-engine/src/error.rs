@@ -36,6 +36,8 @@ pub enum Error {
     Io(String, #[source] std::io::Error),
     #[error("cancelled")]
     Cancelled,
+    #[error(transparent)]
+    Deploy(#[from] crate::rollout::DeployError),
 }
 
 impl Error {
@@ -58,6 +60,7 @@ impl Error {
             Error::Host { kind, .. } => kind.code(),
             Error::Io(..) => "io",
             Error::Cancelled => "cancelled",
+            Error::Deploy(e) => e.code(),
         }
     }
 }

@@ -25,6 +25,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/002_advisories.sql")),
         M::up(include_str!("../../migrations/003_rollout.sql")),
         M::up(include_str!("../../migrations/004_rollout_policy.sql")),
+        M::up(include_str!("../../migrations/005_deploy_transaction.sql")),
     ])
 });
 
@@ -281,7 +282,7 @@ mod tests {
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
-            assert_eq!(inv.schema_version().unwrap(), 4);
+            assert_eq!(inv.schema_version().unwrap(), 5);
             inv.set_setting("k", "v").unwrap();
         }
         let inv = Inventory::open(&p, clock).unwrap();
@@ -307,12 +308,60 @@ mod tests {
         }
         let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
         let inv = Inventory::open(&p, clock).unwrap();
-        assert_eq!(inv.schema_version().unwrap(), 4);
+        assert_eq!(inv.schema_version().unwrap(), 5);
         let st = crate::rollout::status(&inv, 1).unwrap();
         assert_eq!((st.name.as_str(), st.state.as_str()), ("old", "halted"));
         assert!(!st.rollback_on_no_go);
         assert_eq!(st.stages[0].hosts[0].state, "applied");
         assert!(!st.stages[0].hosts[0].pinned);
+    }
+
+    #[test]
+    fn a_version_4_deployment_is_upgraded_in_place_and_keeps_its_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v4.db");
+        {
+            let mut conn = Connection::open(&p).unwrap();
+            MIGRATIONS.to_version(&mut conn, 4).unwrap();
+            conn.execute_batch(
+                "INSERT INTO hosts (name, address, port, user, auth_kind, environment, created_at, updated_at)
+                   VALUES ('h1', '10.0.0.1', 22, 'root', 'agent', 'prod', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                 INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, rollback_on_no_go)
+                   VALUES ('v4', 'office', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'running', 0, 'manual', 0, '[]', '[]', '{}', 1);
+                 INSERT INTO deployment_stages (deployment_id, idx, name, state, decision, reasons) VALUES (1, 0, '100%', 'gate', NULL, '[\"NO-GO h1: x\"]');
+                 INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state, pinned, note) VALUES (1, 1, 0, 'attention', 0, 'n');
+                 INSERT INTO deployment_targets (deployment_id, host_id, package, from_version, to_version) VALUES (1, 1, 'pd-hello', '1.0-1', '1.1-1');",
+            )
+            .unwrap();
+        }
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        let inv = Inventory::open(&p, clock).unwrap();
+        assert_eq!(inv.schema_version().unwrap(), 5);
+        let st = crate::rollout::status(&inv, 1).unwrap();
+        assert_eq!((st.name.as_str(), st.state.as_str()), ("v4", "running"));
+        assert!(st.rollback_on_no_go);
+        let h = &st.stages[0].hosts[0];
+        assert_eq!(
+            (h.state.as_str(), h.note.as_deref(), h.excluded.as_deref()),
+            ("attention", Some("n"), None)
+        );
+        // A plan from before whole transactions were recorded: its named target is its transaction.
+        assert_eq!(h.changes.len(), 1);
+        assert_eq!(h.changes[0].describe(), "pd-hello 1.0-1 → 1.1-1");
+        assert_eq!(h.changes[0].kind, crate::rollout::ChangeKind::Upgrade);
+        assert_eq!(
+            (
+                st.stages[0].healthy,
+                st.stages[0].override_reason.as_deref()
+            ),
+            (Some(false), None)
+        );
+        // The new tables and columns work on the upgraded file.
+        let st = crate::rollout::exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();
+        assert_eq!(
+            st.stages[0].hosts[0].excluded.as_deref(),
+            Some("decommissioned")
+        );
     }
 
     #[test]

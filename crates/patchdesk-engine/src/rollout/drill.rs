@@ -54,10 +54,9 @@ pub async fn drill(
         age_days: 0,
         overdue: false,
     };
-    inv.set_setting(
-        &format!("{DRILL_PREFIX}{}", req.scope),
-        &serde_json::to_string(&st).expect("drill serialises"),
-    )?;
+    let json = serde_json::to_string(&st)
+        .map_err(|e| Error::Invalid(format!("the drill result cannot be stored ({e})")))?;
+    inv.set_setting(&format!("{DRILL_PREFIX}{}", req.scope), &json)?;
     inv.audit(
         "user",
         None,

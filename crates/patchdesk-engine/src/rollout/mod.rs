@@ -1,13 +1,16 @@
-//! The deployment state machine: plan (rings, exact versions, recorded and checked rollback
-//! paths, anti-pattern guards), stage (apply exactly the planned versions), verify (rescan +
-//! health against a baseline), gate (go / no-go with reasons; manual or auto after the soak) and
-//! rollback (downgrade to the exact previous versions, verified by a rescan).
+//! The deployment state machine: plan (rings, the whole apt transaction of every host with exact
+//! versions, recorded and checked rollback paths for each of its packages, anti-pattern guards),
+//! stage (apply exactly the planned transaction), verify (rescan + health against a baseline),
+//! gate (go / no-go with reasons; manual or auto after the soak; a go over a no-go only as a
+//! recorded override) and rollback (the whole transaction back to the exact previous state,
+//! verified by a rescan).
 //!
 //! Owns the `deployments*` and `rollback_paths` tables. Every transition is one transaction, and
 //! [`advance`] is a step function over what is stored: run it again after a crash or a restart
-//! and it continues exactly where the database says it stopped (a host caught mid-apply is marked
-//! for attention and checked with `dpkg --audit` before anything else runs on it). Every command
-//! that changes a host is written to the audit log before and after it runs.
+//! and it continues exactly where the database says it stopped (a host caught mid-apply waits for
+//! any dpkg still running there, is checked with `dpkg --audit` and its versions, and the open
+//! audit record is closed with the outcome). Every command that changes a host is written to the
+//! audit log before and after it runs. Must not parse scan output or touch other modules' tables.
 
 use crate::classify::{self, Bucket, PatchFilter};
 use crate::error::{Error, HostError, Result};
@@ -25,15 +28,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio_util::sync::CancellationToken;
 
 mod drill;
+mod errors;
 mod hooks;
 mod plan;
 mod remote;
 mod rollback;
 mod run;
 mod selection;
+mod transaction;
 mod window;
 
 pub use drill::{drill, drills, DrillStatus};
+pub use errors::DeployError;
 pub use hooks::{
     group_settings, set_smoke_tests, set_snapshot_hook, smoke_tests, snapshot_hook, GroupSettings,
     SnapshotHook,
@@ -41,12 +47,14 @@ pub use hooks::{
 pub use plan::plan;
 pub use remote::Health;
 use remote::{
-    apt_command, connect, health, installed_packages, is_held, pin_versions, rescan, run_apt,
-    run_hook, sudo, unpin_versions,
+    close_interrupted, connect, detached, health, installed_packages, is_held, pin_versions,
+    rescan, run_apt, run_hook, sudo, unpin_versions, wait_for_dpkg,
 };
 pub use rollback::{rollback, unpin};
-pub use run::{advance, decide, no_go};
+pub use run::{advance, exclude, go, no_go};
 pub use selection::{delete_selection, save_selection, selection, selections, Selection};
+use transaction::Direction;
+pub use transaction::{Change, ChangeKind};
 pub use window::{maintenance_window, maintenance_windows, set_maintenance_window};
 
 /// What to deploy, where, and how.
@@ -144,7 +152,11 @@ pub struct Plan {
     /// The smoke tests each host runs after its stage (the plan's, else the scope group's).
     pub smoke: Vec<String>,
     pub stages: Vec<StagePlan>,
+    /// The packages named by the selection, per host.
     pub targets: Vec<Target>,
+    /// The whole apt transaction of every host (what `apt-get -s` said the targets would
+    /// change: upgrades, new installs, removals), each package with its rollback path.
+    pub transaction: Vec<Change>,
     pub rollback: Vec<RollbackPath>,
     pub warnings: Vec<String>,
     pub guards: Vec<Guard>,
@@ -236,6 +248,9 @@ pub struct StageStatus {
     /// The engine's recommendation at the gate, and the decision taken.
     pub healthy: Option<bool>,
     pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    /// A go given at a gate the engine judged no-go: the written reason.
+    pub override_reason: Option<String>,
     pub reasons: Vec<String>,
     pub hosts: Vec<HostStatus>,
     /// The stage waits for a closed maintenance window that opens then.
@@ -252,9 +267,31 @@ pub struct HostStatus {
     pub pinned: bool,
     /// What it is doing right now when worth saying, e.g. waiting for the dpkg lock.
     pub note: Option<String>,
+    /// Left out of the rest of the deployment: the written reason.
+    pub excluded: Option<String>,
+    /// Its planned transaction.
+    pub changes: Vec<Change>,
 }
 
+/// Where a deployment is, as of now: a soak that has ended is a gate waiting for its decision
+/// (health is measured again before the decision is applied), and no countdown is negative.
 pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
+    load_status(inv, id, true)
+}
+
+/// The stored state, for the state machine itself (a soak that has ended is still `soaking`
+/// until its end-of-soak check has run).
+pub(super) fn stored_status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
+    load_status(inv, id, false)
+}
+
+/// `3h 5m`, never negative.
+pub(super) fn hours_minutes(secs: i64) -> String {
+    let x = secs.max(0);
+    format!("{}h {}m", x / 3600, (x % 3600) / 60)
+}
+
+fn load_status(inv: &Inventory, id: i64, as_of_now: bool) -> Result<DeploymentStatus> {
     let now = inv.clock().now();
     let row = inv
         .conn()
@@ -264,8 +301,8 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, bool>(7)?)),
         )
         .optional()?
-        .ok_or_else(|| Error::Invalid(format!("no deployment {id}; `patchdesk deploy list` shows them")))?;
-    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
+        .ok_or(DeployError::UnknownDeployment(id))?;
+    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons, decided_by, override_reason FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
     let mut stages = stmt
         .query_map([id], |r| {
             let soak_until: Option<DateTime<Utc>> = r.get(3)?;
@@ -278,9 +315,11 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
                 name: r.get(1)?,
                 state: r.get(2)?,
                 soak_until,
-                soak_seconds_left: soak_until.map(|u| (u - now).num_seconds()),
+                soak_seconds_left: soak_until.map(|u| (u - now).num_seconds().max(0)),
                 healthy: None,
                 decision: r.get(4)?,
+                decided_by: r.get(6)?,
+                override_reason: r.get(7)?,
                 reasons,
                 hosts: Vec::new(),
                 window_opens_at: None,
@@ -288,20 +327,35 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut hs = inv.conn().prepare(
-        "SELECT h.name, d.state, d.error, d.pinned, d.note FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
+        "SELECT h.name, d.state, d.error, d.pinned, d.note, d.excluded_reason, h.id FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
     )?;
+    let planned = transaction_planned(inv, id)?;
     for s in &mut stages {
-        s.hosts = hs
+        let rows = hs
             .query_map(params![id, s.idx], |r| {
-                Ok(HostStatus {
-                    host: r.get(0)?,
-                    state: r.get(1)?,
-                    error: r.get(2)?,
-                    pinned: r.get(3)?,
-                    note: r.get(4)?,
-                })
+                Ok((
+                    HostStatus {
+                        host: r.get(0)?,
+                        state: r.get(1)?,
+                        error: r.get(2)?,
+                        pinned: r.get(3)?,
+                        note: r.get(4)?,
+                        excluded: r.get(5)?,
+                        changes: Vec::new(),
+                    },
+                    r.get::<_, i64>(6)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (mut h, host_id) in rows {
+            h.changes = changes_by_id(inv, id, host_id, &h.host, planned)?;
+            s.hosts.push(h);
+        }
+        if as_of_now && s.state == "soaking" && s.soak_until.is_some_and(|u| u <= now) {
+            // The soak is over: the stage waits at its gate (the end-of-soak check runs when the
+            // gate is decided, or by itself in auto mode).
+            s.state = "gate".into();
+        }
         if s.state == "gate" || s.decision.is_some() {
             s.healthy = Some(s.reasons.iter().all(|r| !r.starts_with("NO-GO")));
         }
@@ -316,6 +370,7 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
         let hosts: Vec<HostRecord> = s
             .hosts
             .iter()
+            .filter(|h| h.excluded.is_none())
             .map(|h| inv.host(&h.host))
             .collect::<Result<_>>()?;
         if let Some((group, spec, opens)) = window::closed_window(inv, &hosts)? {
@@ -336,8 +391,32 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
             ));
         }
     }
+    let unresolved: Vec<&HostStatus> = stages
+        .iter()
+        .flat_map(|s| &s.hosts)
+        .filter(|h| h.excluded.is_none() && (h.state == "attention" || h.state == "applying"))
+        .collect();
     let waiting_for = if window_wait.is_some() {
         window_wait
+    } else if active && current_stage as usize >= stages.len() && !unresolved.is_empty() {
+        Some(format!(
+            "{} to be repaired or excluded before the deployment can finish: {}",
+            unresolved
+                .iter()
+                .map(|h| h.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            unresolved
+                .iter()
+                .map(|h| format!(
+                    "{}: {} (`patchdesk deploy exclude {id} --host {} --reason \"…\"`)",
+                    h.host,
+                    h.error.as_deref().unwrap_or("in attention"),
+                    h.host
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
     } else if active {
         stages
             .get(current_stage as usize)
@@ -345,13 +424,21 @@ pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
                 "soaking" => Some(format!(
                     "the {} soak ({} left)",
                     s.name,
-                    s.soak_seconds_left
-                        .map(|x| format!("{}h {}m", x / 3600, (x % 3600) / 60))
-                        .unwrap_or_default()
+                    hours_minutes(s.soak_seconds_left.unwrap_or(0))
                 )),
-                "gate" if mode == "manual" => {
-                    Some(format!("your go / no-go on the {} gate", s.name))
-                }
+                "gate" if mode == "manual" => Some(format!(
+                    "your go / no-go on the {} gate{}",
+                    s.name,
+                    if s.soak_until.is_some_and(|u| u <= now) && s.decision.is_none() && as_of_now {
+                        " (the soak is over)"
+                    } else {
+                        ""
+                    }
+                )),
+                "gate" => Some(format!(
+                    "the end-of-soak check of the {} gate (auto mode decides at the next run)",
+                    s.name
+                )),
                 _ => None,
             })
     } else {
@@ -382,28 +469,94 @@ pub fn list(inv: &Inventory) -> Result<Vec<DeploymentStatus>> {
     ids.into_iter().map(|id| status(inv, id)).collect()
 }
 
-pub(super) fn stage_hosts(inv: &Inventory, id: i64, idx: i64) -> Result<Vec<(HostRecord, String)>> {
-    let names: Vec<(String, String)> = inv
+/// One host of a stage, as stored.
+pub(super) struct StageHost {
+    pub host: HostRecord,
+    pub state: String,
+    /// Left out of the rest of the deployment.
+    pub excluded: bool,
+}
+
+pub(super) fn stage_hosts(inv: &Inventory, id: i64, idx: i64) -> Result<Vec<StageHost>> {
+    let rows: Vec<(String, String, bool)> = inv
         .conn()
-        .prepare("SELECT h.name, d.state FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name")?
-        .query_map(params![id, idx], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare("SELECT h.name, d.state, d.excluded_reason IS NOT NULL FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name")?
+        .query_map(params![id, idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    names
-        .into_iter()
-        .map(|(n, s)| Ok((inv.host(&n)?, s)))
+    rows.into_iter()
+        .map(|(n, state, excluded)| {
+            Ok(StageHost {
+                host: inv.host(&n)?,
+                state,
+                excluded,
+            })
+        })
         .collect()
 }
 
-pub(super) fn targets_of(
-    inv: &Inventory,
-    id: i64,
-    host: &HostRecord,
-) -> Result<Vec<(String, String, String)>> {
+/// The plan recorded the whole transaction (older deployments know only their named targets).
+pub(super) fn transaction_planned(inv: &Inventory, id: i64) -> Result<bool> {
     Ok(inv
         .conn()
-        .prepare("SELECT package, from_version, to_version FROM deployment_targets WHERE deployment_id = ?1 AND host_id = ?2 ORDER BY package")?
-        .query_map(params![id, host.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+        .query_row(
+            "SELECT transaction_planned FROM deployments WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// A host's planned transaction. Deployments planned before whole transactions were recorded
+/// give their named targets as upgrades.
+pub(super) fn changes_of(inv: &Inventory, id: i64, host: &HostRecord) -> Result<Vec<Change>> {
+    changes_by_id(
+        inv,
+        id,
+        host.id,
+        &host.spec.name,
+        transaction_planned(inv, id)?,
+    )
+}
+
+fn changes_by_id(
+    inv: &Inventory,
+    id: i64,
+    host_id: i64,
+    host: &str,
+    planned: bool,
+) -> Result<Vec<Change>> {
+    let sql = if planned {
+        "SELECT package, from_version, to_version, requested, was_auto, rollback_ok FROM deployment_changes WHERE deployment_id = ?1 AND host_id = ?2 ORDER BY package"
+    } else {
+        "SELECT package, from_version, to_version, 1, 0, 1 FROM deployment_targets WHERE deployment_id = ?1 AND host_id = ?2 ORDER BY package"
+    };
+    let rows = inv
+        .conn()
+        .prepare_cached(sql)?
+        .query_map(params![id, host_id], |r| {
+            let from: Option<String> = r.get(1)?;
+            let to: Option<String> = r.get(2)?;
+            Ok(Change {
+                host: host.to_string(),
+                package: r.get(0)?,
+                kind: Change::kind_of(&from, &to),
+                rollback: String::new(),
+                from_version: from,
+                to_version: to,
+                requested: r.get(3)?,
+                was_auto: r.get(4)?,
+                rollback_ok: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|mut c| {
+            c.rollback = c.rollback_words();
+            c
+        })
+        .collect())
 }
 
 pub(super) fn set_host(

@@ -1,15 +1,103 @@
-//! Planning: rings, exact from → to versions, rollback paths checked on the hosts, guards.
-//! Writes a deployment only when no guard blocks it; changes nothing on any host.
+//! Planning: rings, the whole apt transaction of each host (exact from → to versions of every
+//! package it upgrades, installs or removes), a rollback path checked on the host for each of
+//! them, guards. Writes a deployment only when no guard blocks it; changes nothing on any host.
 
 use super::*;
 
-/// Plan a deployment. Needs SSH: the rollback path of every host is checked on the host
-/// (is the exact current version still offered by its repositories, i.e. can it downgrade?).
+/// What one host said at plan time.
+struct Probe {
+    steps: Vec<super::transaction::Step>,
+    offered: BTreeSet<(String, String)>,
+    auto: BTreeSet<String>,
+    can_pin: bool,
+}
+
+/// Ask one host, read-only, what the transaction would be (`apt-get -s install --only-upgrade
+/// pkg=ver …`) and what rollback it allows (`apt-cache madison` for every package of that
+/// transaction, apt's auto marks, whether it can pin).
+async fn probe(
+    rec: &HostRecord,
+    pins: &[(String, String)],
+    ssh: &SshOptions,
+) -> std::result::Result<Probe, String> {
+    let conn = connect(rec, ssh)
+        .await
+        .map_err(|e| format!("cannot check: {e}"))?;
+    let res = async {
+        let out = conn
+            .run(&super::transaction::plan_simulate_command(pins), None)
+            .await
+            .map_err(|e| format!("cannot check: {e}"))?;
+        if out.exit_status != Some(0) {
+            let tail: String = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.starts_with("E:"))
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            return Err(format!(
+                "apt cannot plan the transaction (exit {}{}{}): fix apt on the host, then plan again",
+                out.exit_status.map(i64::from).unwrap_or(-1),
+                if tail.is_empty() { "" } else { ": " },
+                tail.chars().take(300).collect::<String>()
+            ));
+        }
+        let steps = super::transaction::parse_simulation(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| format!("cannot read the transaction apt planned ({e})"))?;
+        let names: Vec<String> = steps.iter().map(|s| shell_quote(&s.package)).collect();
+        let bases: Vec<String> = steps
+            .iter()
+            .map(|s| shell_quote(super::transaction::base_name(&s.package)))
+            .collect();
+        let cmd = format!(
+            "export LC_ALL=C; {}echo PATCHDESK-AUTO; {}command -v apt-mark >/dev/null && [ -d /etc/apt/preferences.d ] && echo PATCHDESK-PIN-OK; true",
+            if bases.is_empty() { String::new() } else { format!("apt-cache madison {}; ", bases.join(" ")) },
+            if names.is_empty() { String::new() } else { format!("apt-mark showauto {}; ", names.join(" ")) },
+        );
+        let out = conn
+            .run(&cmd, None)
+            .await
+            .map_err(|e| format!("cannot check: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (madison, rest) = text.split_once("PATCHDESK-AUTO").ok_or_else(|| {
+            "cannot check: the host's rollback check did not finish".to_string()
+        })?;
+        Ok(Probe {
+            offered: super::transaction::parse_madison(madison),
+            auto: rest
+                .lines()
+                .map(str::trim)
+                .filter(|l| super::transaction::valid_package_ref(l))
+                .map(str::to_string)
+                .collect(),
+            can_pin: rest.lines().any(|l| l.trim() == "PATCHDESK-PIN-OK"),
+            steps,
+        })
+    }
+    .await;
+    conn.close().await;
+    res
+}
+
+/// Plan a deployment. Needs SSH: the transaction of every host is simulated on the host, and
+/// the rollback path of each package in it checked there (is the exact current version still
+/// offered by its repositories, i.e. can it be downgraded to or reinstalled?).
 pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> Result<Plan> {
     if req.name.trim().is_empty() {
         return Err(Error::Invalid("give the deployment a name".into()));
     }
     crate::host::validate_label(&req.scope).map_err(Error::Invalid)?;
+    // The scope is a group, or else one host.
+    let scope_is_group = inv.groups()?.iter().any(|(g, _)| g == &req.scope);
+    if !scope_is_group {
+        match inv.host(&req.scope) {
+            Ok(_) => {}
+            Err(Error::UnknownHost(_)) => {
+                return Err(DeployError::UnknownScope(req.scope.clone()).into())
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(c) = req.cves.iter().find(|c| !super::selection::valid_cve(c)) {
         return Err(Error::Invalid(format!(
             "{c:?} is not a CVE id (CVE-2026-12345)"
@@ -23,7 +111,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     if req.waves.is_empty()
         || req.waves.iter().any(|w| *w == 0 || *w > 100)
         || req.waves.windows(2).any(|w| w[0] >= w[1])
-        || *req.waves.last().unwrap() != 100
+        || req.waves.last() != Some(&100)
     {
         return Err(Error::Invalid(
             "waves are rising percentages ending at 100, e.g. 5,25,50,100".into(),
@@ -33,8 +121,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         inv,
         &PatchFilter {
             bucket: req.bucket,
-            group: Some(req.scope.clone()),
-            host: None,
+            group: scope_is_group.then(|| req.scope.clone()),
+            host: (!scope_is_group).then(|| req.scope.clone()),
         },
     )?;
     let items: Vec<_> = items
@@ -49,7 +137,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         .collect();
     if items.is_empty() {
         return Err(Error::Invalid(format!(
-            "nothing to deploy: no pending update in scope {:?} matches the selection",
+            "nothing to deploy: no pending update in {} {:?} matches the selection (a rescan shows what is pending)",
+            if scope_is_group { "group" } else { "host" },
             req.scope
         )));
     }
@@ -141,70 +230,149 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         ));
     }
 
-    // Rollback paths, checked on each host: the exact current versions must still be offered.
+    // The whole transaction of each host, and a rollback path for each of its packages.
     let mut rollback = Vec::new();
+    let mut transaction: Vec<Change> = Vec::new();
     let mut set = tokio::task::JoinSet::new();
     for h in &hosts {
         let rec = records[h].clone();
-        let pkgs: Vec<(String, String)> = targets
+        let pins: Vec<(String, String)> = targets
             .iter()
             .filter(|t| &t.host == h)
-            .map(|t| (t.package.clone(), t.from_version.clone()))
+            .map(|t| (t.package.clone(), t.to_version.clone()))
             .collect();
         let ssh = ssh.clone();
         set.spawn(async move {
-            let res = async {
-                let conn = connect(&rec, &ssh).await?;
-                let cmd = pkgs
-                    .iter()
-                    .map(|(p, _)| format!("apt-cache madison {}", shell_quote(p)))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                // Can it also pin (apt-mark hold + apt preferences)?
-                let out = conn
-                    .run(&format!("LC_ALL=C; {cmd}; command -v apt-mark >/dev/null && [ -d /etc/apt/preferences.d ] && echo PATCHDESK-PIN-OK"), None)
-                    .await;
-                conn.close().await;
-                Ok::<_, HostError>(String::from_utf8_lossy(&out?.stdout).into_owned())
-            }
-            .await;
-            (rec.spec.name.clone(), pkgs, res)
+            let res = probe(&rec, &pins, &ssh).await;
+            (rec.spec.name.clone(), pins, res)
         });
     }
+    let mut removals = Vec::new();
     while let Some(j) = set.join_next().await {
-        let Ok((host, pkgs, res)) = j else { continue };
+        let Ok((host, pins, res)) = j else { continue };
         let path = match res {
             Err(e) => RollbackPath {
                 host: host.clone(),
                 kind: "none".into(),
                 ok: false,
-                detail: format!("cannot check: {e}"),
+                detail: e,
             },
-            Ok(madison) => {
-                let offered: BTreeSet<(String, String)> = madison
-                    .lines()
-                    .filter_map(|l| {
-                        let f: Vec<&str> = l.split('|').map(str::trim).collect();
-                        (f.len() >= 2).then(|| (f[0].to_string(), f[1].to_string()))
+            Ok(probe) => {
+                let mut changes: Vec<Change> = probe
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        let mut c = Change {
+                            host: host.clone(),
+                            package: s.package.clone(),
+                            kind: Change::kind_of(&s.from, &s.to),
+                            from_version: s.from.clone(),
+                            to_version: s.to.clone(),
+                            requested: pins.iter().any(|(p, _)| p == &s.package),
+                            was_auto: probe.auto.contains(&s.package),
+                            rollback_ok: true,
+                            rollback: String::new(),
+                        };
+                        c.rollback_ok = match &c.from_version {
+                            None => true,
+                            Some(v) => probe.offered.contains(&(
+                                super::transaction::base_name(&c.package).to_string(),
+                                v.clone(),
+                            )),
+                        };
+                        c.rollback = if c.rollback_ok {
+                            c.rollback_words()
+                        } else {
+                            format!(
+                                "none: the repositories no longer offer {}",
+                                c.from_version.as_deref().unwrap_or_default()
+                            )
+                        };
+                        c
                     })
                     .collect();
-                let missing: Vec<String> = pkgs
+                for (p, v) in &pins {
+                    match changes.iter().find(|c| &c.package == p) {
+                        Some(c) if c.to_version.as_ref() == Some(v) => {}
+                        Some(c) => warnings.push(format!(
+                            "{host}: apt would take {p} to {} rather than {v}",
+                            c.to_version.as_deref().unwrap_or("removal")
+                        )),
+                        None => warnings.push(format!(
+                            "{host}: {p} {v} is already installed or no longer an upgrade (the last scan is stale: rescan)"
+                        )),
+                    }
+                }
+                let removed: Vec<String> = changes
                     .iter()
-                    .filter(|(p, v)| !offered.contains(&(p.clone(), v.clone())))
-                    .map(|(p, v)| format!("{p} {v}"))
+                    .filter(|c| c.kind == ChangeKind::Remove)
+                    .map(|c| c.describe())
                     .collect();
-                let exact = pkgs
+                if !removed.is_empty() {
+                    removals.push(format!("{host}: {}", removed.join(", ")));
+                }
+                let missing: Vec<String> = changes
                     .iter()
-                    .map(|(p, v)| format!("{p}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let can_pin = madison.lines().any(|l| l.trim() == "PATCHDESK-PIN-OK");
-                if missing.is_empty() && req.pin && can_pin {
+                    .filter(|c| !c.rollback_ok)
+                    .map(|c| {
+                        format!(
+                            "{} {}",
+                            c.package,
+                            c.from_version.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                let mut words: Vec<String> = Vec::new();
+                let down: Vec<String> = changes
+                    .iter()
+                    .filter(|c| c.kind == ChangeKind::Upgrade)
+                    .map(|c| {
+                        format!(
+                            "{}={}",
+                            c.package,
+                            c.from_version.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                if !down.is_empty() {
+                    words.push(format!("downgrade to {}", down.join(" ")));
+                }
+                let purge: Vec<&str> = changes
+                    .iter()
+                    .filter(|c| c.kind == ChangeKind::Install)
+                    .map(|c| c.package.as_str())
+                    .collect();
+                if !purge.is_empty() {
+                    words.push(format!(
+                        "purge {} (installed by the upgrade)",
+                        purge.join(" ")
+                    ));
+                }
+                let back: Vec<String> = changes
+                    .iter()
+                    .filter(|c| c.kind == ChangeKind::Remove)
+                    .map(|c| {
+                        format!(
+                            "{}={}",
+                            c.package,
+                            c.from_version.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                if !back.is_empty() {
+                    words.push(format!(
+                        "reinstall {} (removed by the upgrade)",
+                        back.join(" ")
+                    ));
+                }
+                let exact = words.join("; ");
+                transaction.append(&mut changes);
+                if missing.is_empty() && req.pin && probe.can_pin {
                     RollbackPath {
                         host: host.clone(),
                         kind: "pin".into(),
                         ok: true,
-                        detail: format!("downgrade to {exact} and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
+                        detail: format!("{exact}, and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
                     }
                 } else if missing.is_empty() {
                     if req.pin {
@@ -214,7 +382,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                         host: host.clone(),
                         kind: "downgrade".into(),
                         ok: true,
-                        detail: format!("downgrade to {exact}"),
+                        detail: exact,
                     }
                 } else {
                     RollbackPath {
@@ -238,6 +406,18 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         }
         rollback.push(path);
     }
+    transaction.sort_by(|a, b| (&a.host, &a.package).cmp(&(&b.host, &b.package)));
+    if !removals.is_empty() {
+        removals.sort();
+        guards.push(Guard {
+            code: "removes-packages".into(),
+            message: format!(
+                "the transaction removes packages ({}): apt would uninstall them to make room for the update (a rollback reinstalls them)",
+                removals.join("; ")
+            ),
+            overridden_by: None,
+        });
+    }
     rollback.sort_by(|a, b| a.host.cmp(&b.host));
     // A group snapshot hook is a rollback path of its own where no downgrade is possible.
     if let Some(hook) = snapshot_hook(inv, &req.scope)? {
@@ -248,6 +428,12 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                 "{}; restore by the {} hook `{}`",
                 r.detail, hook.on, hook.restore
             );
+            for c in transaction
+                .iter_mut()
+                .filter(|c| c.host == r.host && !c.rollback_ok)
+            {
+                c.rollback = format!("{}; the snapshot hook restores it", c.rollback);
+            }
         }
         guards.retain(|g| !g.code.starts_with("rollback:"));
     }
@@ -267,6 +453,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         smoke,
         stages,
         targets,
+        transaction,
         rollback,
         warnings,
         guards,
@@ -284,8 +471,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         .filter_map(|g| g.overridden_by.as_deref().map(|r| (g.code.as_str(), r)))
         .collect();
     tx.execute(
-        "INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, rollback_on_no_go)
-         VALUES (?1, ?2, ?3, ?3, 'planned', 0, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, rollback_on_no_go, transaction_planned)
+         VALUES (?1, ?2, ?3, ?3, 'planned', 0, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
         params![
             req.name.trim(),
             req.scope,
@@ -314,6 +501,13 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         tx.execute(
             "INSERT INTO deployment_targets (deployment_id, host_id, package, from_version, to_version) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, hid, t.package, t.from_version, t.to_version],
+        )?;
+    }
+    for c in &plan.transaction {
+        let hid = host_id(&tx, &c.host)?;
+        tx.execute(
+            "INSERT INTO deployment_changes (deployment_id, host_id, package, from_version, to_version, requested, was_auto, rollback_ok) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, hid, c.package, c.from_version, c.to_version, c.requested, c.was_auto, c.rollback_ok],
         )?;
     }
     for r in &plan.rollback {

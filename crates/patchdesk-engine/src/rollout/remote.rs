@@ -254,17 +254,142 @@ pub(super) async fn run_hook(
     }
 }
 
-pub(super) fn apt_command(host: &HostRecord, pins: &[(String, String)], downgrade: bool) -> String {
-    let pkgs = pins
-        .iter()
-        .map(|(p, v)| shell_quote(&format!("{p}={v}")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    format!(
-        "{}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {} -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=0 {pkgs}",
-        sudo(host),
-        if downgrade { "--allow-downgrades" } else { "--only-upgrade" }
-    )
+/// Run a changing command so that it finishes on the host even when this connection drops
+/// (PatchDesk killed or crashed mid-apply): its output goes to files on the host, not to the SSH
+/// channel, so nothing on the host dies of a broken pipe; the resume then waits for it and finds
+/// the outcome. The output is sent back once the command has ended.
+pub(super) fn detached(host: &HostRecord, command: &str) -> String {
+    let script = format!(
+        "o=$(mktemp) && e=$(mktemp) || exit 111; {command} >\"$o\" 2>\"$e\"; rc=$?; trap '' PIPE; cat \"$o\"; cat \"$e\" >&2; rm -f \"$o\" \"$e\"; exit $rc"
+    );
+    format!("{}sh -c {}", sudo(host), shell_quote(&script))
+}
+
+/// Who holds the dpkg locks right now (read-only: `/proc/locks` against the lock files' inodes,
+/// then the holder's name). Prints `HOLDER PID NAME` lines, then `END`.
+pub(super) const DPKG_HOLDERS: &str = r#"for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do
+  [ -e "$f" ] || continue
+  ino=$(stat -c %i "$f" 2>/dev/null) || continue
+  awk -v ino="$ino" '{ for (i = 2; i <= NF; i++) if ($i ~ /^[0-9a-f]+:[0-9a-f]+:[0-9]+$/) { split($i, a, ":"); if (a[3] == ino) print $(i - 1) } }' /proc/locks 2>/dev/null
+done | sort -u | while read -r pid; do
+  case $pid in ''|*[!0-9]*) continue ;; esac
+  printf 'HOLDER %s %s
+' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
+done
+echo END
+"#;
+
+/// `process 812 (dpkg)` for each holder line (bounded, printable).
+pub(super) fn parse_holders(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("HOLDER ")?;
+            let (pid, name) = rest.split_once(' ').unwrap_or((rest, ""));
+            let pid: u32 = pid.parse().ok().filter(|p| *p > 0)?;
+            let name: String = name
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(32)
+                .collect();
+            Some(if name.is_empty() {
+                format!("process {pid}")
+            } else {
+                format!("process {pid} ({name})")
+            })
+        })
+        .take(16)
+        .collect()
+}
+
+/// Wait, visibly, until no dpkg/apt process holds the dpkg lock on a host (a run cut off from
+/// PatchDesk may still be configuring packages there): the wait and the holder are in the host's
+/// status note and the progress, up to the configured dpkg lock wait.
+pub(super) async fn wait_for_dpkg(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    conn: &Connection,
+    progress: &ProgressFn,
+) -> std::result::Result<(), String> {
+    let max = std::time::Duration::from_secs(
+        crate::settings::Settings::load(inv)
+            .map(|s| s.dpkg_lock_wait_secs)
+            .unwrap_or(600),
+    );
+    let started = std::time::Instant::now();
+    let mut waited_before = false;
+    loop {
+        let out = conn
+            .run("sh -s", Some(DPKG_HOLDERS.as_bytes()))
+            .await
+            .map_err(|e| format!("cannot tell whether dpkg is running: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.lines().any(|l| l == "END") {
+            return Err(
+                "cannot tell whether dpkg is running (the lock check did not finish)".into(),
+            );
+        }
+        let holders = parse_holders(&text);
+        if holders.is_empty() {
+            if waited_before {
+                super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        }
+        let waited = started.elapsed();
+        if waited >= max {
+            super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+            return Err(format!(
+                "dpkg is still running after {} s ({} holds the dpkg lock): let it finish, then resume",
+                waited.as_secs(),
+                holders.join(", ")
+            ));
+        }
+        let msg = format!(
+            "waiting for dpkg to finish ({} holds the dpkg lock), {} s so far",
+            holders.join(", "),
+            waited.as_secs()
+        );
+        super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
+        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
+        waited_before = true;
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+}
+
+/// Close the audit record of a change cut off by a crash: when the last `before` of `action` on
+/// this host has no `after`, write the `after` now that the outcome is known, saying how it was
+/// established. Returns whether a record was closed.
+pub(super) fn close_interrupted(
+    inv: &Inventory,
+    host: &HostRecord,
+    action: &str,
+    outcome: &str,
+) -> Result<bool> {
+    let open: Option<(i64, Option<String>)> = inv
+        .conn()
+        .query_row(
+            "SELECT b.id, b.command FROM audit_log b WHERE b.host = ?1 AND b.action = ?2 AND b.phase = 'before'
+               AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.host = ?1 AND a.action = ?2 AND a.phase = 'after' AND a.id > b.id)
+             ORDER BY b.id DESC LIMIT 1",
+            params![host.spec.name, action],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((before, command)) = open else {
+        return Ok(false);
+    };
+    inv.audit(
+        "patchdesk",
+        Some(&host.spec.name),
+        action,
+        "after",
+        command.as_deref(),
+        None,
+        None,
+        Some(&format!("{outcome} (closes audit record {before})")),
+    )?;
+    Ok(true)
 }
 
 /// A full rescan of some hosts: what verification and rollback trust, never the apply's exit code.
@@ -488,7 +613,7 @@ mod tests {
     }
 
     #[test]
-    fn apt_commands_quote_every_value() {
+    fn a_changing_command_survives_a_dropped_connection() {
         let mut rec = HostRecord {
             id: 1,
             spec: crate::host::HostSpec::new("a", "127.0.0.1"),
@@ -496,14 +621,86 @@ mod tests {
             host_key_fingerprint: None,
             host_key_source: None,
         };
-        let c = apt_command(&rec, &[("pd-hello".into(), "1:2.0~rc1-1".into())], false);
-        assert!(c.ends_with("'pd-hello=1:2.0~rc1-1'"), "{c}");
-        assert!(
-            c.contains("--only-upgrade")
-                && c.contains("--force-confold")
-                && c.contains("DPkg::Lock::Timeout")
-        );
+        let c = detached(&rec, "apt-get install -y 'pd-hello=1:2.0~rc1-1'");
+        assert!(c.starts_with("sh -c '"), "{c}");
+        assert!(c.contains(">\"$o\" 2>\"$e\""), "{c}");
         rec.spec.user = "ops".into();
-        assert!(apt_command(&rec, &[("x1".into(), "1".into())], true).starts_with("sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades"));
+        assert!(detached(&rec, "true").starts_with("sudo -n sh -c "));
+    }
+
+    #[tokio::test]
+    async fn the_detached_wrapper_keeps_output_and_status() {
+        let inner = "echo out; echo err >&2; exit 3";
+        let script = detached(
+            &HostRecord {
+                id: 1,
+                spec: crate::host::HostSpec::new("a", "127.0.0.1"),
+                host_key: None,
+                host_key_fingerprint: None,
+                host_key_source: None,
+            },
+            inner,
+        );
+        let o = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+        assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    }
+
+    #[test]
+    fn lock_holders_are_read_bounded() {
+        assert_eq!(
+            parse_holders(
+                "HOLDER 812 dpkg\nHOLDER 0 x\nHOLDER abc y\nHOLDER 9 \x1b[31mevil\nEND\n"
+            ),
+            ["process 812 (dpkg)", "process 9 ([31mevil)"]
+        );
+        assert!(parse_holders("END\n").is_empty());
+    }
+
+    #[test]
+    fn an_open_before_record_is_closed_once() {
+        let (inv, _) = crate::inventory::test_util::inv();
+        let host = HostRecord {
+            id: 1,
+            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
+            host_key: None,
+            host_key_fingerprint: None,
+            host_key_source: None,
+        };
+        assert!(!close_interrupted(&inv, &host, "apply", "x").unwrap());
+        inv.audit(
+            "patchdesk",
+            Some("h1"),
+            "apply",
+            "before",
+            Some("apt-get …"),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(
+            close_interrupted(&inv, &host, "apply", "established on resume: completed").unwrap()
+        );
+        assert!(
+            !close_interrupted(&inv, &host, "apply", "again").unwrap(),
+            "already closed"
+        );
+        let e = &inv.audit_entries(Some("h1"), 1).unwrap()[0];
+        assert_eq!(
+            (e.phase.as_str(), e.command.as_deref()),
+            ("after", Some("apt-get …"))
+        );
+        assert!(e
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("established on resume: completed"));
     }
 }

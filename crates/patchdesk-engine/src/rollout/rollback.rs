@@ -1,9 +1,13 @@
-//! Rollback of a deployment's hosts along their recorded paths, verified by a rescan.
+//! Rollback of a deployment's hosts along their recorded paths: the whole transaction back to
+//! the exact state before the deployment (downgrades, purges of what the upgrade installed,
+//! reinstalls of what it removed), or the group's snapshot hook; verified by a rescan.
 
+use super::transaction::{base_name, install_command, package_args};
 use super::*;
 
-/// Roll back the hosts of a deployment that received the update (or only `only`): downgrade to
-/// the exact recorded versions, then verify by a rescan.
+/// Roll back the hosts of a deployment that received the update (or only `only`): the whole
+/// recorded transaction back to the exact previous versions, then verify by a rescan. Hosts
+/// excluded from the deployment are skipped unless named.
 pub async fn rollback(
     inv: &mut Inventory,
     id: i64,
@@ -12,10 +16,14 @@ pub async fn rollback(
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let st = status(inv, id)?;
+    let strict = transaction_planned(inv, id)?;
     let mut touched = Vec::new();
     for stage in &st.stages {
         for hs in &stage.hosts {
             if !only.is_empty() && !only.contains(&hs.host) {
+                continue;
+            }
+            if only.is_empty() && hs.excluded.is_some() {
                 continue;
             }
             if !matches!(
@@ -25,10 +33,24 @@ pub async fn rollback(
                 continue;
             }
             let host = inv.host(&hs.host)?;
-            let pins: Vec<(String, String)> = targets_of(inv, id, &host)?
-                .into_iter()
-                .map(|(p, from, _)| (p, from))
-                .collect();
+            let changes = changes_of(inv, id, &host)?;
+            // Records cut off by a crash close before anything else runs on the host.
+            if hs.state == "attention" {
+                close_interrupted(
+                    inv,
+                    &host,
+                    "apply",
+                    "outcome not established: superseded by the rollback",
+                )?;
+            }
+            if hs.state == "rolling-back" {
+                close_interrupted(
+                    inv,
+                    &host,
+                    "rollback",
+                    "established on resume: interrupted; the rollback runs again",
+                )?;
+            }
             set_host(inv, id, &host, "rolling-back", None)?;
             emit(
                 &progress,
@@ -36,13 +58,14 @@ pub async fn rollback(
                 Phase::Running,
                 format!(
                     "rolling back to {}",
-                    pins.iter()
-                        .map(|(p, v)| format!("{p}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    package_args(&changes, Direction::Rollback).join(" ")
                 ),
             );
             let kind = rollback_kind(inv, id, &host)?;
+            let pins: Vec<(String, String)> = changes
+                .iter()
+                .filter_map(|c| Some((c.package.clone(), c.from_version.clone()?)))
+                .collect();
             let result = if kind == "snapshot" {
                 match snapshot_hook(inv, &scope_of(inv, id)?)? {
                     Some(hook) => run_hook(inv, &host, &hook, "restore", ssh).await,
@@ -52,43 +75,68 @@ pub async fn rollback(
                     ),
                 }
             } else {
-                let cmd = apt_command(&host, &pins, true);
-                match run_apt(inv, id, &host, "rollback", &cmd, ssh, &progress).await {
-                    Ok(()) if kind == "pin" => pin_versions(inv, id, &host, &pins, ssh).await,
-                    other => other,
+                let checked = if strict {
+                    super::run::check_on_host(&host, &changes, Direction::Rollback, ssh).await
+                } else {
+                    Ok(())
+                };
+                match checked {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let cmd = detached(&host, &install_command(&changes, Direction::Rollback));
+                        match run_apt(inv, id, &host, "rollback", &cmd, ssh, &progress).await {
+                            Ok(()) if kind == "pin" => {
+                                pin_versions(inv, id, &host, &pins, ssh).await
+                            }
+                            other => other,
+                        }
+                    }
                 }
             };
             match result {
-                Ok(()) => touched.push((host, pins, kind == "pin")),
-                Err(e) => set_host(
-                    inv,
-                    id,
-                    &host,
-                    "failed",
-                    Some(&format!("rollback failed: {e}")),
-                )?,
+                Ok(()) => touched.push((host, changes, pins, kind == "pin")),
+                Err(e) => {
+                    emit(&progress, Some(&hs.host), Phase::Failed, e.clone());
+                    set_host(
+                        inv,
+                        id,
+                        &host,
+                        "failed",
+                        Some(&format!("rollback failed: {e}")),
+                    )?
+                }
             }
         }
     }
     let names: Vec<String> = touched
         .iter()
-        .map(|(h, _, _)| h.spec.name.clone())
+        .map(|(h, _, _, _)| h.spec.name.clone())
         .collect();
     if !names.is_empty() {
         rescan(inv, &names, ssh).await?;
     }
-    for (host, pins, pinned) in &touched {
+    for (host, changes, pins, pinned) in &touched {
         let installed = installed_packages(inv, &host.spec.name)?;
-        let mut wrong: Vec<String> = pins
+        // Every package of the transaction exactly as before: downgraded, purged, reinstalled.
+        let mut wrong: Vec<String> = changes
             .iter()
-            .filter(|(p, v)| installed.get(p).map(|x| &x.version) != Some(v))
-            .map(|(p, v)| format!("{p} {v}"))
+            .filter_map(|c| {
+                let have = installed.get(base_name(&c.package)).map(|p| &p.version);
+                (have != c.from_version.as_ref()).then(|| {
+                    format!(
+                        "{} is {}, was {}",
+                        c.package,
+                        have.map(String::as_str).unwrap_or("not installed"),
+                        c.from_version.as_deref().unwrap_or("not installed")
+                    )
+                })
+            })
             .collect();
         if *pinned {
             wrong.extend(
                 pins.iter()
-                    .filter(|(p, _)| !installed.get(p).is_some_and(is_held))
-                    .map(|(p, _)| format!("{p} held")),
+                    .filter(|(p, _)| !installed.get(base_name(p)).is_some_and(is_held))
+                    .map(|(p, _)| format!("{p} is not held")),
             );
         }
         if wrong.is_empty() {
@@ -97,6 +145,12 @@ pub async fn rollback(
                 "UPDATE deployment_hosts SET pinned = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
                 params![id, host.id, pinned],
             )?;
+            emit(
+                &progress,
+                Some(&host.spec.name),
+                Phase::Done,
+                "rolled back, verified".into(),
+            );
         } else {
             set_host(
                 inv,
@@ -104,14 +158,14 @@ pub async fn rollback(
                 host,
                 "failed",
                 Some(&format!(
-                    "after rollback, not installed: {}",
+                    "after rollback, not restored: {}",
                     wrong.join(", ")
                 )),
             )?;
         }
     }
     let left: i64 = inv.conn().query_row(
-        "SELECT count(*) FROM deployment_hosts WHERE deployment_id = ?1 AND state IN ('applied', 'applying', 'failed', 'attention', 'rolling-back')",
+        "SELECT count(*) FROM deployment_hosts WHERE deployment_id = ?1 AND excluded_reason IS NULL AND state IN ('applied', 'applying', 'failed', 'attention', 'rolling-back')",
         [id],
         |r| r.get(0),
     )?;
@@ -155,9 +209,10 @@ pub async fn unpin(
     let mut done = Vec::new();
     for name in &pinned {
         let host = inv.host(name)?;
-        let pkgs: Vec<String> = targets_of(inv, id, &host)?
+        let pkgs: Vec<String> = changes_of(inv, id, &host)?
             .into_iter()
-            .map(|(p, _, _)| p)
+            .filter(|c| c.from_version.is_some())
+            .map(|c| c.package)
             .collect();
         emit(
             &progress,
@@ -181,7 +236,10 @@ pub async fn unpin(
     }
     for (host, pkgs) in &done {
         let installed = installed_packages(inv, &host.spec.name)?;
-        if pkgs.iter().all(|p| !installed.get(p).is_some_and(is_held)) {
+        if pkgs
+            .iter()
+            .all(|p| !installed.get(base_name(p)).is_some_and(is_held))
+        {
             inv.conn().execute(
                 "UPDATE deployment_hosts SET pinned = 0 WHERE deployment_id = ?1 AND host_id = ?2",
                 params![id, host.id],

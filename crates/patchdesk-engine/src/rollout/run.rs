@@ -1,20 +1,28 @@
-//! Running a deployment: the `advance` step function (apply → verify → soak → gate) and the
-//! gate decision. Reads and writes only the deployment tables; host work goes through `remote`.
+//! Running a deployment: the `advance` step function (apply → verify → soak → gate), the
+//! resume of hosts cut off mid-apply, the gate decisions (go, go over a no-go only with a written
+//! reason, no-go) and excluding a host. Reads and writes only the deployment tables; host work
+//! goes through `remote`.
 
+use super::transaction::{
+    check_simulation, install_command, not_at, parse_installed, parse_simulation, query_command,
+    simulate_command,
+};
 use super::*;
 
 /// Advance a deployment as far as it can go now: apply, verify, soak, gate. Returns when it must
-/// wait (soak time, a manual gate) or is finished or halted. Safe to call again at any time.
+/// wait (soak time, a manual gate, a host still in attention at the end) or is finished or
+/// halted. Safe to call again at any time.
 pub async fn advance(
     inv: &mut Inventory,
     id: i64,
     ssh: &SshOptions,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
+    recheck_unresolved(inv, id, ssh, &progress).await?;
     loop {
-        let st = status(inv, id)?;
+        let st = stored_status(inv, id)?;
         if !(st.state == "planned" || st.state == "running") {
-            return Ok(st);
+            return status(inv, id);
         }
         if st.state == "planned" {
             inv.conn().execute(
@@ -23,17 +31,17 @@ pub async fn advance(
             )?;
         }
         let Some(stage) = st.stages.get(st.current_stage as usize) else {
-            inv.conn().execute(
-                "UPDATE deployments SET state = 'finished', updated_at = ?2 WHERE id = ?1",
-                params![id, inv.clock().now()],
-            )?;
-            emit(
-                &progress,
-                None,
-                Phase::Done,
-                format!("deployment {id} finished"),
-            );
-            continue;
+            if finish_if_done(inv, id)? {
+                emit(
+                    &progress,
+                    None,
+                    Phase::Done,
+                    format!("deployment {id} finished"),
+                );
+            }
+            // Otherwise a host is still in attention: it blocks the end until it is repaired
+            // or excluded (the status says which, and how).
+            return status(inv, id);
         };
         let idx = stage.idx;
         let smoke: Vec<String> = inv
@@ -48,7 +56,8 @@ pub async fn advance(
             "pending" => {
                 let hosts: Vec<HostRecord> = stage_hosts(inv, id, idx)?
                     .into_iter()
-                    .map(|(h, _)| h)
+                    .filter(|h| !h.excluded)
+                    .map(|h| h.host)
                     .collect();
                 if super::window::closed_window(inv, &hosts)?.is_some() {
                     // Outside the maintenance window: nothing changes until it opens.
@@ -68,7 +77,7 @@ pub async fn advance(
             "gate" => {
                 let healthy = stage.reasons.iter().all(|r| !r.starts_with("NO-GO"));
                 if st.mode == "auto" && healthy {
-                    decide(inv, id, true, "auto")?;
+                    decide(inv, id, Decision::Go, "auto")?;
                 } else if st.mode == "auto" {
                     return no_go(inv, id, "auto", ssh, progress).await;
                 } else {
@@ -83,6 +92,246 @@ pub async fn advance(
     }
 }
 
+/// Past the last stage with no host left unresolved (in attention, or caught applying) unless
+/// excluded: the deployment is finished. Returns whether it is.
+fn finish_if_done(inv: &Inventory, id: i64) -> Result<bool> {
+    let n = inv.conn().execute(
+        "UPDATE deployments SET state = 'finished', updated_at = ?2
+         WHERE id = ?1 AND state = 'running'
+           AND current_stage >= (SELECT count(*) FROM deployment_stages WHERE deployment_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM deployment_hosts WHERE deployment_id = ?1
+                             AND state IN ('attention', 'applying') AND excluded_reason IS NULL)",
+        params![id, inv.clock().now()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Hosts left in attention (or caught applying) in stages already past their apply are checked
+/// again on every advance: a repaired host is verified and counts as applied again.
+async fn recheck_unresolved(
+    inv: &mut Inventory,
+    id: i64,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<()> {
+    let st = stored_status(inv, id)?;
+    if st.state != "running" {
+        return Ok(());
+    }
+    for stage in st.stages.iter().filter(|s| s.state != "pending") {
+        for h in &stage.hosts {
+            if h.excluded.is_some() || !(h.state == "attention" || h.state == "applying") {
+                continue;
+            }
+            let host = inv.host(&h.host)?;
+            resume_host(
+                inv,
+                id,
+                &host,
+                &h.state,
+                h.error.as_deref(),
+                false,
+                ssh,
+                progress,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// What the resume found on a host cut off mid-apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resumed {
+    /// Every package of the transaction is at its planned version and dpkg is clean.
+    Completed,
+    /// dpkg is clean but the transaction did not complete: apply it again (within its stage).
+    NotCompleted,
+    /// Still in attention: dpkg broken, still running past the wait, or the host unreachable.
+    Unresolved,
+}
+
+/// Establish the outcome of an apply cut off by a crash: wait (visibly) until no dpkg/apt
+/// process holds the lock there, then `dpkg --audit`, then the versions of the whole
+/// transaction; close the open audit record with the outcome.
+#[allow(clippy::too_many_arguments)]
+async fn resume_host(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    prior_state: &str,
+    prior_error: Option<&str>,
+    may_reapply: bool,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<Resumed> {
+    let name = host.spec.name.clone();
+    if prior_state == "applying" {
+        set_host(
+            inv,
+            id,
+            host,
+            "attention",
+            Some("interrupted while applying: checking it (waiting for dpkg, then dpkg --audit)"),
+        )?;
+    }
+    emit(
+        progress,
+        Some(&name),
+        Phase::Running,
+        "interrupted mid-apply: waiting for dpkg to finish, then dpkg --audit".into(),
+    );
+    let changes = changes_of(inv, id, host)?;
+    let conn = match connect(host, ssh).await {
+        Ok(c) => c,
+        Err(e) => {
+            set_host(
+                inv,
+                id,
+                host,
+                "attention",
+                Some(&format!(
+                    "the interrupted apply cannot be checked ({e}); resume once it is reachable"
+                )),
+            )?;
+            return Ok(Resumed::Unresolved);
+        }
+    };
+    if let Err(e) = wait_for_dpkg(inv, id, host, &conn, progress).await {
+        conn.close().await;
+        emit(progress, Some(&name), Phase::Failed, e.clone());
+        set_host(inv, id, host, "attention", Some(&e))?;
+        return Ok(Resumed::Unresolved);
+    }
+    let audit = conn.run(&format!("{}dpkg --audit", sudo(host)), None).await;
+    let have = conn
+        .run(&query_command(&changes), None)
+        .await
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    conn.close().await;
+    let audit_problem = match &audit {
+        Ok(o) if o.exit_status == Some(0) && o.stdout.iter().all(u8::is_ascii_whitespace) => None,
+        Ok(o) => Some(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("exit status not 0")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(160)
+                .collect::<String>(),
+        ),
+        Err(e) => Some(e.to_string()),
+    };
+    let have = match (audit_problem, have) {
+        (Some(p), _) => {
+            let msg = format!(
+                "dpkg --audit reports packages left half-installed ({p}): repair it (`dpkg --configure -a`), then resume"
+            );
+            emit(progress, Some(&name), Phase::Failed, msg.clone());
+            set_host(inv, id, host, "attention", Some(&msg))?;
+            return Ok(Resumed::Unresolved);
+        }
+        (None, Err(e)) => {
+            set_host(
+                inv,
+                id,
+                host,
+                "attention",
+                Some(&format!(
+                    "the interrupted apply cannot be checked ({e}); resume"
+                )),
+            )?;
+            return Ok(Resumed::Unresolved);
+        }
+        (None, Ok(h)) => h,
+    };
+    let missing = not_at(&changes, &parse_installed(&have), Direction::Apply);
+    if missing.is_empty() {
+        let repaired = prior_error.is_some_and(|e| e.starts_with("dpkg --audit reports"));
+        let outcome = if repaired { "repaired" } else { "completed" };
+        close_interrupted(
+            inv,
+            host,
+            "apply",
+            &format!("established on resume: {outcome} (dpkg --audit clean; every package of the transaction at its planned version)"),
+        )?;
+        emit(
+            progress,
+            Some(&name),
+            Phase::Done,
+            format!("the interrupted apply had {outcome}: verified, not repeated"),
+        );
+        set_host(inv, id, host, "applied", None)?;
+        return Ok(Resumed::Completed);
+    }
+    let missing = missing.join(", ");
+    close_interrupted(
+        inv,
+        host,
+        "apply",
+        &format!("established on resume: failed (the interrupted apply did not complete: {missing}; dpkg --audit clean)"),
+    )?;
+    if may_reapply {
+        emit(
+            progress,
+            Some(&name),
+            Phase::Running,
+            format!("the interrupted apply did not complete ({missing}): applying again"),
+        );
+        return Ok(Resumed::NotCompleted);
+    }
+    let msg = format!(
+        "the interrupted apply did not complete ({missing}): roll it back, or exclude it with a reason"
+    );
+    emit(progress, Some(&name), Phase::Failed, msg.clone());
+    set_host(inv, id, host, "failed", Some(&msg))?;
+    Ok(Resumed::Unresolved)
+}
+
+/// Ask apt, read-only, what it would do for exactly the recorded transaction in this direction,
+/// and refuse (nothing changed) unless it is exactly what was planned.
+pub(super) async fn check_on_host(
+    host: &HostRecord,
+    changes: &[Change],
+    dir: Direction,
+    ssh: &SshOptions,
+) -> std::result::Result<(), String> {
+    let conn = connect(host, ssh).await.map_err(|e| e.to_string())?;
+    let out = conn.run(&simulate_command(changes, dir), None).await;
+    conn.close().await;
+    let out = out.map_err(|e| e.to_string())?;
+    let what = match dir {
+        Direction::Apply => "apply",
+        Direction::Rollback => "roll back",
+    };
+    if out.exit_status != Some(0) {
+        let e: String = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("E:"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" / ")
+            .chars()
+            .take(300)
+            .collect();
+        return Err(format!(
+            "apt cannot {what} exactly the planned transaction ({e}); nothing was changed"
+        ));
+    }
+    let steps = parse_simulation(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("cannot read what apt would do ({e}); nothing was changed"))?;
+    check_simulation(changes, &steps, dir).map_err(|d| match dir {
+        Direction::Apply => format!(
+            "the transaction changed since the plan ({d}); nothing was changed: plan again"
+        ),
+        Direction::Rollback => format!(
+            "the rollback would not restore exactly the state before the deployment ({d}); nothing was changed: restore it by hand or with the snapshot hook"
+        ),
+    })
+}
+
 async fn apply_stage(
     inv: &mut Inventory,
     id: i64,
@@ -93,71 +342,54 @@ async fn apply_stage(
 ) -> Result<()> {
     let now = inv.clock().now();
     inv.conn().execute("UPDATE deployment_stages SET started_at = coalesce(started_at, ?3) WHERE deployment_id = ?1 AND idx = ?2", params![id, idx, now])?;
-    for (host, state) in stage_hosts(inv, id, idx)? {
+    let strict = transaction_planned(inv, id)?;
+    for sh in stage_hosts(inv, id, idx)? {
+        if sh.excluded {
+            continue;
+        }
+        let host = sh.host;
         let name = host.spec.name.clone();
-        match state.as_str() {
-            "applied" | "failed" => continue,
+        match sh.state.as_str() {
+            "applied" | "failed" | "rolling-back" | "rolled-back" => continue,
             "applying" | "attention" => {
-                // Interrupted mid-apply (crash, kill, host dropped): check dpkg before anything else.
-                set_host(
+                // Interrupted mid-apply (crash, kill, host dropped): establish what happened first.
+                let prior_error: Option<String> = inv.conn().query_row(
+                    "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
+                    params![id, host.id],
+                    |r| r.get(0),
+                )?;
+                match resume_host(
                     inv,
                     id,
                     &host,
-                    "attention",
-                    Some("interrupted while applying; checking dpkg --audit"),
-                )?;
-                emit(
+                    &sh.state,
+                    prior_error.as_deref(),
+                    true,
+                    ssh,
                     progress,
-                    Some(&name),
-                    Phase::Running,
-                    "interrupted mid-apply: running dpkg --audit".into(),
-                );
-                let audit_cmd = format!("{}dpkg --audit", sudo(&host));
-                let targets = targets_of(inv, id, &host)?;
-                let query = format!(
-                    "dpkg-query -W -f='${{Package}}\\t${{Version}}\\n' {}",
-                    targets
-                        .iter()
-                        .map(|(p, _, _)| shell_quote(p))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-                let (ok, already) = match connect(&host, ssh).await {
-                    Ok(conn) => {
-                        let r = conn.run(&audit_cmd, None).await;
-                        let ok = matches!(&r, Ok(o) if o.exit_status == Some(0) && o.stdout.iter().all(|b| b.is_ascii_whitespace()));
-                        // Did the interrupted apply in fact complete? Then verify, do not repeat.
-                        let have = conn
-                            .run(&query, None)
-                            .await
-                            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                            .unwrap_or_default();
-                        conn.close().await;
-                        let installed: BTreeMap<&str, &str> =
-                            have.lines().filter_map(|l| l.split_once('\t')).collect();
-                        let already = targets
-                            .iter()
-                            .all(|(p, _, to)| installed.get(p.as_str()) == Some(&to.as_str()));
-                        (ok, already)
-                    }
-                    Err(_) => (false, false),
-                };
-                if !ok {
-                    set_host(inv, id, &host, "attention", Some("dpkg --audit reports broken packages (or the host is unreachable): repair it (`dpkg --configure -a`), then resume"))?;
-                    continue;
-                }
-                if already {
-                    emit(
-                        progress,
-                        Some(&name),
-                        Phase::Done,
-                        "the interrupted apply had completed: not repeated".into(),
-                    );
-                    set_host(inv, id, &host, "applied", None)?;
-                    continue;
+                )
+                .await?
+                {
+                    Resumed::Completed | Resumed::Unresolved => continue,
+                    Resumed::NotCompleted => {}
                 }
             }
             _ => {}
+        }
+        let changes = changes_of(inv, id, &host)?;
+        if changes.is_empty() {
+            let msg = "its apt transaction was not planned (the host could not be checked at plan time); nothing was applied: plan again once it is reachable";
+            emit(progress, Some(&name), Phase::Failed, msg.into());
+            set_host(inv, id, &host, "failed", Some(msg))?;
+            continue;
+        }
+        if strict {
+            // apt must be about to do exactly the planned transaction, nothing it chooses itself.
+            if let Err(e) = check_on_host(&host, &changes, Direction::Apply, ssh).await {
+                emit(progress, Some(&name), Phase::Failed, e.clone());
+                set_host(inv, id, &host, "failed", Some(&e))?;
+                continue;
+            }
         }
         emit(
             progress,
@@ -170,10 +402,6 @@ async fn apply_stage(
             "UPDATE deployment_hosts SET baseline = coalesce(baseline, ?3) WHERE deployment_id = ?1 AND host_id = ?2",
             params![id, host.id, serde_json::to_string(&baseline).unwrap_or_default()],
         )?;
-        let pins: Vec<(String, String)> = targets_of(inv, id, &host)?
-            .into_iter()
-            .map(|(p, _, to)| (p, to))
-            .collect();
         if let Some(hook) = snapshot_hook(inv, &scope_of(inv, id)?)? {
             emit(
                 progress,
@@ -195,13 +423,10 @@ async fn apply_stage(
             Phase::Running,
             format!(
                 "applying {}",
-                pins.iter()
-                    .map(|(p, v)| format!("{p}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                transaction::package_args(&changes, Direction::Apply).join(" ")
             ),
         );
-        let cmd = apt_command(&host, &pins, false);
+        let cmd = detached(&host, &install_command(&changes, Direction::Apply));
         match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
             Ok(()) => set_host(inv, id, &host, "applied", None)?,
             Err(e) => {
@@ -226,11 +451,20 @@ async fn verify_stage(
     progress: &ProgressFn,
 ) -> Result<()> {
     let hosts = stage_hosts(inv, id, idx)?;
-    let names: Vec<String> = hosts.iter().map(|(h, _)| h.spec.name.clone()).collect();
+    let names: Vec<String> = hosts
+        .iter()
+        .filter(|h| !h.excluded)
+        .map(|h| h.host.spec.name.clone())
+        .collect();
     rescan(inv, &names, ssh).await?;
     let mut reasons = Vec::new();
-    for (host, state) in &hosts {
+    for sh in &hosts {
+        let (host, state) = (&sh.host, sh.state.as_str());
         let name = &host.spec.name;
+        if sh.excluded {
+            reasons.push(format!("{name}: excluded from the deployment: not checked"));
+            continue;
+        }
         if state == "failed" || state == "attention" {
             let err: Option<String> = inv.conn().query_row(
                 "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
@@ -243,14 +477,23 @@ async fn verify_stage(
             ));
             continue;
         }
-        // Patch level: the exact planned versions are installed (from the fresh scan).
+        // Patch level: every package of the transaction as planned (from the fresh scan).
         let installed = installed_packages(inv, name)?;
-        for (pkg, _from, to) in targets_of(inv, id, host)? {
-            match installed.get(&pkg) {
-                Some(p) if p.version == to => {}
-                other => reasons.push(format!(
-                    "NO-GO {name}: {pkg} {to} is not installed (has {})",
-                    other.map(|p| p.version.as_str()).unwrap_or("none")
+        for c in changes_of(inv, id, host)? {
+            let have = installed
+                .get(transaction::base_name(&c.package))
+                .map(|p| p.version.as_str());
+            match (&c.to_version, have) {
+                (Some(v), Some(h)) if h == v => {}
+                (Some(v), h) => reasons.push(format!(
+                    "NO-GO {name}: {} {v} is not installed (has {})",
+                    c.package,
+                    h.unwrap_or("none")
+                )),
+                (None, None) => {}
+                (None, Some(h)) => reasons.push(format!(
+                    "NO-GO {name}: {} is still installed ({h}) although the transaction removes it",
+                    c.package
                 )),
             }
         }
@@ -331,8 +574,8 @@ async fn verify_stage(
     Ok(())
 }
 
-/// No-go at the current gate: the deployment halts, and when its policy says so the hosts of the
-/// failed stage are rolled back at once (verified by a rescan).
+/// No-go at the current gate (also once a soak is over): the deployment halts, and when its
+/// policy says so the hosts of the failed stage are rolled back at once (verified by a rescan).
 pub async fn no_go(
     inv: &mut Inventory,
     id: i64,
@@ -341,14 +584,20 @@ pub async fn no_go(
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let st = status(inv, id)?;
-    decide(inv, id, false, who)?;
+    decide(inv, id, Decision::NoGo, who)?;
     if !st.rollback_on_no_go {
         return status(inv, id);
     }
     let hosts: Vec<String> = st
         .stages
         .get(st.current_stage as usize)
-        .map(|s| s.hosts.iter().map(|h| h.host.clone()).collect())
+        .map(|s| {
+            s.hosts
+                .iter()
+                .filter(|h| h.excluded.is_none())
+                .map(|h| h.host.clone())
+                .collect()
+        })
         .unwrap_or_default();
     emit(
         &progress,
@@ -359,24 +608,102 @@ pub async fn no_go(
     super::rollback(inv, id, &hosts, ssh, progress).await
 }
 
+/// Go at the current gate, then continue. A soak that is over is measured again first (the
+/// gate is decided on health as of now). At a gate the engine judged no-go a plain go is
+/// refused; `override_no_go` (a written reason) overrides it, recorded in the audit log and
+/// shown in the summary.
+pub async fn go(
+    inv: &mut Inventory,
+    id: i64,
+    override_no_go: Option<&str>,
+    who: &str,
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let reason = match override_no_go.map(str::trim) {
+        Some("") => {
+            return Err(DeployError::ReasonMissing {
+                what: "overriding a no-go gate".into(),
+            }
+            .into())
+        }
+        other => other,
+    };
+    let st = stored_status(inv, id)?;
+    if st.state == "running" {
+        if let Some(s) = st.stages.get(st.current_stage as usize) {
+            let now = inv.clock().now();
+            let soak_over = s.state == "soaking" && s.soak_until.is_some_and(|u| u <= now);
+            if soak_over || s.state == "applied" {
+                let after = advance(inv, id, ssh, progress.clone()).await?;
+                // Auto mode may have decided the gate itself.
+                if after.current_stage != st.current_stage || after.state != "running" {
+                    return Ok(after);
+                }
+            }
+        }
+    }
+    decide(
+        inv,
+        id,
+        match reason {
+            Some(r) => Decision::GoOverNoGo(r),
+            None => Decision::Go,
+        },
+        who,
+    )?;
+    advance(inv, id, ssh, progress).await
+}
+
+/// A gate decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision<'a> {
+    Go,
+    /// Go although the engine judged the gate no-go, with the written reason.
+    GoOverNoGo(&'a str),
+    NoGo,
+}
+
 /// Take the gate decision for the current stage: go moves on, no-go halts the deployment.
-pub fn decide(inv: &Inventory, id: i64, go: bool, who: &str) -> Result<()> {
+fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result<()> {
     let st = status(inv, id)?;
     let stage = st
         .stages
         .get(st.current_stage as usize)
-        .filter(|s| s.state == "gate")
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "deployment {id} is not at a gate ({}): nothing to decide",
-                st.waiting_for.clone().unwrap_or(st.state.clone())
-            ))
+        .filter(|s| s.state == "gate" && (st.state == "running" || st.state == "planned"))
+        .ok_or_else(|| DeployError::NotAtGate {
+            id,
+            waiting: st
+                .waiting_for
+                .clone()
+                .map(|w| format!("it waits for {w}"))
+                .unwrap_or_else(|| format!("it is {}", st.state)),
         })?;
+    let no_go_reasons: Vec<&str> = stage
+        .reasons
+        .iter()
+        .filter(|r| r.starts_with("NO-GO"))
+        .map(String::as_str)
+        .collect();
+    let healthy = no_go_reasons.is_empty();
+    let (go, override_reason) = match decision {
+        Decision::Go if !healthy => {
+            return Err(DeployError::NoGoGate {
+                id,
+                stage: stage.name.clone(),
+                reasons: no_go_reasons.join("; ").chars().take(600).collect(),
+            }
+            .into())
+        }
+        Decision::Go => (true, None),
+        Decision::GoOverNoGo(r) => (true, (!healthy).then_some(r)),
+        Decision::NoGo => (false, None),
+    };
     let now = inv.clock().now();
     let tx = inv.conn().unchecked_transaction()?;
     tx.execute(
-        "UPDATE deployment_stages SET state = ?3, decision = ?4, decided_at = ?5, decided_by = ?6 WHERE deployment_id = ?1 AND idx = ?2",
-        params![id, stage.idx, if go { "done" } else { "failed" }, if go { "go" } else { "no-go" }, now, who],
+        "UPDATE deployment_stages SET state = ?3, decision = ?4, decided_at = ?5, decided_by = ?6, override_reason = ?7 WHERE deployment_id = ?1 AND idx = ?2",
+        params![id, stage.idx, if go { "done" } else { "failed" }, if go { "go" } else { "no-go" }, now, who, override_reason],
     )?;
     if !go {
         tx.execute(
@@ -385,15 +712,96 @@ pub fn decide(inv: &Inventory, id: i64, go: bool, who: &str) -> Result<()> {
         )?;
     }
     tx.commit()?;
+    let (action, detail) = match (go, override_reason) {
+        (true, Some(r)) => (
+            "gate-go-override",
+            format!(
+                "deployment {id} stage {}: go over the engine's no-go, reason: {r} (no-go said: {})",
+                stage.name,
+                no_go_reasons.join("; ")
+            ),
+        ),
+        (true, None) => ("gate-go", format!("deployment {id} stage {}", stage.name)),
+        (false, _) => ("gate-no-go", format!("deployment {id} stage {}", stage.name)),
+    };
+    inv.audit(who, None, action, "note", None, None, None, Some(&detail))?;
+    Ok(())
+}
+
+/// Leave a host out of the rest of a deployment, with a written reason (recorded in the audit
+/// log and shown in the status): a pending host is not patched, and a host in attention or
+/// failed no longer blocks the deployment from finishing; rollback skips it unless named.
+pub fn exclude(
+    inv: &Inventory,
+    id: i64,
+    host: &str,
+    reason: &str,
+    who: &str,
+) -> Result<DeploymentStatus> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(DeployError::ReasonMissing {
+            what: format!("excluding {host}"),
+        }
+        .into());
+    }
+    let st = status(inv, id)?;
+    let h = st
+        .stages
+        .iter()
+        .flat_map(|s| &s.hosts)
+        .find(|h| h.host == host)
+        .ok_or_else(|| DeployError::HostNotInDeployment {
+            id,
+            host: host.to_string(),
+        })?;
+    if let Some(r) = &h.excluded {
+        return Err(DeployError::AlreadyExcluded {
+            id,
+            host: host.to_string(),
+            reason: r.clone(),
+        }
+        .into());
+    }
+    if !matches!(
+        h.state.as_str(),
+        "pending" | "failed" | "attention" | "applying"
+    ) {
+        return Err(DeployError::CannotExclude {
+            id,
+            host: host.to_string(),
+            state: h.state.clone(),
+        }
+        .into());
+    }
+    let rec = inv.host(host)?;
+    inv.conn().execute(
+        "UPDATE deployment_hosts SET excluded_reason = ?3, excluded_at = ?4, excluded_by = ?5, note = NULL WHERE deployment_id = ?1 AND host_id = ?2",
+        params![id, rec.id, reason, inv.clock().now(), who],
+    )?;
     inv.audit(
         who,
-        None,
-        if go { "gate-go" } else { "gate-no-go" },
+        Some(host),
+        "deployment-exclude",
         "note",
         None,
         None,
         None,
-        Some(&format!("deployment {id} stage {}", stage.name)),
+        Some(&format!(
+            "deployment {id}: excluded while {}; reason: {reason}",
+            h.state
+        )),
     )?;
-    Ok(())
+    if h.state == "attention" || h.state == "applying" {
+        close_interrupted(
+            inv,
+            &rec,
+            "apply",
+            &format!(
+                "outcome not established: the host was excluded from deployment {id} ({reason})"
+            ),
+        )?;
+    }
+    finish_if_done(inv, id)?;
+    status(inv, id)
 }
