@@ -452,7 +452,15 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print and succeed; a wrong command line is EXIT_USAGE, kept
+            // apart from 2 (a scan with failed hosts).
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -880,9 +888,10 @@ fn deploy_progress() -> patchdesk_engine::progress::ProgressFn {
 
 /// Exit codes (README "Exit codes"): 0 ok, 1 error or refusal, 2 a scan finished with failed
 /// hosts, 3 a deployment halted at a no-go (or a drill failed), 4 a plan blocked by a guard
-/// (nothing stored), 130 a scan cancelled.
+/// (nothing stored), 64 a wrong command line, 130 a scan cancelled.
 const EXIT_HALTED: i32 = 3;
 const EXIT_PLAN_BLOCKED: i32 = 4;
+const EXIT_USAGE: i32 = 64;
 
 fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
     if json {

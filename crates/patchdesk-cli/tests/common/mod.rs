@@ -224,3 +224,98 @@ pub fn scanned_cli(fleet: &Fleet, when: &str) -> Cli {
     assert_eq!(out.status.code(), Some(2), "pd-06 is down, the rest scan");
     cli
 }
+
+/// Run a command on a fleet host over plain OpenSSH (not PatchDesk's SSH): ground truth as an
+/// administrator would read it.
+pub fn ssh(fleet: &Fleet, host: &str, cmd: &str) -> String {
+    let cfg = fleet.path("dir").join("ssh_config");
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-o", "BatchMode=yes", host, cmd])
+        .output()
+        .expect("ssh runs");
+    assert!(
+        out.status.success(),
+        "ssh {host} {cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every package dpkg knows on a host, with its version and state, and apt's auto marks, read
+/// over plain ssh: compared before a deployment and after its rollback.
+pub fn package_state(fleet: &Fleet, host: &str) -> String {
+    ssh(
+        fleet,
+        host,
+        "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' | sort; echo '-- auto:'; apt-mark showauto | sort",
+    )
+}
+
+/// Package versions published into the fleet's repository for one test: removed again (and the
+/// hosts' apt lists refreshed) when dropped, even when the test fails.
+pub struct Published<'a> {
+    fleet: &'a Fleet,
+    versions: Vec<(String, String)>,
+    hosts: Vec<String>,
+}
+
+impl<'a> Published<'a> {
+    /// `publish` arguments per version, e.g. `&["pd-daemon", "1.2-1", "--depends", "…"]`; the
+    /// hosts whose apt lists are refreshed now and on drop.
+    pub fn new(fleet: &'a Fleet, versions: &[&[&str]], hosts: &[&str]) -> Published<'a> {
+        let p = Published {
+            fleet,
+            versions: versions
+                .iter()
+                .map(|v| (v[0].to_string(), v[1].to_string()))
+                .collect(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        for v in versions {
+            let mut args = vec!["publish"];
+            args.extend_from_slice(v);
+            fleet.run(&args);
+        }
+        p.refresh();
+        p
+    }
+
+    fn refresh(&self) {
+        for h in &self.hosts {
+            self.fleet.exec(h, &["apt-get", "update", "-qq"]);
+        }
+    }
+}
+
+impl Drop for Published<'_> {
+    fn drop(&mut self) {
+        for (p, v) in &self.versions {
+            let _ = Command::new("bash")
+                .arg(&self.fleet.script)
+                .args(["unpublish", p, v])
+                .output();
+        }
+        for h in &self.hosts {
+            let _ = Command::new("bash")
+                .arg(&self.fleet.script)
+                .args(["exec", h, "--", "apt-get", "update", "-qq"])
+                .output();
+        }
+    }
+}
+
+/// The audit log of a CLI's database: (host, action, phase, exit status, detail), oldest first.
+pub fn audit_rows(cli: &Cli) -> Vec<(String, String, String, Option<i64>, String)> {
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    let mut stmt = db
+        .prepare("SELECT coalesce(host, ''), action, phase, exit_status, coalesce(detail, '') FROM audit_log ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
