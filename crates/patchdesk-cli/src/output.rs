@@ -345,7 +345,7 @@ pub fn compliance(c: &Compliance) {
 
 pub fn sources(s: &[SourceStatus]) {
     if s.is_empty() {
-        println!("no advisory feeds yet: patchdesk advisories sync --from FILE|URL");
+        println!("no advisory feeds yet: `patchdesk advisories sync --from FILE|URL`");
         return;
     }
     let mut t = table();
