@@ -343,6 +343,87 @@ try {
     await shot("18-host-audit-log");
   });
 
+  await step("deployment wizard: the whole transaction, a no-go override, an exclusion", async () => {
+    const fleetSh = (...args) => execFileSync("bash", ["tests/fleet/fleet.sh", ...args], { encoding: "utf8" }).trim();
+    const fleetExec = (host, ...cmd) => fleetSh("exec", host, "--", ...cmd);
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const version = (host, pkg) => fleetExec(host, "dpkg-query", "-W", "-f=${Version}", pkg);
+    const published = [["pd-libfoo1", "1:3.1-1"], ["pd-libbar1", "1.0-1"], ["pd-daemon", "1.2-1", "--depends", "pd-libfoo1 (>= 1:3.1-1), pd-libbar1"]];
+    const hosts = ["pd-01", "pd-02"];
+    const repair = () => { try { fleetExec("pd-02", "sh", "-c", "dpkg --configure -a; apt-get install -y -qq --allow-downgrades pd-tools=2.0-1"); } catch { /* checked below */ } };
+    try {
+      for (const p of published) fleetSh("publish", ...p);
+      for (const h of hosts) fleetExec(h, "apt-get", "update", "-qq");
+      cli("scan", ...hosts);
+      await click("#nav-deploy");
+      await exec(`[...document.querySelectorAll('#run-view button')].find(b => b.textContent === 'All deployments')?.click()`);
+      await waitFor("select step", () => find("#deploy-scope"));
+      await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'canary'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+      await waitFor("pd-daemon offered", () => find('#deploy-packages input[value="pd-daemon"]'));
+      await exec(`document.querySelectorAll('#deploy-packages input:checked').forEach((i) => i.click())`);
+      await click('#deploy-packages input[value="pd-daemon"]');
+      await setValue("#deploy-smoke", "test -e /etc/pd-missing.conf");
+      await setValue("#deploy-soak", "0");
+      await click("#deploy-plan");
+      await waitFor("transaction", () => find("#transaction-table tbody tr"), 30000);
+      const rows = await exec(`return [...document.querySelectorAll('#transaction-table tbody tr')].map(r => r.dataset.host + ' ' + r.dataset.kind + ' ' + r.innerText.replace(/\\s+/g, ' ').trim())`);
+      const want = ["pd-daemon 1.0-1 → 1.2-1 named downgrade to 1.0-1", "pd-libbar1 (new) → 1.0-1 new, pulled in by apt purge (installed by the upgrade)", "pd-libfoo1 1:3.0-1 → 1:3.1-1 pulled in by apt downgrade to 1:3.0-1"];
+      check("the plan review shows each host's whole transaction with its rollback",
+        rows.length === 6 && hosts.every((h) => want.every((w) => rows.some((r) => r.startsWith(h) && r.includes(w)))), rows.join(" | "));
+      const rb = await exec(`return [...document.querySelectorAll('#rollback-table tbody tr')].map(r => r.innerText)`);
+      check("the rollback path covers every package of the transaction", rb.length === 2 && rb.every((r) => r.includes("downgrade to pd-daemon=1.0-1 pd-libfoo1=1:3.0-1") && r.includes("purge pd-libbar1")), rb.join(" | "));
+      await shot("19-deploy-whole-transaction");
+      // As if PatchDesk had been killed while applying pd-02, whose dpkg was then left broken.
+      const id = Number((await text("#deploy-start")).replace(/\D+/g, ""));
+      execFileSync("/usr/bin/python3", ["-c", `import sqlite3, sys
+db = sqlite3.connect(sys.argv[1]); i = int(sys.argv[2])
+db.execute("UPDATE deployments SET state = 'running' WHERE id = ?", (i,))
+db.execute("UPDATE deployment_hosts SET state = 'applying' WHERE deployment_id = ? AND host_id = (SELECT id FROM hosts WHERE name = 'pd-02')", (i,))
+db.execute("INSERT INTO audit_log (at, actor, host, action, phase, command) VALUES ('2026-11-24T12:00:00Z', 'patchdesk', 'pd-02', 'apply', 'before', 'apt-get install (interrupted)')")
+db.commit()`, process.env.PATCHDESK_DB, String(id)]);
+      fleetExec("pd-02", "dpkg", "--unpack", "/srv/patchdesk-repo/pool/bookworm/pd-tools_2.1-1_all.deb");
+      await click("#deploy-start");
+      await waitFor("no-go gate", () => find(".gate-override"), 60000);
+      const card = await text('.gate-card[data-stage="canary"]');
+      check("the no-go gate offers no plain Go, and says why", (await findAll(".gate-go")).length === 0 && card.includes("the engine says no-go") && card.includes("dpkg --audit reports"), card);
+      await click(".gate-override");
+      await waitFor("override form", () => find("#override-reason"));
+      const disabled = await exec(`return document.querySelector('#override-confirm').disabled`);
+      check("overriding a no-go needs a written reason", disabled === true, String(disabled));
+      await setValue("#override-reason", "pd-02 is rebuilt; the smoke check is obsolete");
+      await shot("20-deploy-override-no-go");
+      await click("#override-confirm");
+      const waiting = await waitFor("blocked by pd-02", async () => {
+        const t = await text("#deploy-waiting").catch(() => "");
+        return t.includes("pd-02 to be repaired or excluded") ? t : "";
+      }, 60000);
+      check("a host in attention keeps the deployment from finishing", (await text("#deploy-state")) === "running" && waiting.includes("patchdesk deploy exclude"), waiting);
+      await shot("20b-deploy-blocked-by-attention");
+      await click('li[data-host="pd-02"] .host-exclude');
+      await waitFor("exclude form", () => find("#exclude-reason"));
+      await setValue("#exclude-reason", "rebuilt from scratch next week");
+      await click("#exclude-confirm");
+      await waitFor("finished", async () => ((await text("#deploy-state")) === "finished" ? "yes" : ""), 30000);
+      const summary = await text("#deploy-summary");
+      check("the summary shows the override and the exclusion with their reasons",
+        summary.includes("canary gate: go over the engine's no-go by user — pd-02 is rebuilt; the smoke check is obsolete") && summary.includes("pd-02 excluded — rebuilt from scratch next week"), summary);
+      await shot("21-deploy-override-exclusion-summary");
+      const audit = JSON.parse(cli("audit", "--json", "--limit", "200"));
+      check("both are in the audit log", audit.some((a) => a.action === "gate-go-override" && a.detail.includes("smoke check is obsolete")) && audit.some((a) => a.action === "deployment-exclude" && a.host === "pd-02" && a.detail.includes("rebuilt from scratch")), "");
+      check("the whole transaction was applied on pd-01", version("pd-01", "pd-daemon") === "1.2-1" && version("pd-01", "pd-libfoo1") === "1:3.1-1" && version("pd-01", "pd-libbar1") === "1.0-1");
+      repair();
+      await click("#deploy-rollback");
+      await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
+      const gone = fleetExec("pd-01", "sh", "-c", "dpkg-query -W -f='${db:Status-Abbrev}' pd-libbar1 2>/dev/null || true");
+      check("rollback restores the whole transaction on pd-01", version("pd-01", "pd-daemon") === "1.0-1" && version("pd-01", "pd-libfoo1") === "1:3.0-1" && !gone.startsWith("ii"), gone);
+      await shot("22-deploy-transaction-rolled-back");
+    } finally {
+      repair();
+      for (const p of published) { try { fleetSh("unpublish", p[0], p[1]); } catch { /* already gone */ } }
+      for (const h of hosts) { try { fleetExec(h, "apt-get", "update", "-qq"); } catch { /* reported by the checks */ } }
+    }
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

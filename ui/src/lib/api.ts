@@ -67,7 +67,11 @@ export const api = {
   deployPlan: (request: PlanRequest) => invoke<Plan>("deploy_plan", { request }),
   deployList: () => invoke<DeploymentStatus[]>("deploy_list"),
   deployAdvance: (id: number) => invoke<DeploymentStatus>("deploy_advance", { id }),
-  deployDecide: (id: number, go: boolean) => invoke<DeploymentStatus>("deploy_decide", { id, go }),
+  /** Go or no-go; a go at a no-go gate needs `overrideReason` (the engine refuses it otherwise). */
+  deployDecide: (id: number, go: boolean, overrideReason: string | null = null) =>
+    invoke<DeploymentStatus>("deploy_decide", { id, go, overrideReason }),
+  deployExclude: (id: number, host: string, reason: string) =>
+    invoke<DeploymentStatus>("deploy_exclude", { id, host, reason }),
   deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
   audit: (host: string | null, limit = 200) => invoke<AuditEntry[]>("audit_entries", { host, limit }),

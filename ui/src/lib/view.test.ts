@@ -87,7 +87,7 @@ describe("formatting", () => {
   });
 });
 
-import { byBucket, countdown, secondsLeftNow } from "./view";
+import { byBucket, changeLine, changeWhy, countdown, secondsLeftNow, secondsUntil } from "./view";
 
 describe("countdowns", () => {
   it("formats time left and overdue", () => {
@@ -102,6 +102,22 @@ describe("countdowns", () => {
     expect(secondsLeftNow(100, fetched, new Date("2026-11-24T12:00:30Z"))).toBe(70);
     expect(secondsLeftNow(10, fetched, new Date("2026-11-24T12:00:30Z"))).toBe(-20);
     expect(secondsLeftNow(null, fetched, fetched)).toBe(null);
+  });
+  it("counts down to an instant and never below zero", () => {
+    const now = new Date("2026-11-25T13:00:00Z");
+    expect(secondsUntil("2026-11-25T14:00:00Z", now)).toBe(3600);
+    expect(secondsUntil("2026-11-25T12:00:00Z", now)).toBe(0);
+    expect(countdown(secondsUntil("2026-11-25T12:00:00Z", now))).toBe("0m 00s");
+    expect(secondsUntil(null, now)).toBe(null);
+    expect(secondsUntil("not a date", now)).toBe(null);
+  });
+  it("describes a transaction's packages", () => {
+    expect(changeLine({ package: "pd-libbar1", from_version: null, to_version: "1.0-1" })).toBe("pd-libbar1 (new) → 1.0-1");
+    expect(changeLine({ package: "pd-agent", from_version: "2.0-1", to_version: null })).toBe("pd-agent 2.0-1 → (removed)");
+    expect(changeWhy({ requested: true, kind: "upgrade" })).toBe("named");
+    expect(changeWhy({ requested: false, kind: "upgrade" })).toBe("pulled in by apt");
+    expect(changeWhy({ requested: false, kind: "install" })).toBe("new, pulled in by apt");
+    expect(changeWhy({ requested: false, kind: "remove" })).toBe("REMOVED by apt");
   });
   it("groups by bucket in order", () => {
     const g = byBucket([{ bucket: "low", n: 1 }, { bucket: "critical", n: 2 }, { bucket: "critical", n: 3 }]);

@@ -142,6 +142,27 @@ export function secondsLeftNow(secondsLeft: number | null, fetchedAt: Date, now:
   return secondsLeft - Math.floor((now.getTime() - fetchedAt.getTime()) / 1000);
 }
 
+/** Seconds from `now` until `iso` (an engine instant), never negative: a time passed is 0. */
+export function secondsUntil(iso: string | null | undefined, now: Date): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return null;
+  return Math.max(0, Math.round((t - now.getTime()) / 1000));
+}
+
+/** One package of a deployment's transaction: `pd-libfoo1 1:3.0-1 → 1:3.1-1`. */
+export function changeLine(c: { package: string; from_version: string | null; to_version: string | null }): string {
+  return `${c.package} ${c.from_version ?? "(new)"} → ${c.to_version ?? "(removed)"}`;
+}
+
+/** Why a package is in the transaction. */
+export function changeWhy(c: { requested: boolean; kind: string }): string {
+  if (c.requested) return "named";
+  if (c.kind === "install") return "new, pulled in by apt";
+  if (c.kind === "remove") return "REMOVED by apt";
+  return "pulled in by apt";
+}
+
 export const BUCKETS = ["critical", "high", "moderate", "low"] as const;
 export type BucketName = (typeof BUCKETS)[number];
 

@@ -5,7 +5,11 @@ export type StageStatus = { idx: number, name: string, state: string, soak_until
 /**
  * The engine's recommendation at the gate, and the decision taken.
  */
-healthy: boolean | null, decision: string | null, reasons: Array<string>, hosts: Array<HostStatus>, 
+healthy: boolean | null, decision: string | null, decided_by: string | null, 
+/**
+ * A go given at a gate the engine judged no-go: the written reason.
+ */
+override_reason: string | null, reasons: Array<string>, hosts: Array<HostStatus>, 
 /**
  * The stage waits for a closed maintenance window that opens then.
  */
