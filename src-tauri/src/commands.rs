@@ -412,6 +412,12 @@ pub fn deploy_list(state: State<'_, AppState>) -> Res<Vec<DeploymentStatus>> {
     Ok(rollout::list(&state.read())?)
 }
 
+/// One deployment as of now, with each host's transaction.
+#[tauri::command]
+pub fn deploy_status(state: State<'_, AppState>, id: i64) -> Res<DeploymentStatus> {
+    Ok(rollout::status(&state.read(), id)?)
+}
+
 #[tauri::command]
 pub async fn deploy_advance(
     app: AppHandle,

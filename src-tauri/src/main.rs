@@ -47,6 +47,7 @@ fn main() {
             commands::check_alerts,
             commands::deploy_plan,
             commands::deploy_list,
+            commands::deploy_status,
             commands::deploy_advance,
             commands::deploy_decide,
             commands::deploy_exclude,

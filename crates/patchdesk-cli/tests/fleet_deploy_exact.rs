@@ -869,10 +869,50 @@ fn scope_list_and_exit_codes() {
     let list = cli.json(&["deploy", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "one");
+    assert_eq!(list[0]["state"], "planned");
     let text = cli.ok(&["deploy", "list"]);
     assert!(
         text.contains("one") && text.contains("pd-01") && text.contains("planned"),
         "{text}"
+    );
+    // The scan is stale for pd-01 (upgraded behind PatchDesk's back): apt has nothing to do
+    // there any more, so the plan leaves it out and says why.
+    fleet.exec(
+        "pd-01",
+        &["apt-get", "install", "-y", "-qq", "pd-hello=1.1-1"],
+    );
+    let (p, code) = plan(
+        &cli,
+        T0,
+        &[
+            "--name",
+            "stale",
+            "--scope",
+            "canary",
+            "--package",
+            "pd-hello",
+            "--waves",
+            "100",
+        ],
+    );
+    fleet.exec(
+        "pd-01",
+        &[
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--allow-downgrades",
+            "pd-hello=1.0-1",
+        ],
+    );
+    assert_eq!(code, 0, "{p}");
+    assert_eq!(p["stages"][0]["hosts"], serde_json::json!(["pd-02"]), "{p}");
+    assert!(
+        p["warnings"].to_string().contains(
+            "left out, nothing to change there any more (the last scan is stale: rescan): pd-01"
+        ),
+        "{p}"
     );
     let missing = cli.cmd(&["deploy", "status", "99"]);
     assert_eq!(

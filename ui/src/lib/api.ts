@@ -66,6 +66,7 @@ export const api = {
   checkAlerts: () => invoke<number>("check_alerts"),
   deployPlan: (request: PlanRequest) => invoke<Plan>("deploy_plan", { request }),
   deployList: () => invoke<DeploymentStatus[]>("deploy_list"),
+  deployStatus: (id: number) => invoke<DeploymentStatus>("deploy_status", { id }),
   deployAdvance: (id: number) => invoke<DeploymentStatus>("deploy_advance", { id }),
   /** Go or no-go; a go at a no-go gate needs `overrideReason` (the engine refuses it otherwise). */
   deployDecide: (id: number, go: boolean, overrideReason: string | null = null) =>

@@ -276,13 +276,13 @@ pub struct HostStatus {
 /// Where a deployment is, as of now: a soak that has ended is a gate waiting for its decision
 /// (health is measured again before the decision is applied), and no countdown is negative.
 pub fn status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
-    load_status(inv, id, true)
+    load_status(inv, id, true, true)
 }
 
 /// The stored state, for the state machine itself (a soak that has ended is still `soaking`
 /// until its end-of-soak check has run).
 pub(super) fn stored_status(inv: &Inventory, id: i64) -> Result<DeploymentStatus> {
-    load_status(inv, id, false)
+    load_status(inv, id, false, false)
 }
 
 /// `3h 5m`, never negative.
@@ -291,7 +291,14 @@ pub(super) fn hours_minutes(secs: i64) -> String {
     format!("{}h {}m", x / 3600, (x % 3600) / 60)
 }
 
-fn load_status(inv: &Inventory, id: i64, as_of_now: bool) -> Result<DeploymentStatus> {
+/// `with_changes`: each host's planned transaction too (the detail view; lists and the state
+/// machine do without).
+fn load_status(
+    inv: &Inventory,
+    id: i64,
+    as_of_now: bool,
+    with_changes: bool,
+) -> Result<DeploymentStatus> {
     let now = inv.clock().now();
     let row = inv
         .conn()
@@ -348,7 +355,9 @@ fn load_status(inv: &Inventory, id: i64, as_of_now: bool) -> Result<DeploymentSt
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (mut h, host_id) in rows {
-            h.changes = changes_by_id(inv, id, host_id, &h.host, planned)?;
+            if with_changes {
+                h.changes = changes_by_id(inv, id, host_id, &h.host, planned)?;
+            }
             s.hosts.push(h);
         }
         if as_of_now && s.state == "soaking" && s.soak_until.is_some_and(|u| u <= now) {
@@ -459,14 +468,16 @@ fn load_status(inv: &Inventory, id: i64, as_of_now: bool) -> Result<DeploymentSt
     })
 }
 
-/// All deployments, newest first.
+/// All deployments, newest first, as of now (without each host's transaction: see [`status`]).
 pub fn list(inv: &Inventory) -> Result<Vec<DeploymentStatus>> {
     let ids: Vec<i64> = inv
         .conn()
         .prepare("SELECT id FROM deployments ORDER BY id DESC")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    ids.into_iter().map(|id| status(inv, id)).collect()
+    ids.into_iter()
+        .map(|id| load_status(inv, id, true, false))
+        .collect()
 }
 
 /// One host of a stage, as stored.

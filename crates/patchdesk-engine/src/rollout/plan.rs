@@ -165,70 +165,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         .iter()
         .map(|h| Ok((h.clone(), inv.host(h)?)))
         .collect::<Result<_>>()?;
-    let canary: Vec<String> = hosts
-        .iter()
-        .filter(|h| records[*h].spec.environment == Environment::NonProd)
-        .cloned()
-        .collect();
-    let prod: Vec<String> = hosts
-        .iter()
-        .filter(|_| !req.non_prod_only)
-        .filter(|h| records[*h].spec.environment == Environment::Prod)
-        .cloned()
-        .collect();
-    let mut stages = Vec::new();
-    if !canary.is_empty() {
-        stages.push(StagePlan {
-            name: "canary".into(),
-            hosts: canary.clone(),
-        });
-    }
-    for (name, hs) in waves(&prod, &req.waves) {
-        stages.push(StagePlan { name, hosts: hs });
-    }
-
     let mut guards = Vec::new();
     let mut warnings = Vec::new();
-    let urgent = items
-        .iter()
-        .any(|p| matches!(p.bucket, Bucket::Critical | Bucket::High));
-    if canary.is_empty() {
-        guards.push(Guard {
-            code: "no-canary".into(),
-            message: if urgent {
-                "no non-prod host in scope: critical/high patches would skip the canary".into()
-            } else {
-                "no non-prod host in scope: the deployment would skip the canary".into()
-            },
-            overridden_by: None,
-        });
-    }
-    if req.waves == [100] && prod.len() > 1 {
-        guards.push(Guard {
-            code: "single-stage".into(),
-            message: format!("one stage straight to all {} production hosts", prod.len()),
-            overridden_by: None,
-        });
-    }
-    let per_host_max = hosts
-        .iter()
-        .map(|h| targets.iter().filter(|t| &t.host == h).count())
-        .max()
-        .unwrap_or(0);
-    let now = inv.clock().now();
-    let oldest = items.iter().filter_map(|p| p.disclosed_at).min();
-    if per_host_max > 25 || oldest.is_some_and(|d| now - d > Duration::days(90)) {
-        warnings.push(format!(
-            "Patch Tuesday heroism: up to {per_host_max} updates on one host{}; smaller, regular batches are safer",
-            oldest.filter(|d| now - *d > Duration::days(90)).map(|d| format!(", backlog since {}", d.format("%Y-%m-%d"))).unwrap_or_default()
-        ));
-    }
-    if !(24..=48).contains(&req.canary_soak_hours) && !canary.is_empty() {
-        warnings.push(format!(
-            "canary soak of {} h is outside the recommended 24–48 h",
-            req.canary_soak_hours
-        ));
-    }
 
     // The whole transaction of each host, and a rollback path for each of its packages.
     let mut rollback = Vec::new();
@@ -419,6 +357,93 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         });
     }
     rollback.sort_by(|a, b| a.host.cmp(&b.host));
+    // A host where apt has nothing to do any more (the scan was stale) is left out.
+    let idle: BTreeSet<String> = hosts
+        .iter()
+        .filter(|h| {
+            rollback.iter().any(|r| &r.host == *h && r.ok)
+                && !transaction.iter().any(|c| &c.host == *h)
+        })
+        .cloned()
+        .collect();
+    if !idle.is_empty() {
+        warnings.push(format!(
+            "left out, nothing to change there any more (the last scan is stale: rescan): {}",
+            idle.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        rollback.retain(|r| !idle.contains(&r.host));
+        targets.retain(|t| !idle.contains(&t.host));
+    }
+    let hosts: BTreeSet<String> = hosts.difference(&idle).cloned().collect();
+    if hosts.is_empty() {
+        return Err(Error::Invalid(format!(
+            "nothing to deploy: what the selection names is already installed in {:?} (the last scan is stale: rescan)",
+            req.scope
+        )));
+    }
+    let canary: Vec<String> = hosts
+        .iter()
+        .filter(|h| records[*h].spec.environment == Environment::NonProd)
+        .cloned()
+        .collect();
+    let prod: Vec<String> = hosts
+        .iter()
+        .filter(|_| !req.non_prod_only)
+        .filter(|h| records[*h].spec.environment == Environment::Prod)
+        .cloned()
+        .collect();
+    let mut stages = Vec::new();
+    if !canary.is_empty() {
+        stages.push(StagePlan {
+            name: "canary".into(),
+            hosts: canary.clone(),
+        });
+    }
+    for (name, hs) in waves(&prod, &req.waves) {
+        stages.push(StagePlan { name, hosts: hs });
+    }
+
+    let urgent = items
+        .iter()
+        .any(|p| matches!(p.bucket, Bucket::Critical | Bucket::High));
+    if canary.is_empty() {
+        guards.push(Guard {
+            code: "no-canary".into(),
+            message: if urgent {
+                "no non-prod host in scope: critical/high patches would skip the canary".into()
+            } else {
+                "no non-prod host in scope: the deployment would skip the canary".into()
+            },
+            overridden_by: None,
+        });
+    }
+    if req.waves == [100] && prod.len() > 1 {
+        guards.push(Guard {
+            code: "single-stage".into(),
+            message: format!("one stage straight to all {} production hosts", prod.len()),
+            overridden_by: None,
+        });
+    }
+    let per_host_max = hosts
+        .iter()
+        .map(|h| targets.iter().filter(|t| &t.host == h).count())
+        .max()
+        .unwrap_or(0);
+    let now = inv.clock().now();
+    let oldest = items.iter().filter_map(|p| p.disclosed_at).min();
+    if per_host_max > 25 || oldest.is_some_and(|d| now - d > Duration::days(90)) {
+        warnings.push(format!(
+            "Patch Tuesday heroism: up to {per_host_max} updates on one host{}; smaller, regular batches are safer",
+            oldest.filter(|d| now - *d > Duration::days(90)).map(|d| format!(", backlog since {}", d.format("%Y-%m-%d"))).unwrap_or_default()
+        ));
+    }
+    if !(24..=48).contains(&req.canary_soak_hours) && !canary.is_empty() {
+        warnings.push(format!(
+            "canary soak of {} h is outside the recommended 24–48 h",
+            req.canary_soak_hours
+        ));
+    }
+
     // A group snapshot hook is a rollback path of its own where no downgrade is possible.
     if let Some(hook) = snapshot_hook(inv, &req.scope)? {
         for r in rollback.iter_mut().filter(|r| !r.ok) {
