@@ -338,7 +338,7 @@ fn kill_9_mid_maintainer_script_resume_waits_for_dpkg_then_finishes_with_the_aud
     let _g = common::serial();
     let fleet = Fleet::get();
     let hosts = ["pd-01", "pd-02"];
-    let _published = Published::new(&fleet, &[&["pd-tools", "2.6-1", "--sleep", "8"]], &hosts);
+    let _published = Published::new(&fleet, &[&["pd-tools", "2.6-1", "--sleep", "5"]], &hosts);
     let cli = scanned_cli(&fleet, T0);
     let (p, code) = plan(
         &cli,
