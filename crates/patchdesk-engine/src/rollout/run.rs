@@ -805,3 +805,143 @@ pub fn exclude(
     finish_if_done(inv, id)?;
     status(inv, id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manual deployment on one host `h1`, its only stage in `stage_state` with `reasons`.
+    fn deployment(
+        stage_state: &str,
+        soak_until: &str,
+        reasons: &str,
+        host_state: &str,
+    ) -> Inventory {
+        let (inv, _) = crate::inventory::test_util::inv();
+        inv.conn()
+            .execute_batch(&format!(
+                "INSERT INTO hosts (name, address, port, user, auth_kind, environment, created_at, updated_at)
+                   VALUES ('h1', '192.0.2.1', 22, 'root', 'agent', 'non-prod', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                 INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, transaction_planned)
+                   VALUES ('d', 'h1', '2026-11-23T12:00:00Z', '2026-11-23T12:00:00Z', 'running', 0, 'manual', 86400, '[]', '[]', '{{}}', 1);
+                 INSERT INTO deployment_stages (deployment_id, idx, name, state, soak_until, reasons) VALUES (1, 0, 'canary', '{stage_state}', '{soak_until}', '{reasons}');
+                 INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state) VALUES (1, 1, 0, '{host_state}');"
+            ))
+            .unwrap();
+        inv
+    }
+
+    #[test]
+    fn a_soak_that_is_over_is_a_gate_as_of_now_and_no_countdown_is_negative() {
+        // The clock says 2026-11-24T12:00:00Z; the soak ended an hour before.
+        let inv = deployment("soaking", "2026-11-24T11:00:00Z", "[]", "applied");
+        let st = status(&inv, 1).unwrap();
+        assert_eq!(st.stages[0].state, "gate");
+        assert_eq!(st.stages[0].soak_seconds_left, Some(0));
+        assert_eq!(
+            st.waiting_for.as_deref(),
+            Some("your go / no-go on the canary gate (the soak is over)")
+        );
+        assert_eq!(stored_status(&inv, 1).unwrap().stages[0].state, "soaking");
+        let running = deployment("soaking", "2026-11-24T15:30:00Z", "[]", "applied");
+        let st = status(&running, 1).unwrap();
+        assert_eq!(st.stages[0].soak_seconds_left, Some(3 * 3600 + 1800));
+        assert_eq!(
+            st.waiting_for.as_deref(),
+            Some("the canary soak (3h 30m left)")
+        );
+        assert_eq!(hours_minutes(-3600), "0h 0m");
+    }
+
+    #[test]
+    fn a_plain_go_at_a_no_go_gate_is_refused_and_an_override_is_recorded() {
+        let inv = deployment(
+            "gate",
+            "2026-11-24T11:00:00Z",
+            r#"["NO-GO h1: smoke test `x` failed (exit 1)"]"#,
+            "applied",
+        );
+        let e = decide(&inv, 1, Decision::Go, "user").unwrap_err();
+        assert_eq!(e.code(), "no_go_gate");
+        assert!(
+            e.to_string().starts_with("the canary gate of deployment 1 is no-go (NO-GO h1: smoke test `x` failed (exit 1)): a plain go is refused."),
+            "{e}"
+        );
+        assert_eq!(
+            status(&inv, 1).unwrap().stages[0].decision,
+            None,
+            "nothing decided"
+        );
+        decide(&inv, 1, Decision::GoOverNoGo("known flaky"), "user").unwrap();
+        let st = status(&inv, 1).unwrap();
+        let s = &st.stages[0];
+        assert_eq!(
+            (
+                s.state.as_str(),
+                s.decision.as_deref(),
+                s.override_reason.as_deref(),
+                s.decided_by.as_deref()
+            ),
+            ("done", Some("go"), Some("known flaky"), Some("user"))
+        );
+        let a = &inv.audit_entries(None, 1).unwrap()[0];
+        assert_eq!(a.action, "gate-go-override");
+        assert!(
+            a.detail.as_deref().unwrap().contains("reason: known flaky"),
+            "{a:?}"
+        );
+        let e = decide(&inv, 1, Decision::Go, "user").unwrap_err();
+        assert_eq!(e.code(), "not_at_gate", "{e}");
+        // At a healthy gate a go needs no override, and none is recorded.
+        let ok = deployment("gate", "2026-11-24T11:00:00Z", "[]", "applied");
+        decide(&ok, 1, Decision::GoOverNoGo("not needed"), "user").unwrap();
+        assert_eq!(status(&ok, 1).unwrap().stages[0].override_reason, None);
+    }
+
+    #[test]
+    fn excluding_needs_a_reason_and_a_host_that_can_be_left_out() {
+        let inv = deployment("done", "2026-11-24T11:00:00Z", "[]", "attention");
+        inv.conn()
+            .execute("UPDATE deployments SET current_stage = 1 WHERE id = 1", [])
+            .unwrap();
+        let st = status(&inv, 1).unwrap();
+        assert_eq!(st.state, "running");
+        assert!(
+            st.waiting_for
+                .as_deref()
+                .unwrap()
+                .starts_with("h1 to be repaired or excluded before the deployment can finish"),
+            "{st:?}"
+        );
+        assert_eq!(
+            exclude(&inv, 1, "h1", "  ", "user").unwrap_err().code(),
+            "reason_missing"
+        );
+        assert_eq!(
+            exclude(&inv, 1, "h2", "x", "user").unwrap_err().code(),
+            "host_not_in_deployment"
+        );
+        assert_eq!(
+            exclude(&inv, 9, "h1", "x", "user").unwrap_err().code(),
+            "unknown_deployment"
+        );
+        let st = exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();
+        assert_eq!(st.state, "finished", "nothing else held it");
+        assert_eq!(
+            st.stages[0].hosts[0].excluded.as_deref(),
+            Some("decommissioned")
+        );
+        assert_eq!(
+            exclude(&inv, 1, "h1", "again", "user").unwrap_err().code(),
+            "already_excluded"
+        );
+        let applied = deployment("gate", "2026-11-24T11:00:00Z", "[]", "applied");
+        let e = exclude(&applied, 1, "h1", "x", "user").unwrap_err();
+        assert_eq!(e.code(), "cannot_exclude");
+        assert!(
+            e.to_string()
+                .contains("`patchdesk deploy rollback 1 --host h1`"),
+            "{e}"
+        );
+    }
+}
