@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The PatchDesk test fleet: N real Debian hosts on this machine, each with its own sshd (own host
 # keys, own loopback address) and its own root filesystem managed by real dpkg/apt, plus a local
-# apt repository of PatchDesk's own small packages. See tests/README.md.
+# apt repository of PatchDesk's own small packages; and, opt-in, M Rocky-Linux-9-like hosts with
+# real rpm and dnf and a local rpm repository with updateinfo. See tests/README.md.
 #
-#   fleet.sh up [N]            build what is missing and start hosts 1..N (default 6)
+#   fleet.sh up [N] [--rpm M]  build what is missing and start hosts pd-01..N (default 6) and pd-r1..rM (default 0)
 #   fleet.sh down              stop every sshd (by PID) and unmount; files are kept
 #   fleet.sh destroy           down, then remove the fleet directory (the base cache stays)
 #   fleet.sh status            one line per host
@@ -12,7 +13,9 @@
 #   fleet.sh rekey NAME [--restore]   new SSH host keys (known_hosts is NOT updated); --restore puts the old ones back
 #   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail] [--slow|--sleep SECS] [--depends D] [--conflicts C]
 #                              add a package version to the repo (--depends 'pd-libfoo1 (>= 1:3.1-1)')
-#   fleet.sh unpublish PKG VERSION                             remove it again
+#   fleet.sh publish PKG [E:]V-R --family rpm [--smoke-fail] [--slow|--sleep SECS] [--requires DEP]
+#                    [--advisory ID --severity S [--cve CVE]... [--issued YYYY-MM-DD]]     the same for the rpm repo
+#   fleet.sh unpublish PKG VERSION [--family rpm]              remove it again (the family is found by name when not given)
 #   fleet.sh local-install NAME PKG VERSION                    install a version no repository offers
 #   fleet.sh snapshot NAME / restore NAME                      whole-host snapshot (as a hypervisor would)
 #   fleet.sh manifest          print the manifest path
@@ -27,6 +30,11 @@ REPO="$FLEET_DIR/repo"
 PORT=22
 KEY_PASSPHRASE=patchdesk-test
 ARCH=$(dpkg --print-architecture)
+# The rpm hosts (opt-in): a Rocky-Linux-9-like root with real rpm + dnf, its own repository.
+RPM_BASE="$CACHE/base-rocky9"
+RPM_REPO="$FLEET_DIR/rpm-repo"
+RPM_ARCH=$(uname -m)          # rpm's name for this machine's architecture (x86_64, aarch64)
+RPM_OFFSET=100                # rpm host K listens on $FLEET_NET.(100+K)
 
 log() { echo "fleet: $*" >&2; }
 die() { echo "fleet: error: $*" >&2; exit 1; }
@@ -37,6 +45,12 @@ name_of() { printf 'pd-%02d' "$1"; }
 addr_of() { echo "$FLEET_NET.$1"; }
 index_of() { local n=${1#pd-}; echo $((10#$n)); }
 host_dir() { echo "$FLEET_DIR/hosts/$1"; }
+# rpm hosts are named pd-rK (K = 1, 2, ...).
+rpm_name_of() { echo "pd-r$1"; }
+rpm_addr_of() { echo "$FLEET_NET.$((RPM_OFFSET + $1))"; }
+is_rpm_host() { [[ "$1" =~ ^pd-r[0-9]+$ ]]; }
+rpm_index_of() { echo $((10#${1#pd-r})); }
+family_of_host() { if is_rpm_host "$1"; then echo rpm; else echo deb; fi; }
 
 # --- what each host is -------------------------------------------------------------------------
 env_of() { case $1 in 1|2) echo non-prod ;; *) echo prod ;; esac; }
@@ -62,12 +76,42 @@ set_of() {
   esac
 }
 
+# rpm host K: pd-r1 is a non-prod canary with an old package set, pd-r2 a partly patched prod
+# host; hosts 3..M alternate between the two sets. Versions are rpm's [EPOCH:]VERSION-RELEASE.
+rpm_env_of() { [ "$1" -eq 1 ] && echo non-prod || echo prod; }
+rpm_groups_of() {
+  if [ "$1" -eq 1 ]; then echo "canary web office"
+  elif (( $1 % 2 )); then echo "web office"
+  else echo "db office"; fi
+}
+rpm_set_of() {
+  case $1 in
+    1) echo "pd-hello-1.0-1.el9 pd-tools-2.0-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-1.el9 pd-agent-2.0~rc1-1.el9 pd-daemon-1.0-1.el9" ;;
+    2) echo "pd-hello-1.0-2.el9 pd-tools-2.1-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-2.el9 pd-agent-2.0-1.el9" ;;
+    *) if (( $1 % 2 )); then rpm_set_of 1; else rpm_set_of 2; fi ;;
+  esac
+}
+
 # --- dependencies ------------------------------------------------------------------------------
 ensure_tools() {
   local missing=()
   for t in debootstrap:debootstrap dpkg-deb:dpkg apt-ftparchive:apt-utils ssh-keygen:openssh-client python3:python3 unshare:util-linux; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}")
   done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_rpm_tools() {
+  local missing=()
+  for t in rpmbuild:rpm createrepo_c:createrepo-c modifyrepo_c:createrepo-c dnf:dnf nsenter:util-linux flock:util-linux; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}")
+  done
+  [ -d /usr/lib/python3/dist-packages/dnf-plugins ] || missing+=(dnf-plugins-core)
+  /usr/bin/python3 -c 'import rpm' 2>/dev/null || missing+=(python3-rpm)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -qq
@@ -111,6 +155,284 @@ EOF
   rm -rf "$b"/var/lib/apt/lists/*
   touch "$b/.patchdesk-base-ok"
   mv "$b" "$BASE"
+}
+
+# --- the shared Rocky-Linux-9-like base root (rpm hosts) ---------------------------------------
+# Debian ships the same dnf/libdnf as Rocky 9 (dnf 4.14, libdnf 0.69) and rpm 4.18 (Rocky: 4.16):
+# a minimal Debian root with rpm, dnf and dnf-plugins-core, made to look and behave like Rocky 9
+# (os-release, *-release files, rpmdb in /var/lib/rpm, RHEL's dnf.conf defaults), with the
+# Debian package manager removed so nothing on the host answers to dpkg or apt.
+write_rocky_os_release() {
+  cat >"$1" <<'EOF'
+NAME="Rocky Linux"
+VERSION="9.3 (Blue Onyx)"
+ID="rocky"
+ID_LIKE="rhel centos fedora"
+VERSION_ID="9.3"
+PLATFORM_ID="platform:el9"
+PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"
+ANSI_COLOR="0;32"
+LOGO="fedora-logo-icon"
+CPE_NAME="cpe:/o:rocky:rocky:9::baseos"
+HOME_URL="https://rockylinux.org/"
+BUG_REPORT_URL="https://bugs.rockylinux.org/"
+SUPPORT_END="2032-05-31"
+ROCKY_SUPPORT_PRODUCT="Rocky-Linux-9"
+ROCKY_SUPPORT_PRODUCT_VERSION="9.3"
+REDHAT_SUPPORT_PRODUCT="Rocky Linux"
+REDHAT_SUPPORT_PRODUCT_VERSION="9.3"
+EOF
+}
+
+build_rpm_base() {
+  [ -f "$RPM_BASE/.patchdesk-base-ok" ] && return 0
+  mkdir -p "$CACHE"
+  # Several fleets (FLEET_DIR) may share the cache: one builder at a time.
+  exec 8>"$CACHE/.base-rocky9.lock"
+  flock 8
+  if [ -f "$RPM_BASE/.patchdesk-base-ok" ]; then exec 8>&-; return 0; fi
+  local b="$RPM_BASE.tmp" t0=$SECONDS
+  if [ ! -f "$b/.debootstrap-ok" ]; then
+    rm -rf "$b"
+    log "debootstrap a Rocky-9-like rpm/dnf root into $RPM_BASE (about two minutes, once)"
+    debootstrap --variant=minbase --include=openssh-server,sudo,rpm,dnf,dnf-plugins-core \
+      bookworm "$b" "$(mirror)" >"$CACHE/debootstrap-rocky9.log" 2>&1 \
+      || die "debootstrap failed; see $CACHE/debootstrap-rocky9.log"
+    touch "$b/.debootstrap-ok"
+  fi
+  rm -f "$b"/etc/ssh/ssh_host_*
+  mkdir -p "$b/run/sshd" "$b/root/.ssh" "$b/srv/patchdesk-rpm-repo" "$b/etc/rpm" "$b/etc/yum.repos.d" \
+    "$b/etc/dnf/vars" "$b/etc/dnf/plugins/needs-restarting.d"
+  chmod 700 "$b/root/.ssh"
+  chroot "$b" id ops >/dev/null 2>&1 || chroot "$b" useradd -m -s /bin/bash ops
+  chroot "$b" usermod -p '*' ops
+  mkdir -p "$b/home/ops/.ssh"; chmod 700 "$b/home/ops/.ssh"; chroot "$b" chown -R ops:ops /home/ops/.ssh
+  echo 'ops ALL=(ALL) NOPASSWD: ALL' >"$b/etc/sudoers.d/ops"; chmod 440 "$b/etc/sudoers.d/ops"
+  # Rocky Linux 9, as the scan sees it.
+  rm -f "$b/etc/os-release" "$b/usr/lib/os-release" "$b/etc/debian_version"
+  write_rocky_os_release "$b/usr/lib/os-release"
+  ln -s ../usr/lib/os-release "$b/etc/os-release"
+  echo 'Rocky Linux release 9.3 (Blue Onyx)' >"$b/etc/rocky-release"
+  ln -sf rocky-release "$b/etc/redhat-release"
+  ln -sf rocky-release "$b/etc/system-release"
+  echo 'cpe:/o:rocky:rocky:9::baseos' >"$b/etc/system-release-cpe"
+  # Debian's rpm keeps its database in ~/.rpmdb; RHEL's is /var/lib/rpm.
+  echo '%_dbpath /var/lib/rpm' >"$b/etc/rpm/macros.dbpath"
+  rm -rf "$b/root/.rpmdb"
+  echo 9 >"$b/etc/dnf/vars/releasever"
+  # RHEL's dnf.conf defaults (Debian's has best=False and skip_if_unavailable=True).
+  cat >"$b/etc/dnf/dnf.conf" <<'EOF'
+[main]
+gpgcheck=1
+installonly_limit=3
+clean_requirements_on_remove=True
+best=True
+skip_if_unavailable=False
+EOF
+  # dnf-plugins-core's `local` plugin (Debian enables it) would add a repository of its own.
+  sed -i 's/^enabled *= *.*/enabled = false/' "$b/etc/dnf/plugins/local.conf"
+  cat >"$b/etc/yum.repos.d/patchdesk.repo" <<'EOF'
+[pd-baseos]
+name=PatchDesk test packages for Rocky Linux 9
+baseurl=file:///srv/patchdesk-rpm-repo
+enabled=1
+gpgcheck=0
+repo_gpgcheck=0
+EOF
+  # No Debian package manager on a Rocky host.
+  rm -rf "$b"/usr/bin/apt* "$b"/usr/bin/dpkg* "$b"/usr/sbin/dpkg* "$b"/etc/apt "$b"/var/lib/apt \
+    "$b"/var/cache/apt "$b"/var/lib/dpkg "$b"/var/log/dpkg.log "$b"/var/log/apt
+  rm -rf "$b"/var/cache/dnf/* "$b"/usr/share/doc/* "$b"/usr/share/man/* "$b"/usr/share/locale/*
+  touch "$b/.patchdesk-base-ok"
+  mv "$b" "$RPM_BASE"
+  log "rpm base root built in $((SECONDS - t0)) s"
+  exec 8>&-
+}
+
+# --- the local rpm repository ------------------------------------------------------------------
+# PatchDesk's own small rpm packages, built with rpmbuild from a generated spec, indexed with
+# createrepo_c, and an updateinfo.xml (modifyrepo_c) with security advisories (RLSA, severities,
+# CVE ids, issued dates) and a bugfix advisory (RLBA). Advisories are kept one JSON object a line
+# in $FLEET_DIR/rpm-advisories.jsonl, so `publish --advisory` can add one.
+
+# split_evr "[E:]V-R" -> sets EPOCH VER REL
+split_evr() {
+  local evr=$1
+  EPOCH=""; [[ "$evr" == *:* ]] && { EPOCH=${evr%%:*}; evr=${evr#*:}; }
+  VER=${evr%-*}; REL=${evr##*-}
+  [[ "$EPOCH" =~ ^[0-9]*$ && "$VER" =~ ^[A-Za-z0-9._+~^]+$ && "$REL" =~ ^[A-Za-z0-9._+~^]+$ && "$evr" == *-* ]] \
+    || die "rpm version must be [EPOCH:]VERSION-RELEASE, got '$1'"
+}
+
+rpm_arch_of() { if [ "$1" = pd-kernel ]; then echo "$RPM_ARCH"; else echo noarch; fi; }
+
+# build_rpm NAME [E:]V-R [smoke-exit-code] [post-sleep-seconds] [requires]
+build_rpm() {
+  local name=$1 evr=$2 smoke=${3:-0} slow=${4:-0} requires=${5:-}
+  split_evr "$evr"
+  local arch spec_name=$name sub=""
+  arch=$(rpm_arch_of "$name")                      # pd-kernel is architecture-specific, like kernels
+  if [ "$name" = pd-libfoo-libs ]; then spec_name=pd-libfoo; sub=libs; fi   # a subpackage: source rpm pd-libfoo
+  [ "$name" = pd-daemon ] && [ -z "$requires" ] && requires="pd-libfoo-libs"
+  local out="$RPM_REPO/Packages/$name-$VER-$REL.$arch.rpm"
+  [ -f "$out" ] && return 0
+  local t; t=$(mktemp -d)
+  mkdir -p "$t/SPECS" "$RPM_REPO/Packages"
+  # What every package installs: a README and a smoke check; pd-hello and pd-daemon a config
+  # file; the kernel-like package the needs-restarting rule that makes dnf ask for a reboot.
+  local install files
+  install="mkdir -p %{buildroot}/usr/share/doc/$name %{buildroot}/usr/bin
+echo '$name $evr' > %{buildroot}/usr/share/doc/$name/README
+printf '#!/bin/sh\\n# smoke test of $name $evr\\necho \"$name $evr smoke\"\\nexit $smoke\\n' > %{buildroot}/usr/bin/$name-smoke
+chmod 755 %{buildroot}/usr/bin/$name-smoke"
+  files="/usr/share/doc/$name
+/usr/bin/$name-smoke"
+  case $name in
+    pd-hello|pd-daemon)
+      install+="
+mkdir -p %{buildroot}/etc
+echo '# $name configuration (shipped by $evr)' > %{buildroot}/etc/$name.conf"
+      files+="
+%config(noreplace) /etc/$name.conf" ;;
+    pd-kernel)
+      install+="
+mkdir -p %{buildroot}/etc/dnf/plugins/needs-restarting.d
+echo pd-kernel > %{buildroot}/etc/dnf/plugins/needs-restarting.d/pd-kernel.conf"
+      files+="
+/etc/dnf/plugins/needs-restarting.d/pd-kernel.conf" ;;
+  esac
+  local post=""
+  [ "$slow" != 0 ] && post="%post -p /bin/sh
+# A slow scriptlet: long enough to interrupt an apply in the middle.
+sleep $slow"
+  local buildarch="" reqline="" epochline=""
+  [ "$arch" = noarch ] && buildarch="BuildArch: noarch"
+  [ -n "$requires" ] && reqline="Requires: $requires"
+  [ -n "$EPOCH" ] && epochline="Epoch: $EPOCH"
+  {
+    printf '%s\n' "Name: $spec_name" "Version: $VER" "Release: $REL" "$epochline" \
+      "Summary: PatchDesk test package $spec_name" "License: MIT" "URL: https://patchdesk.invalid/" \
+      "$buildarch" "AutoReqProv: no" "%define debug_package %{nil}" "%define _build_id_links none" \
+      "%description" "A tiny package of the PatchDesk test fleet ($spec_name $evr)."
+    if [ -n "$sub" ]; then
+      printf '%s\n' "%package $sub" "Summary: PatchDesk test library $name" "AutoReqProv: no" "$reqline" \
+        "%description $sub" "A tiny library of the PatchDesk test fleet ($name $evr, source $spec_name)."
+      printf '%s\n' "%install" "$install" "%files $sub" "$files"
+      [ -n "$post" ] && printf '%s\n' "${post/\%post/%post $sub}"
+    else
+      printf '%s\n' "$reqline" "%install" "$install" "%files" "$files" "$post"
+    fi
+  } >"$t/SPECS/pd.spec"
+  rpmbuild -bb --quiet --define "_topdir $t" --target "$arch" "$t/SPECS/pd.spec" \
+    >"$t/build.log" 2>&1 || { cat "$t/SPECS/pd.spec" "$t/build.log" >&2; die "rpmbuild of $name $evr failed"; }
+  mv "$t/RPMS/$arch/$name-$VER-$REL.$arch.rpm" "$out"
+  rm -rf "$t"
+}
+
+# add_advisory ID TYPE SEVERITY ISSUED TITLE "CVE ..." "NAME|EPOCH|VER|REL|ARCH|SRC ..."
+add_advisory() {
+  /usr/bin/python3 - "$FLEET_DIR/rpm-advisories.jsonl" "$@" <<'PY'
+import json, os, sys
+path, aid, typ, sev, issued, title, cves, pkgs = sys.argv[1:9]
+pk = []
+for p in pkgs.split():
+    n, e, v, r, a, src = p.split("|")
+    pk.append({"name": n, "epoch": e or "0", "version": v, "release": r, "arch": a, "src": src})
+rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+rows = [x for x in rows if x["id"] != aid]
+rows.append({"id": aid, "type": typ, "severity": sev, "issued": issued, "title": title,
+             "cves": cves.split(), "packages": pk})
+with open(path + ".new", "w") as f:
+    for x in rows:
+        f.write(json.dumps(x) + "\n")
+os.replace(path + ".new", path)
+PY
+}
+
+# The package of NAME [E:]V-R as add_advisory takes it.
+rpm_pkg_ref() {
+  split_evr "$2"
+  local src=$1
+  [ "$1" = pd-libfoo-libs ] && src=pd-libfoo
+  echo "$1|$EPOCH|$VER|$REL|$(rpm_arch_of "$1")|$src-$VER-$REL.src.rpm"
+}
+
+index_rpm_repo() {
+  createrepo_c --quiet --update "$RPM_REPO" >/dev/null || die "createrepo_c failed on $RPM_REPO"
+  /usr/bin/python3 - "$FLEET_DIR/rpm-advisories.jsonl" "$RPM_REPO/updateinfo.xml" <<'PY'
+import json, os, sys
+from xml.sax.saxutils import quoteattr, escape
+src, out = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(src)] if os.path.exists(src) else []
+x = ['<?xml version="1.0" encoding="UTF-8"?>', "<updates>"]
+for a in rows:
+    x.append('  <update from="tests@patchdesk.invalid" status="final" type=%s version="2">' % quoteattr(a["type"]))
+    x.append("    <id>%s</id>" % escape(a["id"]))
+    x.append("    <title>%s</title>" % escape(a["title"]))
+    x.append('    <issued date="%s 00:00:00"/>' % escape(a["issued"]))
+    x.append('    <updated date="%s 00:00:00"/>' % escape(a["issued"]))
+    x.append("    <rights>Copyright PatchDesk tests</rights>")
+    x.append("    <release>Rocky Linux 9</release>")
+    if a["severity"]:
+        x.append("    <severity>%s</severity>" % escape(a["severity"]))
+    x.append("    <summary>%s</summary>" % escape(a["title"]))
+    x.append("    <description>%s (a PatchDesk test advisory).</description>" % escape(a["title"]))
+    x.append("    <references>")
+    for c in a["cves"]:
+        x.append('      <reference href="https://patchdesk.invalid/%s" id=%s type="cve" title=%s/>' % (escape(c), quoteattr(c), quoteattr(c)))
+    x.append('      <reference href="https://patchdesk.invalid/%s" id=%s type="self" title=%s/>' % (escape(a["id"]), quoteattr(a["id"]), quoteattr(a["id"])))
+    x.append("    </references>")
+    x.append("    <pkglist>")
+    x.append('      <collection short="patchdesk-rocky9">')
+    x.append("        <name>PatchDesk Rocky 9</name>")
+    for p in a["packages"]:
+        x.append("        <package name=%s epoch=%s version=%s release=%s arch=%s src=%s>" % tuple(
+            quoteattr(p[k]) for k in ("name", "epoch", "version", "release", "arch", "src")))
+        x.append("          <filename>%s-%s-%s.%s.rpm</filename>" % tuple(escape(p[k]) for k in ("name", "version", "release", "arch")))
+        x.append("        </package>")
+    x.append("      </collection>")
+    x.append("    </pkglist>")
+    x.append("  </update>")
+x.append("</updates>")
+open(out, "w").write("\n".join(x) + "\n")
+PY
+  modifyrepo_c --mdtype=updateinfo "$RPM_REPO/updateinfo.xml" "$RPM_REPO/repodata" >/dev/null \
+    || die "modifyrepo_c failed on $RPM_REPO"
+  rm -f "$RPM_REPO/updateinfo.xml"
+}
+
+build_rpm_repo() {
+  [ -f "$RPM_REPO/.ok" ] && return 0
+  log "building the local rpm repository"
+  local t0=$SECONDS
+  rm -rf "$RPM_REPO" "$FLEET_DIR/rpm-advisories.jsonl"
+  build_rpm pd-hello 1.0-1.el9
+  build_rpm pd-hello 1.0-2.el9
+  build_rpm pd-hello 1.1-1.el9
+  build_rpm pd-tools 2.0-1.el9
+  build_rpm pd-tools 2.1-1.el9
+  build_rpm pd-kernel 5.14.0-1.el9
+  build_rpm pd-kernel 5.14.0-2.el9
+  build_rpm pd-libfoo-libs 1:3.0-1.el9
+  build_rpm pd-libfoo-libs 1:3.0-2.el9
+  build_rpm pd-agent 2.0~rc1-1.el9
+  build_rpm pd-agent 2.0-1.el9
+  build_rpm pd-daemon 1.0-1.el9
+  # The new pd-daemon needs the new library: upgrading it pulls pd-libfoo-libs along.
+  build_rpm pd-daemon 1.1-1.el9 0 0 "pd-libfoo-libs >= 1:3.0-2.el9"
+  add_advisory RLSA-2024:0101 security Important 2024-01-10 "Important: pd-hello security update" \
+    "CVE-2024-0101" "$(rpm_pkg_ref pd-hello 1.1-1.el9)"
+  add_advisory RLSA-2024:0102 security Critical 2024-01-12 "Critical: pd-kernel security update" \
+    "CVE-2024-0102 CVE-2024-0103" "$(rpm_pkg_ref pd-kernel 5.14.0-2.el9)"
+  add_advisory RLSA-2024:0104 security Moderate 2024-01-15 "Moderate: pd-libfoo security update" \
+    "CVE-2024-0104" "$(rpm_pkg_ref pd-libfoo-libs 1:3.0-2.el9)"
+  add_advisory RLSA-2024:0105 security Low 2024-01-20 "Low: pd-agent security update" \
+    "CVE-2024-0105" "$(rpm_pkg_ref pd-agent 2.0-1.el9)"
+  add_advisory RLBA-2024:0106 bugfix "" 2024-01-22 "pd-tools bug fix update" \
+    "" "$(rpm_pkg_ref pd-tools 2.1-1.el9)"
+  index_rpm_repo
+  touch "$RPM_REPO/.ok"
+  log "rpm repository built in $((SECONDS - t0)) s"
 }
 
 # --- the local apt repository ------------------------------------------------------------------
@@ -213,22 +535,27 @@ build_keys() {
 # --- hosts -------------------------------------------------------------------------------------
 is_mounted() { findmnt -rn "$1" >/dev/null 2>&1; }
 
+# The base root and the repository (and where it is mounted) of a host, by its name.
+base_of() { if is_rpm_host "$1"; then echo "$RPM_BASE"; else echo "$BASE"; fi; }
+repo_of() { if is_rpm_host "$1"; then echo "$RPM_REPO"; else echo "$REPO"; fi; }
+repo_mount_of() { if is_rpm_host "$1"; then echo /srv/patchdesk-rpm-repo; else echo /srv/patchdesk-repo; fi; }
+
 mount_host() {
-  local name=$1 d; d=$(host_dir "$name")
+  local name=$1 d m; d=$(host_dir "$name"); m="$d/root$(repo_mount_of "$name")"
   mkdir -p "$d/upper" "$d/work" "$d/root"
-  is_mounted "$d/root" || mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$d/upper,workdir=$d/work" "$d/root"
-  if ! is_mounted "$d/root/srv/patchdesk-repo"; then
-    mount --bind "$REPO" "$d/root/srv/patchdesk-repo"
-    mount -o remount,bind,ro "$d/root/srv/patchdesk-repo"
+  is_mounted "$d/root" || mount -t overlay overlay -o "lowerdir=$(base_of "$name"),upperdir=$d/upper,workdir=$d/work" "$d/root"
+  if ! is_mounted "$m"; then
+    mount --bind "$(repo_of "$name")" "$m"
+    mount -o remount,bind,ro "$m"
   fi
 }
 
+# write_sshd_config NAME ADDRESS PERMIT-ROOT-LOGIN ROOT
 write_sshd_config() {
-  local i=$1 root=$2 permit=prohibit-password
-  [ "$i" -eq 3 ] && permit=no
+  local name=$1 addr=$2 permit=$3 root=$4
   cat >"$root/etc/ssh/sshd_config" <<EOF
-# PatchDesk test fleet host $(name_of "$i")
-ListenAddress $(addr_of "$i"):$PORT
+# PatchDesk test fleet host $name
+ListenAddress $addr:$PORT
 HostKey /etc/ssh/ssh_host_ed25519_key
 HostKey /etc/ssh/ssh_host_ecdsa_key
 PermitRootLogin $permit
@@ -287,15 +614,60 @@ create_host() {
   echo "$name" >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n%s %s\n' "$(addr_of "$i")" "$name" >"$root/etc/hosts"
   host_keys "$root"
-  write_sshd_config "$i" "$root"
+  local permit=prohibit-password
+  [ "$i" -eq 3 ] && permit=no
+  write_sshd_config "$name" "$(addr_of "$i")" "$permit" "$root"
+  authorize_keys "$root"
+  if [ "$(reboot_of "$i")" = true ]; then
+    touch "$root/run/reboot-required"; echo pd-kernel >"$root/run/reboot-required.pkgs"
+  fi
+  touch "$d/.created"
+}
+
+authorize_keys() {
+  local root=$1 home
   for home in root home/ops; do
     cat "$FLEET_DIR/keys/id_ed25519.pub" "$FLEET_DIR/keys/id_ed25519_pass.pub" >"$root/$home/.ssh/authorized_keys"
     chmod 600 "$root/$home/.ssh/authorized_keys"
   done
   chroot "$root" chown -R ops:ops /home/ops/.ssh
-  if [ "$(reboot_of "$i")" = true ]; then
-    touch "$root/run/reboot-required"; echo pd-kernel >"$root/run/reboot-required.pkgs"
+}
+
+# rpm hosts: the same shape (overlay, own keys, own sshd), packages installed with dnf from the
+# rpm repository; identical package sets are installed once and copied, as for Debian.
+rpm_template_of() { echo "$FLEET_DIR/templates/rpm-$(rpm_set_of "$1" | md5sum | cut -c1-12)"; }
+
+install_rpm_set() {
+  local k=$1 root=$2 tpl
+  tpl=$(rpm_template_of "$k")
+  # shellcheck disable=SC2046
+  chroot "$root" dnf -y -q --setopt=install_weak_deps=False install $(rpm_set_of "$k") >"$root/tmp/install.log" 2>&1 \
+    || { cat "$root/tmp/install.log" >&2; die "installing '$(rpm_set_of "$k")' failed in $(rpm_name_of "$k")"; }
+  rm -f "$root/tmp/install.log"
+  mkdir -p "$tpl.tmp"
+  (cd "$(dirname "$root")/upper" && tar -cf - .) | (cd "$tpl.tmp" && tar -xpf -)
+  mv "$tpl.tmp" "$tpl"
+}
+
+create_rpm_host() {
+  local k=$1 name d root
+  name=$(rpm_name_of "$k"); d=$(host_dir "$name"); root="$d/root"
+  [ -f "$d/.created" ] && return 0
+  log "creating $name"
+  unmount_host "$name"; rm -rf "$d"; mkdir -p "$d/upper"
+  local tpl; tpl=$(rpm_template_of "$k")
+  if [ -d "$tpl" ]; then
+    (cd "$tpl" && tar -cf - .) | (cd "$d/upper" && tar -xpf -)
+    mount_host "$name"
+  else
+    mount_host "$name"
+    install_rpm_set "$k" "$root"
   fi
+  echo "$name" >"$root/etc/hostname"
+  printf '127.0.0.1 localhost\n%s %s\n' "$(rpm_addr_of "$k")" "$name" >"$root/etc/hosts"
+  host_keys "$root"
+  write_sshd_config "$name" "$(rpm_addr_of "$k")" prohibit-password "$root"
+  authorize_keys "$root"
   touch "$d/.created"
 }
 
@@ -332,8 +704,10 @@ stop_host() {
 }
 
 unmount_host() {
-  local root; root="$(host_dir "$1")/root"
-  is_mounted "$root/srv/patchdesk-repo" && { umount "$root/srv/patchdesk-repo" || umount -l "$root/srv/patchdesk-repo"; }
+  local root m; root="$(host_dir "$1")/root"
+  for m in "$root/srv/patchdesk-repo" "$root/srv/patchdesk-rpm-repo"; do
+    is_mounted "$m" && { umount "$m" || umount -l "$m"; }
+  done
   is_mounted "$root" && { umount "$root" || umount -l "$root"; }
   return 0
 }
@@ -341,10 +715,11 @@ unmount_host() {
 all_hosts() { [ -d "$FLEET_DIR/hosts" ] && ls "$FLEET_DIR/hosts" | sort; }
 
 write_manifest() {
-  local n=$1
-  python3 - "$FLEET_DIR" "$n" "$PORT" "$KEY_PASSPHRASE" "$FLEET_NET" <<'PY'
+  local n=$1 m=${2:-0}
+  python3 - "$FLEET_DIR" "$n" "$PORT" "$KEY_PASSPHRASE" "$FLEET_NET" "$m" "$RPM_OFFSET" <<'PY'
 import json, os, sys, subprocess
 d, n, port, passphrase, net = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+nrpm, rpm_offset = int(sys.argv[6]), int(sys.argv[7])
 def sh(*a): return subprocess.check_output(["bash", os.environ["FLEET_SCRIPT"], *a], text=True).strip()
 hosts = []
 for i in range(1, n + 1):
@@ -357,9 +732,24 @@ for i in range(1, n + 1):
         "running": i != 6,
         "root": f"{d}/hosts/{name}/root",
         "reboot_required": i in (2, 4),
+        "family": "deb",
+    })
+for k in range(1, nrpm + 1):
+    name = f"pd-r{k}"
+    hosts.append({
+        "name": name, "address": f"{net}.{rpm_offset + k}", "port": port,
+        "user": "root",
+        "environment": sh("_rpm_env", str(k)),
+        "groups": sh("_rpm_groups", str(k)).split(),
+        "running": True,
+        "root": f"{d}/hosts/{name}/root",
+        # dnf needs-restarting -r: no package of its reboot list was installed after boot.
+        "reboot_required": False,
+        "family": "rpm",
     })
 m = {"dir": d, "port": port, "known_hosts": f"{d}/known_hosts", "key": f"{d}/keys/id_ed25519",
      "key_pass": f"{d}/keys/id_ed25519_pass", "key_passphrase": passphrase, "repo": f"{d}/repo",
+     "rpm_repo": f"{d}/rpm-repo" if nrpm else None,
      "hosts": hosts}
 json.dump(m, open(f"{d}/fleet.json.new", "w"), indent=1)
 os.replace(f"{d}/fleet.json.new", f"{d}/fleet.json")
@@ -398,29 +788,49 @@ PY
 }
 
 cmd_up() {
-  local n=${1:-6}
+  local n=6 m=0
+  if [ $# -gt 0 ] && [[ "$1" != --* ]]; then n=$1; shift; fi
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --rpm) m=${2:-}; shift 2 || die "--rpm needs a number" ;;
+      *) die "up: unknown option $1" ;;
+    esac
+  done
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "N must be 1..250"
+  [[ "$m" =~ ^[0-9]+$ ]] && [ "$m" -le 99 ] || die "the number of rpm hosts must be 0..99"
+  [ "$m" -eq 0 ] || [ "$n" -le "$RPM_OFFSET" ] || die "with rpm hosts N must be at most $RPM_OFFSET (rpm hosts use .$((RPM_OFFSET + 1)) and up)"
   [[ "$FLEET_NET" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "FLEET_NET must be a loopback /24 such as 127.77.0"
   ensure_tools
+  [ "$m" -eq 0 ] || ensure_rpm_tools
   build_base
+  [ "$m" -eq 0 ] || build_rpm_base
   mkdir -p "$FLEET_DIR/hosts" "$FLEET_DIR/templates"
   build_keys
   build_repo
-  # Hosts above N are stopped and unmounted (their files are kept for a later, larger `up`).
+  [ "$m" -eq 0 ] || build_rpm_repo
+  # Hosts above N (rpm hosts above M) are stopped and unmounted (their files are kept for a later, larger `up`).
   local h i
   for h in $(all_hosts); do
-    i=$(index_of "$h")
-    if [ "$i" -gt "$n" ]; then stop_host "$h"; unmount_host "$h"; fi
+    if is_rpm_host "$h"; then
+      [ "$(rpm_index_of "$h")" -gt "$m" ] && { stop_host "$h"; unmount_host "$h"; }
+    else
+      i=$(index_of "$h")
+      if [ "$i" -gt "$n" ]; then stop_host "$h"; unmount_host "$h"; fi
+    fi
   done
   for i in $(seq "$n"); do create_host "$i"; done
+  for i in $(seq "$m"); do create_rpm_host "$i"; done
   for i in $(seq "$n"); do
     h=$(name_of "$i")
     mount_host "$h"
     if [ "$(running_of "$i")" = true ]; then start_host "$h"; else stop_host "$h"; fi
   done
+  for i in $(seq "$m"); do h=$(rpm_name_of "$i"); mount_host "$h"; start_host "$h"; done
   echo "$n" >"$FLEET_DIR/size"
-  FLEET_SCRIPT="$0" write_manifest "$n"
-  log "up: $n hosts ($(grep -c '"running": true' "$FLEET_DIR/fleet.json") running); manifest $FLEET_DIR/fleet.json"
+  echo "$m" >"$FLEET_DIR/size-rpm"
+  FLEET_SCRIPT="$0" write_manifest "$n" "$m"
+  local rpm_note=""; [ "$m" -eq 0 ] || rpm_note="$m rpm, "
+  log "up: $((n + m)) hosts (${rpm_note}$(grep -c '"running": true' "$FLEET_DIR/fleet.json") running); manifest $FLEET_DIR/fleet.json"
 }
 
 cmd_down() {
@@ -441,8 +851,18 @@ cmd_status() {
 cmd_exec() {
   local name=$1; shift
   [ "${1:-}" = "--" ] && shift
-  local root; root="$(host_dir "$name")/root"
+  local root d; d=$(host_dir "$name"); root="$d/root"
   is_mounted "$root" || die "$name is not mounted (run fleet.sh up)"
+  # A running rpm host: inside its sshd's namespaces, so /proc is the host's own (dnf
+  # needs-restarting reads the boot time from /proc/1). Otherwise a plain chroot.
+  if is_rpm_host "$name" && pid_alive "$d/pid"; then
+    local ns; ns=$(cat "/proc/$(cat "$d/pid")/task/$(cat "$d/pid")/children" 2>/dev/null | awk '{print $1}')
+    if [ -n "$ns" ]; then
+      nsenter --target "$ns" --mount --uts --pid --root --wd \
+        env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"
+      return
+    fi
+  fi
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C chroot "$root" "$@"
 }
 
@@ -460,12 +880,44 @@ cmd_rekey() {
   log "rekey $name ${mode:-done}"
 }
 
+# rpm when only the rpm repository knows a package of that name, else deb.
+family_by_name() {
+  if compgen -G "$RPM_REPO/Packages/$1-[0-9]*.rpm" >/dev/null && ! compgen -G "$REPO/pool/*/${1}_*.deb" >/dev/null; then
+    echo rpm
+  else
+    echo deb
+  fi
+}
+
 cmd_unpublish() {
-  local pkg=$1 version=$2 f
+  local pkg=$1 version=$2 family="" f; shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --family) family=$2; shift 2 ;;
+      *) die "unpublish: unknown option $1" ;;
+    esac
+  done
   [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
-  for f in "$REPO"/pool/*/"${pkg}_${version//:/%3a}_all.deb"; do [ -e "$f" ] && rm -f "$f"; done
-  index_repo
-  log "unpublished $pkg $version (hosts forget it after apt-get update)"
+  if [ -z "$family" ]; then
+    family=$(family_by_name "$pkg")
+    # An rpm version (a release with a dist tag) that only the rpm repository has.
+    if [ "$family" = deb ] && [[ "$version" == *-* ]]; then
+      split_evr "$version"
+      compgen -G "$RPM_REPO/Packages/$pkg-$VER-$REL.*.rpm" >/dev/null && family=rpm
+    fi
+  fi
+  case $family in
+    deb)
+      for f in "$REPO"/pool/*/"${pkg}_${version//:/%3a}_all.deb"; do [ -e "$f" ] && rm -f "$f"; done
+      index_repo
+      log "unpublished $pkg $version (hosts forget it after apt-get update)" ;;
+    rpm)
+      split_evr "$version"
+      rm -f "$RPM_REPO/Packages/$pkg-$VER-$REL".*.rpm
+      index_rpm_repo
+      log "unpublished $pkg $version from the rpm repository (hosts forget it after dnf makecache --refresh)" ;;
+    *) die "family must be deb or rpm" ;;
+  esac
 }
 
 # A package version that is installed on a host but offered by no repository (no downgrade path).
@@ -473,11 +925,19 @@ cmd_local_install() {
   local host=$1 pkg=$2 version=$3 t
   [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
   t=$(mktemp -d)
-  REPO="$t" build_deb "$pkg" "$version" local
-  cp "$t/pool/local/"*.deb "$(host_dir "$host")/root/tmp/local.deb"
-  rm -rf "$t"
-  cmd_exec "$host" -- dpkg -i /tmp/local.deb >/dev/null
-  rm -f "$(host_dir "$host")/root/tmp/local.deb"
+  if is_rpm_host "$host"; then
+    RPM_REPO="$t" build_rpm "$pkg" "$version"
+    cp "$t/Packages/"*.rpm "$(host_dir "$host")/root/tmp/local.rpm"
+    rm -rf "$t"
+    cmd_exec "$host" -- rpm -U --oldpackage --replacepkgs --nodeps /tmp/local.rpm >/dev/null
+    rm -f "$(host_dir "$host")/root/tmp/local.rpm"
+  else
+    REPO="$t" build_deb "$pkg" "$version" local
+    cp "$t/pool/local/"*.deb "$(host_dir "$host")/root/tmp/local.deb"
+    rm -rf "$t"
+    cmd_exec "$host" -- dpkg -i /tmp/local.deb >/dev/null
+    rm -f "$(host_dir "$host")/root/tmp/local.deb"
+  fi
   log "installed $pkg $version on $host outside the repository"
 }
 
@@ -503,7 +963,9 @@ cmd_restore() {
 }
 
 cmd_publish() {
-  local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0 depends="" conflicts=""; shift 2
+  local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0 depends="" conflicts="" family="" requires=""; shift 2
+  local advisory="" atype="" severity="" issued cves=()
+  issued=$(date -u +%Y-%m-%d)
   while [ $# -gt 0 ]; do
     case $1 in
       --suite) suite=$2; shift 2 ;;
@@ -512,12 +974,39 @@ cmd_publish() {
       --sleep) slow=$2; shift 2 ;;
       --depends) depends=$2; shift 2 ;;
       --conflicts) conflicts=$2; shift 2 ;;
+      --family) family=$2; shift 2 ;;
+      --requires) requires=$2; shift 2 ;;
+      --advisory) advisory=$2; shift 2 ;;
+      --type) atype=$2; shift 2 ;;
+      --severity) severity=$2; shift 2 ;;
+      --cve) cves+=("$2"); shift 2 ;;
+      --issued) issued=$2; shift 2 ;;
       *) die "publish: unknown option $1" ;;
     esac
   done
-  case $suite in bookworm|bookworm-security) ;; *) die "suite must be bookworm or bookworm-security" ;; esac
   [[ "$pkg" =~ ^pd-[a-z0-9.+-]+$ ]] || die "package names of the fleet start with pd-"
   [[ "$slow" =~ ^[0-9]+$ ]] || die "--sleep takes whole seconds"
+  [ -n "$family" ] || family=$(family_by_name "$pkg")
+  if [ "$family" = rpm ]; then
+    [ -f "$RPM_REPO/.ok" ] || die "no rpm repository yet: run fleet.sh up N --rpm M first"
+    [ -z "$depends$conflicts" ] || die "--depends/--conflicts are Debian fields: use --requires for an rpm"
+    local rpmdep='^[A-Za-z0-9._+:~^ <>=,-]*$'
+    [[ "$requires" =~ $rpmdep ]] || die "--requires: an rpm dependency such as 'pd-libfoo-libs >= 1:3.0-2.el9'"
+    build_rpm "$pkg" "$version" "$smoke" "$slow" "$requires"
+    if [ -n "$advisory" ]; then
+      [[ "$advisory" =~ ^[A-Z]+-[0-9]{4}:[0-9]+$ ]] || die "advisory ids look like RLSA-2026:0001"
+      [[ "$issued" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "--issued takes YYYY-MM-DD"
+      [ -n "$atype" ] || { [[ "$advisory" == ??SA-* || -n "$severity" ]] && atype=security || atype=bugfix; }
+      case $severity in ""|Critical|Important|Moderate|Low) ;; *) die "severity must be Critical, Important, Moderate or Low" ;; esac
+      add_advisory "$advisory" "$atype" "$severity" "$issued" "${severity:+$severity: }$pkg update" \
+        "${cves[*]}" "$(rpm_pkg_ref "$pkg" "$version")"
+    fi
+    index_rpm_repo
+    log "published $pkg $version in the rpm repository${advisory:+ with $advisory} (hosts see it after dnf makecache --refresh)"
+    return
+  fi
+  [ "$family" = deb ] || die "family must be deb or rpm"
+  case $suite in bookworm|bookworm-security) ;; *) die "suite must be bookworm or bookworm-security" ;; esac
   local relation='^[a-z0-9.+:~|,()<>= -]*$'
   [[ "$depends$conflicts" =~ $relation ]] || die "--depends/--conflicts: a Debian relationship field such as 'pd-libfoo1 (>= 1:3.1-1)'"
   build_deb "$pkg" "$version" "$suite" "$smoke" "$slow" "$depends" "$conflicts"
@@ -543,5 +1032,8 @@ case "${1:-}" in
   restore) cmd_restore "$2" ;;
   manifest) echo "$FLEET_DIR/fleet.json" ;;
   _groups) groups_of "$2" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  _rpm_groups) rpm_groups_of "$2" ;;
+  _rpm_env) rpm_env_of "$2" ;;
+  _rpm_base) ensure_tools; ensure_rpm_tools; build_rpm_base ;;
+  *) sed -n '2,/^set -euo pipefail/{/^set /!p}' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
