@@ -7,6 +7,7 @@
 //! Modules, each named after the part of the job it owns:
 //! - [`host`]: the host model (address, auth, environment, scopes) shared by every module.
 //! - [`version`]: Debian version ordering, exactly as dpkg orders versions.
+//! - [`pkg`]: package-manager families (rpm: version order, scan fragment, parsers).
 //! - [`import`]: host lists from `~/.ssh/config`, Ansible inventories and CSV.
 //! - [`inventory`]: the SQLite store (migrations, WAL, transactions) and its queries.
 //! - [`facts`]: parsers for what a host prints during a scan (hostile input, never panics).
@@ -26,6 +27,7 @@ pub mod facts;
 pub mod host;
 pub mod import;
 pub mod inventory;
+pub mod pkg;
 pub mod progress;
 pub mod rollout;
 pub mod scan;

@@ -1,0 +1,11 @@
+//! The rpm package family (RHEL, Rocky, AlmaLinux, CentOS Stream, Fedora, Oracle Linux): owns
+//! everything PatchDesk knows about rpm and dnf — version order ([`version`]), the family's part
+//! of the read-only scan script ([`scan::SCAN_FRAGMENT`]) and pure parsers for what rpm hosts
+//! print ([`parse`]). Must not touch the database or SSH: it turns text into typed facts and
+//! facts into text, nothing else.
+
+pub mod parse;
+pub mod scan;
+pub mod version;
+
+pub use version::{Evr, EvrError};
