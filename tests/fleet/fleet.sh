@@ -86,8 +86,8 @@ rpm_groups_of() {
 }
 rpm_set_of() {
   case $1 in
-    1) echo "pd-hello-1.0-1.el9 pd-tools-2.0-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-1.el9 pd-agent-2.0~rc1-1.el9 pd-daemon-1.0-1.el9" ;;
-    2) echo "pd-hello-1.0-2.el9 pd-tools-2.1-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-2.el9 pd-agent-2.0-1.el9" ;;
+    1) echo "pd-base-9.3-1.el9 pd-hello-1.0-1.el9 pd-tools-2.0-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-1.el9 pd-agent-2.0~rc1-1.el9 pd-daemon-1.0-1.el9" ;;
+    2) echo "pd-base-9.3-1.el9 pd-hello-1.0-2.el9 pd-tools-2.1-1.el9 pd-kernel-5.14.0-1.el9 pd-libfoo-libs-1:3.0-2.el9 pd-agent-2.0-1.el9" ;;
     *) if (( $1 % 2 )); then rpm_set_of 1; else rpm_set_of 2; fi ;;
   esac
 }
@@ -308,19 +308,25 @@ sleep $slow"
   local buildarch="" reqline="" epochline=""
   [ "$arch" = noarch ] && buildarch="BuildArch: noarch"
   [ -n "$requires" ] && reqline="Requires: $requires"
+  # pd-base stands in for Rocky's bash and rocky-release: what scriptlets and dnf look for.
+  [ "$name" = pd-base ] && reqline="Provides: /bin/sh
+Provides: /bin/bash
+Provides: system-release = 9.3
+Provides: system-release(releasever) = 9"
   [ -n "$EPOCH" ] && epochline="Epoch: $EPOCH"
   {
     printf '%s\n' "Name: $spec_name" "Version: $VER" "Release: $REL" "$epochline" \
       "Summary: PatchDesk test package $spec_name" "License: MIT" "URL: https://patchdesk.invalid/" \
-      "$buildarch" "AutoReqProv: no" "%define debug_package %{nil}" "%define _build_id_links none" \
-      "%description" "A tiny package of the PatchDesk test fleet ($spec_name $evr)."
+      "$buildarch" "AutoReqProv: no" "%define debug_package %{nil}" "%define _build_id_links none"
+    if [ -z "$sub" ]; then printf '%s\n' "$reqline"; fi
+    printf '%s\n' "%description" "A tiny package of the PatchDesk test fleet ($spec_name $evr)."
     if [ -n "$sub" ]; then
       printf '%s\n' "%package $sub" "Summary: PatchDesk test library $name" "AutoReqProv: no" "$reqline" \
         "%description $sub" "A tiny library of the PatchDesk test fleet ($name $evr, source $spec_name)."
       printf '%s\n' "%install" "$install" "%files $sub" "$files"
-      [ -n "$post" ] && printf '%s\n' "${post/\%post/%post $sub}"
+      if [ -n "$post" ]; then printf '%s\n' "${post/\%post/%post $sub}"; fi
     else
-      printf '%s\n' "$reqline" "%install" "$install" "%files" "$files" "$post"
+      printf '%s\n' "%install" "$install" "%files" "$files" "$post"
     fi
   } >"$t/SPECS/pd.spec"
   rpmbuild -bb --quiet --define "_topdir $t" --target "$arch" "$t/SPECS/pd.spec" \
@@ -406,6 +412,7 @@ build_rpm_repo() {
   log "building the local rpm repository"
   local t0=$SECONDS
   rm -rf "$RPM_REPO" "$FLEET_DIR/rpm-advisories.jsonl"
+  build_rpm pd-base 9.3-1.el9
   build_rpm pd-hello 1.0-1.el9
   build_rpm pd-hello 1.0-2.el9
   build_rpm pd-hello 1.1-1.el9
@@ -929,7 +936,7 @@ cmd_local_install() {
     RPM_REPO="$t" build_rpm "$pkg" "$version"
     cp "$t/Packages/"*.rpm "$(host_dir "$host")/root/tmp/local.rpm"
     rm -rf "$t"
-    cmd_exec "$host" -- rpm -U --oldpackage --replacepkgs --nodeps /tmp/local.rpm >/dev/null
+    cmd_exec "$host" -- rpm -U --force-debian --oldpackage --replacepkgs --nodeps /tmp/local.rpm >/dev/null
     rm -f "$(host_dir "$host")/root/tmp/local.rpm"
   else
     REPO="$t" build_deb "$pkg" "$version" local

@@ -139,7 +139,9 @@ impl Evr {
             (false, false) => format!("{epoch}:{version}-{release}"),
         };
         // A part containing the separators would parse as something else: refuse it.
-        if epoch.contains([':', '-']) || version.contains([':', '-']) || release.contains([':', '-'])
+        if epoch.contains([':', '-'])
+            || version.contains([':', '-'])
+            || release.contains([':', '-'])
         {
             return Err(EvrError::Invalid(text.chars().take(64).collect()));
         }
@@ -303,7 +305,10 @@ mod tests {
         ] {
             assert!(bad.parse::<Evr>().is_err(), "{bad:?}");
         }
-        assert_eq!("1".repeat(300).parse::<Evr>().err(), Some(EvrError::TooLong));
+        assert_eq!(
+            "1".repeat(300).parse::<Evr>().err(),
+            Some(EvrError::TooLong)
+        );
         assert!("4294967295:1.0".parse::<Evr>().is_ok());
         let e = "1.0;rm".parse::<Evr>().unwrap_err().to_string();
         assert!(e.contains("is not an rpm version"), "{e}");
