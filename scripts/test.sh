@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every PatchDesk test on a fresh Debian/Ubuntu machine (as root, or a
 # user with sudo): installs what is missing, checks formatting and lints, builds the real test
-# fleet (sshd + dpkg/apt hosts on loopback), runs the unit and integration tests against it, the
-# UI's unit tests, and the end-to-end tests of the app in a real window. `.ci/run` calls exactly this.
+# fleet (sshd + dpkg/apt hosts and rpm/dnf hosts on loopback), runs the unit and integration tests
+# against it, the UI's unit tests, and the end-to-end tests of the app in a real window.
+# `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -32,8 +33,13 @@ cargo build --workspace --all-targets --locked
 step "test fleet"
 export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
 export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
-tests/fleet/fleet.sh up 6
+tests/fleet/fleet.sh up 6 --rpm 2
 trap 'tests/fleet/fleet.sh down || true' EXIT
+
+step "rpm family on the fleet's rpm hosts (scan fragment == rpm and dnf there)"
+cargo test --locked -p patchdesk-engine --test rpm_fleet -- --ignored
+# The other tests expect the Debian-only fleet: the rpm hosts stop and leave the manifest.
+tests/fleet/fleet.sh up 6
 
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast

@@ -678,7 +678,9 @@ create_rpm_host() {
   touch "$d/.created"
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A zombie (ended, not yet reaped by PID 1, which may take seconds in a sandbox) is not alive.
+proc_alive() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
+pid_alive() { [ -f "$1" ] && proc_alive "$(cat "$1")"; }
 
 start_host() {
   local name=$1 d root; d=$(host_dir "$name"); root="$d/root"
@@ -702,9 +704,14 @@ start_host() {
 stop_host() {
   local d; d=$(host_dir "$1")
   if pid_alive "$d/pid"; then
-    local pid; pid=$(cat "$d/pid")
+    local pid child; pid=$(cat "$d/pid")
+    # unshare blocks SIGTERM while it waits for its child: end the child (the host's sshd, PID 1
+    # of the host's namespace) first, and unshare follows at once.
+    for child in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true); do
+      kill "$child" 2>/dev/null || true
+    done
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 50); do proc_alive "$pid" || break; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$d/pid"
