@@ -329,6 +329,25 @@ fn fragment_matches_rpm_and_dnf_on_every_rpm_host() {
             locks.lines().count()
         );
 
+        // The repository's new pd-daemon needs the new library: dnf pulls it along.
+        if name == "pd-r1" {
+            let (plan, _) = fleet.exec(name, &["dnf", "--assumeno", "upgrade", "pd-daemon"]);
+            assert!(
+                plan.contains("pd-daemon") && plan.contains("pd-libfoo-libs"),
+                "{plan}"
+            );
+        }
+
+        // A user without root (sudo is not needed to read rpm and dnf) sees the same.
+        if name == "pd-r1" {
+            let mut ops = h.clone();
+            ops["user"] = "ops".into();
+            let (_, as_ops) = scan(&fleet, &ops, "");
+            assert_eq!(as_ops.packages, s.packages, "as ops");
+            assert_eq!(pending_of(&as_ops), pending);
+            assert_eq!(as_ops.advisories, s.advisories);
+        }
+
         // Last update == the rpm database's mtime.
         let mtime: i64 = fleet
             .exec_ok(name, &["stat", "-c", "%Y", "/var/lib/rpm/rpmdb.sqlite"])

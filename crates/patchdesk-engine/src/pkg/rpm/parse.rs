@@ -706,7 +706,12 @@ fn advisory_info(
         }
         description.truncate(end);
     }
-    let updated = NaiveDateTime::parse_from_str(&first("Updated"), "%Y-%m-%d %H:%M:%S")
+    // dnf prints "Updated"; yum (EL7) prints "Issued" and "Updated" only when updated.
+    let date = match first("Updated") {
+        d if d.is_empty() => first("Issued"),
+        d => d,
+    };
+    let updated = NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S")
         .ok()
         .map(|n| Utc.from_utc_datetime(&n));
     Some(AdvisoryInfo {
@@ -949,16 +954,37 @@ pub fn parse_versionlock(lines: &[&str]) -> (Vec<VersionLock>, Vec<String>) {
             evr: None,
             arch: None,
         };
-        if let Some(nevr) = pat.strip_suffix(".*") {
-            if let Some((n, e, _)) = parse_nevra(&format!("{nevr}.noarch")) {
+        // yum (EL7) writes the epoch first: `0:pd-hello-1.0-1.el7.*`.
+        let (epoch, pat) = match pat.split_once(':') {
+            Some((e, rest))
+                if !e.is_empty()
+                    && e.len() <= 10
+                    && e.bytes().all(|b| b.is_ascii_digit())
+                    && !rest.contains(':') =>
+            {
+                (Some(e), rest)
+            }
+            _ => (None, pat),
+        };
+        let with_epoch = |n: String, e: Evr| match epoch {
+            Some(ep) if !e.has_epoch() => {
+                Evr::from_parts(ep, e.version(), e.release().unwrap_or_default())
+                    .ok()
+                    .map(|e| (n, e))
+            }
+            _ => Some((n, e)),
+        };
+        let (nevr, arch) = match pat.strip_suffix(".*") {
+            Some(nevr) => (format!("{nevr}.noarch"), None),
+            None => (pat.to_string(), Some(())),
+        };
+        if let Some((n, e, a)) = parse_nevra(&nevr) {
+            if let Some((n, e)) = with_epoch(n, e) {
                 lock.name = Some(n);
                 lock.evr = Some(e);
+                lock.arch = arch.map(|_| a);
             }
-        } else if let Some((n, e, a)) = parse_nevra(pat) {
-            lock.name = Some(n);
-            lock.evr = Some(e);
-            lock.arch = Some(a);
-        } else if valid_name(pat) {
+        } else if epoch.is_none() && valid_name(pat) {
             lock.name = Some(pat.to_string());
         }
         if out.len() < MAX_ITEMS * 100 {
@@ -1438,6 +1464,34 @@ Description: First line: with a colon.
     }
 
     #[test]
+    fn yum_style_info_block() {
+        // yum (EL7) pads keys differently and says "Issued".
+        let text = "\
+===============================================================================
+  Important: openssl security update
+===============================================================================
+  Update ID : RHSA-2024:1234
+    Release : 0
+       Type : security
+     Status : final
+     Issued : 2024-03-01 00:00:00
+       CVEs : CVE-2024-1111
+            : CVE-2024-2222
+   Severity : Important
+";
+        let lines: Vec<&str> = text.lines().collect();
+        let (a, w) = parse_updateinfo_info(&lines);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(a[0].id, "RHSA-2024:1234");
+        assert_eq!(a[0].cves, ["CVE-2024-1111", "CVE-2024-2222"]);
+        assert_eq!(a[0].severity, Some(VendorSeverity::Important));
+        assert_eq!(
+            a[0].updated.unwrap().to_rfc3339(),
+            "2024-03-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
     fn needs_restarting_and_kernel_rule() {
         let req = parse_needs_restarting(&[
             "Core libraries or services have been updated since boot-up:",
@@ -1514,8 +1568,15 @@ Description: First line: with a colon.
             "pd-tools",
             "pd-*",
             "pd-hello; rm -rf /",
+            "1:pd-libfoo-libs-3.0-1.el7.*",
         ]);
-        assert_eq!(l.len(), 4, "{l:?}");
+        assert_eq!(l.len(), 5, "{l:?}");
+        assert_eq!(
+            l[4].name.as_deref(),
+            Some("pd-libfoo-libs"),
+            "yum's epoch-first form"
+        );
+        assert_eq!(l[4].evr.as_ref().unwrap().as_str(), "1:3.0-1.el7");
         assert_eq!(w.len(), 1);
         assert_eq!(l[0].name.as_deref(), Some("pd-hello"));
         assert_eq!(l[0].evr.as_ref().unwrap().as_str(), "0:1.0-1.el9");
