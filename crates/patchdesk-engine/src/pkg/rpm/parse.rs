@@ -28,6 +28,7 @@ pub const MAX_ADVISORIES: usize = 50_000;
 const MAX_FIELD: usize = 512;
 const MAX_ITEMS: usize = 1_000;
 const MAX_DESCRIPTION: usize = 4_096;
+const MAX_WARNINGS: usize = 200;
 
 /// Why the output of an rpm host cannot be read. Each renders as one sentence; the scan adds
 /// the host and the next step.
@@ -63,6 +64,15 @@ pub enum RpmParseError {
     },
     #[error("dnf is busy ({0}) and nothing was read; scan again when it has finished")]
     Busy(String),
+}
+
+/// Record a skipped line, up to [`MAX_WARNINGS`] (a hostile host could send millions).
+fn warn(w: &mut Vec<String>, msg: impl FnOnce() -> String) {
+    if w.len() < MAX_WARNINGS {
+        w.push(msg());
+    } else if w.len() == MAX_WARNINGS {
+        w.push("more lines were skipped; they are not listed".to_string());
+    }
 }
 
 /// Trim, bound and strip control characters (terminal escapes) from a remote string.
@@ -287,7 +297,9 @@ pub fn parse_rpm_qa(lines: &[&str]) -> Result<(Vec<RpmPackage>, Vec<String>), Rp
         match package_from_fields(&cols) {
             Ok(Some(p)) => out.push(p),
             Ok(None) => {}
-            Err(why) => warnings.push(format!("rpm-packages line {}: skipped {why}", i + 1)),
+            Err(why) => warn(&mut warnings, || {
+                format!("rpm-packages line {}: skipped {why}", i + 1)
+            }),
         }
     }
     sort_packages(&mut out);
@@ -402,11 +414,13 @@ pub fn parse_check_update(lines: &[&str]) -> (Vec<RpmPending>, Vec<String>) {
                         }
                     }
                 }
-                _ => warnings.push(format!(
-                    "rpm-pending line {}: could not read the obsoleted package {:?}",
-                    i + 1,
-                    clip(t)
-                )),
+                _ => warn(&mut warnings, || {
+                    format!(
+                        "rpm-pending line {}: could not read the obsoleted package {:?}",
+                        i + 1,
+                        clip(t)
+                    )
+                }),
             }
             continue;
         }
@@ -420,17 +434,21 @@ pub fn parse_check_update(lines: &[&str]) -> (Vec<RpmPending>, Vec<String>) {
         let tokens = std::mem::take(&mut pending_tokens);
         match pending_from_tokens(&tokens) {
             Some(p) => out.push(p),
-            None => warnings.push(format!(
-                "rpm-pending line {first_line}: could not read {:?}",
-                clip(&tokens.join(" "))
-            )),
+            None => warn(&mut warnings, || {
+                format!(
+                    "rpm-pending line {first_line}: could not read {:?}",
+                    clip(&tokens.join(" "))
+                )
+            }),
         }
     }
     if !pending_tokens.is_empty() {
-        warnings.push(format!(
-            "rpm-pending line {first_line}: incomplete record {:?}",
-            clip(&pending_tokens.join(" "))
-        ));
+        warn(&mut warnings, || {
+            format!(
+                "rpm-pending line {first_line}: incomplete record {:?}",
+                clip(&pending_tokens.join(" "))
+            )
+        });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     out.dedup_by(|a, b| a.name == b.name && a.arch == b.arch);
@@ -538,11 +556,13 @@ pub fn parse_updateinfo_list(lines: &[&str]) -> (Vec<AdvisoryPackage>, Vec<Strin
         }
         match advisory_package(&tokens) {
             Some(p) => out.push(p),
-            None => warnings.push(format!(
-                "rpm-advisories line {}: could not read {:?}",
-                i + 1,
-                clip(t)
-            )),
+            None => warn(&mut warnings, || {
+                format!(
+                    "rpm-advisories line {}: could not read {:?}",
+                    i + 1,
+                    clip(t)
+                )
+            }),
         }
     }
     out.sort_by(|a, b| {
@@ -622,9 +642,11 @@ pub fn parse_updateinfo_info(lines: &[&str]) -> (Vec<AdvisoryInfo>, Vec<String>)
         match advisory_info(std::mem::take(title), std::mem::take(fields), warnings) {
             Some(a) if out.len() < MAX_ADVISORIES => out.push(a),
             Some(_) => {}
-            None => warnings.push(format!(
+            None => warn(warnings, || {
+                format!(
                 "rpm-advisory-info line {start}: an advisory without a valid Update ID was skipped"
-            )),
+            )
+            }),
         }
     };
     for (i, line) in lines.iter().enumerate().take(MAX_LINES) {
@@ -642,10 +664,12 @@ pub fn parse_updateinfo_info(lines: &[&str]) -> (Vec<AdvisoryInfo>, Vec<String>)
             St::AfterTitle => {
                 st = St::Fields;
                 if !is_rule(t) {
-                    warnings.push(format!(
-                        "rpm-advisory-info line {}: expected a line of '=' after the title",
-                        i + 1
-                    ));
+                    warn(&mut warnings, || {
+                        format!(
+                            "rpm-advisory-info line {}: expected a line of '=' after the title",
+                            i + 1
+                        )
+                    });
                 }
             }
             St::Fields => {
@@ -692,7 +716,7 @@ fn advisory_info(
         if valid_cve(c) {
             cves.push(c.clone());
         } else if !c.is_empty() {
-            warnings.push(format!("{id}: skipped invalid CVE id {c:?}"));
+            warn(warnings, || format!("{id}: skipped invalid CVE id {c:?}"));
         }
     }
     cves.sort();
@@ -936,11 +960,9 @@ pub fn parse_versionlock(lines: &[&str]) -> (Vec<VersionLock>, Vec<String>) {
             && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._+~^:*?[]!-".contains(&b));
         if !ok_chars {
-            warnings.push(format!(
-                "rpm-versionlock line {}: skipped {:?}",
-                i + 1,
-                clip(t)
-            ));
+            warn(&mut warnings, || {
+                format!("rpm-versionlock line {}: skipped {:?}", i + 1, clip(t))
+            });
             continue;
         }
         let (exclude, pat) = match t.strip_prefix('!') {
@@ -1246,13 +1268,16 @@ pub fn parse_sections(
         locks
     } else {
         // No versionlock plugin (dnf-plugins-core not installed): nothing can be locked.
-        warnings.push(format!(
-            "dnf versionlock list is not available ({}): no version locks read",
-            lock_status.message()
-        ));
+        warn(&mut warnings, || {
+            format!(
+                "dnf versionlock list is not available ({}): no version locks read",
+                lock_status.message()
+            )
+        });
         Vec::new()
     };
 
+    warnings.truncate(MAX_WARNINGS + 1);
     scan.packages = Some(packages);
     scan.pending = Some(pending);
     scan.advisories = Some(join_advisories(list, info));
@@ -1461,6 +1486,20 @@ Description: First line: with a colon.
         assert_eq!(k.description, "First line: with a colon.\nSecond line.");
         assert_eq!(k.updated.unwrap().to_rfc3339(), "2024-01-12T00:00:00+00:00");
         assert_eq!(w.len(), 2, "{w:?}");
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let bad = vec!["evil;name\t\t1.0\t1\tnoarch\t(none)\t0"; 100_000];
+        let (p, w) = parse_rpm_qa(&bad).unwrap();
+        assert!(p.is_empty());
+        assert_eq!(w.len(), MAX_WARNINGS + 1);
+        assert_eq!(
+            w[MAX_WARNINGS],
+            "more lines were skipped; they are not listed"
+        );
+        let (_, w) = parse_check_update(&vec!["x y"; 100_000]);
+        assert!(w.len() <= MAX_WARNINGS + 1);
     }
 
     #[test]
