@@ -4,7 +4,9 @@
 //! (`fleet.sh exec`): installed packages == `rpm -qa`, pending == `dnf check-update`,
 //! advisories == `dnf updateinfo list`, reboot == `dnf needs-restarting -r`, version locks ==
 //! `dnf versionlock list`; the unchanged-rescan shortcut holds until the rpm database, the
-//! repository metadata or the version locks change.
+//! repository metadata or the version locks change; the lock probe names a real dnf holding the
+//! rpm database; the exact-version command lines (`pkg::rpm::commands`) change a real host as
+//! intended, one dnf transaction each.
 //!
 //! The rpm hosts are opt-in (`fleet.sh up 6` keeps the Debian-only fleet the other tests
 //! expect), so these tests are `#[ignore]`d in a plain `cargo test` and `scripts/test.sh` runs
@@ -134,6 +136,30 @@ fn ssh_run(fleet: &Fleet, h: &Value, command: &str, stdin: &str) -> String {
         conn.close().await;
         assert_eq!(out.exit_status, Some(0), "{}: {command}", spec.name);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+}
+
+/// Like [`ssh_run`], but any exit status: (stdout, stderr, status).
+fn ssh_try(fleet: &Fleet, h: &Value, command: &str) -> (String, String, Option<u32>) {
+    let mut spec = HostSpec::new(h["name"].as_str().unwrap(), h["address"].as_str().unwrap());
+    spec.auth = Auth::KeyFile {
+        path: PathBuf::from(fleet.m["key"].as_str().unwrap()),
+    };
+    let opts = SshOptions {
+        known_hosts: vec![PathBuf::from(fleet.m["known_hosts"].as_str().unwrap())],
+        ..SshOptions::default()
+    };
+    rt().block_on(async {
+        let conn = Connection::open(&spec, Trust::default(), &opts, None)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let out = conn.run(command, None).await.unwrap();
+        conn.close().await;
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.exit_status,
+        )
     })
 }
 
@@ -564,4 +590,122 @@ fn family_detection_agrees_with_the_fleet() {
         let got = ssh_run(&fleet, &h, "sh -s", &script);
         assert_eq!(got.trim(), h["family"].as_str().unwrap(), "{}", h["name"]);
     }
+}
+
+#[test]
+#[ignore = "needs the fleet's rpm hosts: tests/fleet/fleet.sh up 6 --rpm 2, then --ignored (scripts/test.sh does both)"]
+fn exact_versions_rollback_and_locks_with_real_dnf() {
+    use patchdesk_engine::pkg::rpm::commands::{self, render, Target};
+    use patchdesk_engine::pkg::rpm::parse::parse_history_last_id;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fleet = Fleet::get();
+    let h = fleet.host("pd-r2");
+    let t = |n: &str, v: &str| Target::new(n, &v.parse().unwrap(), None).unwrap();
+    let installed = |n: &str| {
+        fleet.exec_ok(
+            "pd-r2",
+            &[
+                "rpm",
+                "-q",
+                "--qf",
+                "%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}",
+                n,
+            ],
+        )
+    };
+    let history = || parse_history_last_id(&ssh_run(&fleet, &h, "sh -s", HISTORY_LAST)).unwrap();
+    let (_, code) = fleet.fleet_sh(&["snapshot", "pd-r2"]);
+    assert_eq!(code, 0);
+
+    // The rollback-path probe: which exact versions a repository still offers.
+    let probe = [
+        t("pd-hello", "1.0-1.el9"),
+        t("pd-hello", "0.5-1.el9"),
+        t("pd-libfoo-libs", "1:3.0-1.el9"),
+    ];
+    let (out, _, st) = ssh_try(
+        &fleet,
+        &h,
+        &render(&commands::rollback_probe(&probe).unwrap()),
+    );
+    let offered = commands::parse_rollback_probe(&out, &probe);
+
+    // Exact upgrade, then the rollback by downgrade (with an epoch), each one dnf transaction.
+    let h0 = history();
+    let up = ssh_try(
+        &fleet,
+        &h,
+        &render(&commands::upgrade(&[t("pd-hello", "1.1-1.el9")]).unwrap()),
+    );
+    let after_up = (installed("pd-hello"), history());
+    let down = ssh_try(
+        &fleet,
+        &h,
+        &render(
+            &commands::downgrade(&[
+                t("pd-hello", "1.0-2.el9"),
+                t("pd-libfoo-libs", "1:3.0-1.el9"),
+            ])
+            .unwrap(),
+        ),
+    );
+    let after_down = (
+        installed("pd-hello"),
+        installed("pd-libfoo-libs"),
+        history(),
+    );
+    // A version no repository offers: a clear failure, nothing changed.
+    let gone = ssh_try(
+        &fleet,
+        &h,
+        &render(&commands::downgrade(&[t("pd-hello", "0.5-1.el9")]).unwrap()),
+    );
+    let after_gone = installed("pd-hello");
+
+    // Pin and unpin (dnf versionlock): the lock shows in `dnf versionlock list`, in the scan,
+    // and hides the update from check-update.
+    let lock = ssh_try(
+        &fleet,
+        &h,
+        &render(&commands::versionlock_add(&[t("pd-hello", "1.0-2.el9")]).unwrap()),
+    );
+    let list_locked = fleet.exec_ok("pd-r2", &["dnf", "-q", "versionlock", "list"]);
+    let (_, scanned) = scan(&fleet, &h, "");
+    let unlock = ssh_try(
+        &fleet,
+        &h,
+        &render(&commands::versionlock_delete(&["pd-hello"]).unwrap()),
+    );
+    let list_unlocked = fleet.exec_ok("pd-r2", &["dnf", "-q", "versionlock", "list"]);
+    let (_, code) = fleet.fleet_sh(&["restore", "pd-r2"]);
+    assert_eq!(code, 0);
+
+    assert_eq!(st, Some(0));
+    assert_eq!(offered, [true, false, true], "{out}");
+    assert_eq!(up.2, Some(0), "{up:?}");
+    assert_eq!(after_up, ("1.1-1.el9".to_string(), h0 + 1));
+    assert_eq!(down.2, Some(0), "{down:?}");
+    assert_eq!(
+        after_down,
+        ("1.0-2.el9".to_string(), "1:3.0-1.el9".to_string(), h0 + 2)
+    );
+    assert_eq!(gone.2, Some(1), "{gone:?}");
+    assert!(
+        gone.1.contains("No packages marked for downgrade"),
+        "{gone:?}"
+    );
+    assert_eq!(after_gone, "1.0-2.el9");
+    assert_eq!(
+        (lock.2, unlock.2),
+        (Some(0), Some(0)),
+        "{lock:?} {unlock:?}"
+    );
+    assert_eq!(list_locked.trim(), "pd-hello-0:1.0-2.el9.*");
+    let locks = scanned.versionlocks.as_ref().unwrap();
+    assert_eq!(
+        locks[0].evr.as_ref().unwrap(),
+        &"1.0-2.el9".parse().unwrap()
+    );
+    assert!(!pending_of(&scanned).iter().any(|p| p.0 == "pd-hello"));
+    assert_eq!(list_unlocked.trim(), "");
 }

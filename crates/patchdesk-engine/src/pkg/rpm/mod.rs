@@ -1,9 +1,10 @@
 //! The rpm package family (RHEL, Rocky, AlmaLinux, CentOS Stream, Fedora, Oracle Linux): owns
 //! everything PatchDesk knows about rpm and dnf — version order ([`version`]), the family's part
-//! of the read-only scan script ([`scan::SCAN_FRAGMENT`]) and pure parsers for what rpm hosts
-//! print ([`parse`]). Must not touch the database or SSH: it turns text into typed facts and
-//! facts into text, nothing else.
+//! of the read-only scan script ([`scan::SCAN_FRAGMENT`]), pure parsers for what rpm hosts print
+//! ([`parse`]) and the dnf command lines that change a host ([`commands`]). Must not touch the
+//! database or SSH: it turns text into typed facts and facts into text, nothing else.
 
+pub mod commands;
 pub mod parse;
 pub mod scan;
 pub mod version;
