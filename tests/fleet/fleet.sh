@@ -302,9 +302,13 @@ echo pd-kernel > %{buildroot}/etc/dnf/plugins/needs-restarting.d/pd-kernel.conf"
 /etc/dnf/plugins/needs-restarting.d/pd-kernel.conf" ;;
   esac
   local post=""
+  # A slow scriptlet: long enough to interrupt an apply in the middle. While it runs,
+  # /var/lib/pd-slow/NAME exists (tests read it from the host's root to know it is running).
   [ "$slow" != 0 ] && post="%post -p /bin/sh
-# A slow scriptlet: long enough to interrupt an apply in the middle.
-sleep $slow"
+mkdir -p /var/lib/pd-slow
+touch /var/lib/pd-slow/$name
+sleep $slow
+rm -f /var/lib/pd-slow/$name"
   local buildarch="" reqline="" epochline=""
   [ "$arch" = noarch ] && buildarch="BuildArch: noarch"
   [ -n "$requires" ] && reqline="Requires: $requires"
@@ -672,6 +676,9 @@ create_rpm_host() {
   fi
   echo "$name" >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n%s %s\n' "$(rpm_addr_of "$k")" "$name" >"$root/etc/hosts"
+  # Debian's dnf-plugins-core enables show-leaves ("New leaves:" after each transaction); RHEL
+  # does not ship it.
+  printf '[main]\nenabled=0\n' >"$root/etc/dnf/plugins/show-leaves.conf"
   host_keys "$root"
   write_sshd_config "$name" "$(rpm_addr_of "$k")" prohibit-password "$root"
   authorize_keys "$root"
