@@ -9,6 +9,7 @@
 //! source package through what dpkg reported.
 
 use crate::error::{Error, Result};
+use crate::host::Environment;
 use crate::inventory::Inventory;
 use crate::version::Version;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
@@ -417,28 +418,41 @@ fn decide(
 pub struct PatchFilter {
     pub bucket: Option<Bucket>,
     pub group: Option<String>,
+    pub environment: Option<Environment>,
     pub host: Option<String>,
+}
+
+impl PatchFilter {
+    /// Whether a host is inside the filter's scope (group, environment, host name).
+    pub fn admits(&self, spec: &crate::host::HostSpec) -> bool {
+        self.group.as_ref().is_none_or(|g| spec.groups.contains(g))
+            && self.environment.is_none_or(|e| spec.environment == e)
+            && self.host.as_ref().is_none_or(|h| h == &spec.name)
+    }
 }
 
 /// Every pending update on every host, classified, nearest deadline first within each bucket.
 pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> {
+    patches_at(inv, filter, inv.clock().now())
+}
+
+/// [`patches`] as they stood at `at`: each host's last good scan finished by then, the CVEs
+/// PatchDesk knew the host was exposed to by then (an exposure first seen by `at`), countdowns
+/// measured from `at`. A report for a past week reads this, so it means that week.
+pub fn patches_at(
+    inv: &Inventory,
+    filter: &PatchFilter,
+    at: DateTime<Utc>,
+) -> Result<Vec<PatchItem>> {
     let policy = Policy::load(inv)?;
     let know = load_knowledge(inv)?;
-    let now = inv.clock().now();
-    let mut first_seen_stmt = inv.conn().prepare(
-        "SELECT min(e.first_seen_at) FROM patch_exposures e JOIN hosts h ON h.id = e.host_id WHERE h.name = ?1 AND e.package = ?2",
+    let mut exposures_stmt = inv.conn().prepare_cached(
+        "SELECT cve, package, first_seen_at FROM patch_exposures WHERE host_id = ?1 AND first_seen_at <= ?2",
     )?;
     let mut out = Vec::new();
-    for summary in inv.host_summaries()? {
+    for summary in inv.host_summaries_at(at)? {
         let spec = &summary.host.spec;
-        if filter
-            .group
-            .as_ref()
-            .is_some_and(|g| !spec.groups.contains(g))
-        {
-            continue;
-        }
-        if filter.host.as_ref().is_some_and(|h| h != &spec.name) {
+        if !filter.admits(spec) {
             continue;
         }
         let Some(scan) = &summary.last_ok_scan else {
@@ -447,27 +461,25 @@ pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> 
         if summary.pending_count == 0 {
             continue;
         }
-        let detail = inv.host_detail(&spec.name)?;
-        let source_of: HashMap<&str, &str> = detail
-            .packages
-            .iter()
-            .map(|p| (p.name.as_str(), p.source.as_str()))
-            .collect();
+        // What PatchDesk knew of this host's exposures at `at`: (CVE, source) → first seen.
+        let known: HashMap<(String, String), DateTime<Utc>> = exposures_stmt
+            .query_map(params![summary.host.id, at], |r| {
+                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         let os = (
             scan.os_id.as_deref().unwrap_or(""),
             scan.os_version.as_deref().unwrap_or(""),
             scan.os_codename.as_deref().unwrap_or(""),
         );
-        for u in &detail.pending {
-            let source = source_of
-                .get(u.name.as_str())
-                .copied()
-                .unwrap_or(u.name.as_str())
-                .to_string();
+        for (u, source) in inv.pending_of_scan(scan.id)? {
             let installed = u.installed_version.parse::<Version>().ok();
             let candidate = u.candidate_version.parse::<Version>().ok();
             let mut cves: Vec<CveInfo> = Vec::new();
             for a in know.applicable(&source, os) {
+                if !known.contains_key(&(a.cve.clone(), source.clone())) {
+                    continue;
+                }
                 let Some(fixed) = a.fixed.as_deref().and_then(|f| f.parse::<Version>().ok()) else {
                     continue;
                 };
@@ -478,9 +490,11 @@ pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> 
                 }
             }
             cves.sort_by(|a, b| a.cve.cmp(&b.cve));
-            let first_seen: Option<DateTime<Utc>> = first_seen_stmt
-                .query_row(params![spec.name, source], |r| r.get(0))
-                .unwrap_or(None);
+            let first_seen: Option<DateTime<Utc>> = known
+                .iter()
+                .filter(|((_, pkg), _)| *pkg == source)
+                .map(|(_, t)| *t)
+                .min();
             let Decision {
                 bucket,
                 reason,
@@ -497,7 +511,7 @@ pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> 
             if filter.bucket.is_some_and(|b| b != bucket) {
                 continue;
             }
-            let seconds_left = deadline.map(|d| (d - now).num_seconds());
+            let seconds_left = deadline.map(|d| (d - at).num_seconds());
             out.push(PatchItem {
                 host: spec.name.clone(),
                 environment: spec.environment.to_string(),
@@ -536,6 +550,88 @@ pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> 
                 &b.package,
             ))
     });
+    Ok(out)
+}
+
+/// A CVE exposure that a scan saw fixed by some instant: what compliance % and time-to-patch
+/// count besides the open patches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedExposure {
+    pub host: String,
+    pub cve: String,
+    pub package: String,
+    pub bucket: Bucket,
+    pub deadline: Option<DateTime<Utc>>,
+    /// Disclosure (or first sighting when the disclosure date is unknown): where time-to-patch
+    /// starts.
+    pub from: DateTime<Utc>,
+    pub fixed_at: DateTime<Utc>,
+}
+
+/// Every exposure of a host inside `filter` that a scan saw fixed at or before `at`, classified
+/// with the policy (bucket and deadline of that CVE alone).
+pub fn fixed_exposures_at(
+    inv: &Inventory,
+    filter: &PatchFilter,
+    at: DateTime<Utc>,
+) -> Result<Vec<FixedExposure>> {
+    let policy = Policy::load(inv)?;
+    let know = load_knowledge(inv)?;
+    let admitted: HashMap<i64, String> = inv
+        .host_summaries_at(at)?
+        .into_iter()
+        .filter(|h| filter.admits(&h.host.spec))
+        .map(|h| (h.host.id, h.host.spec.name))
+        .collect();
+    let mut stmt = inv.conn().prepare_cached(
+        "SELECT host_id, cve, package, first_seen_at, fixed_at FROM patch_exposures
+         WHERE fixed_at IS NOT NULL AND fixed_at <= ?1 ORDER BY host_id, cve, package",
+    )?;
+    let rows = stmt
+        .query_map([at], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, DateTime<Utc>>(3)?,
+                r.get::<_, DateTime<Utc>>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::new();
+    for (host_id, cve, package, first_seen, fixed_at) in rows {
+        let Some(host) = admitted.get(&host_id) else {
+            continue;
+        };
+        let Some(a) = know
+            .by_package
+            .get(&package)
+            .and_then(|v| v.iter().find(|a| a.cve == cve))
+        else {
+            continue;
+        };
+        let info = know.info(a);
+        let Decision {
+            bucket,
+            deadline,
+            disclosed,
+            ..
+        } = decide(
+            &policy,
+            std::slice::from_ref(&info),
+            false,
+            Some(first_seen),
+        );
+        out.push(FixedExposure {
+            host: host.clone(),
+            cve,
+            package,
+            bucket,
+            deadline,
+            from: disclosed.unwrap_or(first_seen),
+            fixed_at,
+        });
+    }
     Ok(out)
 }
 
@@ -686,152 +782,9 @@ pub fn alert_message(alerts: &[Alert]) -> Option<(String, String)> {
     ))
 }
 
-/// Time-to-patch statistics of one bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct TimeToPatch {
-    pub bucket: Bucket,
-    pub patched: usize,
-    pub mean_hours: Option<f64>,
-    pub median_hours: Option<f64>,
-}
-
-/// Compliance of a scope (a group, or the whole fleet).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct Compliance {
-    pub scope: String,
-    /// Patches with a deadline (open ones and ones already applied).
-    pub with_deadline: usize,
-    /// ...of which inside their deadline.
-    pub compliant: usize,
-    /// compliant / with_deadline, in percent; `None` when nothing has a deadline.
-    pub percent: Option<f64>,
-    pub overdue: usize,
-    pub open_critical: usize,
-    pub open_high: usize,
-    pub open_moderate: usize,
-    pub open_low: usize,
-    pub nearest_deadline: Option<DateTime<Utc>>,
-    pub time_to_patch: Vec<TimeToPatch>,
-}
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
-/// Compliance % and time-to-patch for a group (or the fleet when `group` is `None`).
-pub fn compliance(inv: &Inventory, group: Option<&str>) -> Result<Compliance> {
-    let policy = Policy::load(inv)?;
-    let know = load_knowledge(inv)?;
-    let open = patches(
-        inv,
-        &PatchFilter {
-            group: group.map(str::to_string),
-            ..Default::default()
-        },
-    )?;
-    let count = |b: Bucket| open.iter().filter(|p| p.bucket == b).count();
-    let mut with_deadline = 0;
-    let mut compliant = 0;
-    for p in open.iter().filter(|p| p.deadline.is_some()) {
-        with_deadline += 1;
-        if !p.overdue {
-            compliant += 1;
-        }
-    }
-    // Applied patches: exposures that a scan saw fixed.
-    let mut stmt = inv.conn().prepare(
-        "SELECT h.name, e.cve, e.package, e.first_seen_at, e.fixed_at FROM patch_exposures e JOIN hosts h ON h.id = e.host_id
-         WHERE e.fixed_at IS NOT NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM host_groups g WHERE g.host_id = h.id AND g.name = ?1))",
-    )?;
-    let rows = stmt
-        .query_map([group], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, DateTime<Utc>>(3)?,
-                r.get::<_, DateTime<Utc>>(4)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut ttp: HashMap<Bucket, Vec<f64>> = HashMap::new();
-    for (_host, cve, package, first_seen, fixed_at) in rows {
-        let Some(a) = know
-            .by_package
-            .get(&package)
-            .and_then(|v| v.iter().find(|a| a.cve == cve))
-        else {
-            continue;
-        };
-        let info = know.info(a);
-        let Decision {
-            bucket,
-            deadline,
-            disclosed,
-            ..
-        } = decide(
-            &policy,
-            std::slice::from_ref(&info),
-            false,
-            Some(first_seen),
-        );
-        if let Some(d) = deadline {
-            with_deadline += 1;
-            if fixed_at <= d {
-                compliant += 1;
-            }
-        }
-        let from = disclosed.unwrap_or(first_seen);
-        ttp.entry(bucket)
-            .or_default()
-            .push(((fixed_at - from).num_seconds().max(0) as f64) / 3600.0);
-    }
-    let time_to_patch = [
-        Bucket::Critical,
-        Bucket::High,
-        Bucket::Moderate,
-        Bucket::Low,
-    ]
-    .into_iter()
-    .map(|b| {
-        let mut v = ttp.remove(&b).unwrap_or_default();
-        TimeToPatch {
-            bucket: b,
-            patched: v.len(),
-            mean_hours: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64),
-            median_hours: median(&mut v),
-        }
-    })
-    .collect();
-    Ok(Compliance {
-        scope: group.unwrap_or("fleet").to_string(),
-        with_deadline,
-        compliant,
-        percent: (with_deadline > 0).then(|| 100.0 * compliant as f64 / with_deadline as f64),
-        overdue: open.iter().filter(|p| p.overdue).count(),
-        open_critical: count(Bucket::Critical),
-        open_high: count(Bucket::High),
-        open_moderate: count(Bucket::Moderate),
-        open_low: count(Bucket::Low),
-        nearest_deadline: open
-            .iter()
-            .filter(|p| !p.overdue)
-            .filter_map(|p| p.deadline)
-            .min(),
-        time_to_patch,
-    })
-}
+// Compliance % and time-to-patch moved to `report::metrics` (they are measured "as of" an
+// instant there); re-exported here for callers of the old paths.
+pub use crate::report::{compliance, Compliance, TimeToPatch};
 
 #[cfg(test)]
 mod tests {
@@ -958,12 +911,5 @@ mod tests {
         assert!(!release_matches("debian:11", "debian", "12", "bookworm"));
         assert!(!release_matches("ubuntu:22.04", "debian", "12", "bookworm"));
         assert!(release_matches("ubuntu:22.04", "ubuntu", "22.04", "jammy"));
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 }

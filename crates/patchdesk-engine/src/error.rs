@@ -34,6 +34,8 @@ pub enum Error {
     Host { host: String, kind: HostError },
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
+    #[error("the report could not be made: {0}. Nothing was written; report this if it persists.")]
+    Report(String),
     #[error("cancelled")]
     Cancelled,
     #[error(transparent)]
@@ -59,6 +61,7 @@ impl Error {
             Error::Import { .. } => "import",
             Error::Host { kind, .. } => kind.code(),
             Error::Io(..) => "io",
+            Error::Report(_) => "report",
             Error::Cancelled => "cancelled",
             Error::Deploy(e) => e.code(),
         }

@@ -15,8 +15,10 @@
 //! - [`scan`]: the scan job: one connection per host, bounded concurrency, progress events.
 //! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
 //! - [`advisory`]: security advisory feeds (OSV, Debian tracker, NVD), fetched and stored.
-//! - [`classify`]: buckets, deadlines, exposures, time-to-patch and compliance.
+//! - [`classify`]: buckets, deadlines and exposures of pending patches (as of any instant).
 //! - [`rollout`]: the deployment state machine (plan, stage, gate, verify, rollback).
+//! - [`report`]: compliance % and time-to-patch as of an instant, weekly snapshots, the weekly
+//!   report data, its history and the scheduled weekly run.
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
 
 pub mod advisory;
@@ -29,6 +31,7 @@ pub mod import;
 pub mod inventory;
 pub mod pkg;
 pub mod progress;
+pub mod report;
 pub mod rollout;
 pub mod scan;
 pub mod settings;

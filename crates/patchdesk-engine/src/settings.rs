@@ -20,6 +20,11 @@ pub struct Settings {
     pub known_hosts: Vec<PathBuf>,
     /// How long a deployment waits for a busy dpkg lock on a host before that host fails.
     pub dpkg_lock_wait_secs: u64,
+    /// Where the scheduled weekly reports are written (`<folder>/<ISO week>/`); none: the
+    /// weekly snapshots are still taken, but no files are written.
+    pub reports_dir: Option<PathBuf>,
+    /// Paper size of the PDF reports.
+    pub report_paper: crate::report::Paper,
 }
 
 impl Default for Settings {
@@ -31,6 +36,8 @@ impl Default for Settings {
             command_timeout_secs: ssh.command_timeout.as_secs(),
             known_hosts: ssh.known_hosts,
             dpkg_lock_wait_secs: 600,
+            reports_dir: None,
+            report_paper: crate::report::Paper::default(),
         }
     }
 }
@@ -69,6 +76,14 @@ impl Settings {
             return Err(Error::Invalid(
                 "the dpkg lock wait must be at most 86400 seconds".into(),
             ));
+        }
+        if let Some(d) = &self.reports_dir {
+            if !d.is_absolute() {
+                return Err(Error::Invalid(format!(
+                    "the reports folder must be an absolute path, not {}",
+                    d.display()
+                )));
+            }
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/003_rollout.sql")),
         M::up(include_str!("../../migrations/004_rollout_policy.sql")),
         M::up(include_str!("../../migrations/005_deploy_transaction.sql")),
+        M::up(include_str!("../../migrations/005_reports.sql")),
     ])
 });
 
@@ -265,6 +266,8 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
+    const LATEST: i64 = 6;
+
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
@@ -282,7 +285,7 @@ mod tests {
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
-            assert_eq!(inv.schema_version().unwrap(), 5);
+            assert_eq!(inv.schema_version().unwrap(), LATEST);
             inv.set_setting("k", "v").unwrap();
         }
         let inv = Inventory::open(&p, clock).unwrap();
@@ -308,7 +311,7 @@ mod tests {
         }
         let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
         let inv = Inventory::open(&p, clock).unwrap();
-        assert_eq!(inv.schema_version().unwrap(), 5);
+        assert_eq!(inv.schema_version().unwrap(), LATEST);
         let st = crate::rollout::status(&inv, 1).unwrap();
         assert_eq!((st.name.as_str(), st.state.as_str()), ("old", "halted"));
         assert!(!st.rollback_on_no_go);
@@ -336,7 +339,7 @@ mod tests {
         }
         let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
         let inv = Inventory::open(&p, clock).unwrap();
-        assert_eq!(inv.schema_version().unwrap(), 5);
+        assert_eq!(inv.schema_version().unwrap(), LATEST);
         let st = crate::rollout::status(&inv, 1).unwrap();
         assert_eq!((st.name.as_str(), st.state.as_str()), ("v4", "running"));
         assert!(st.rollback_on_no_go);
@@ -362,6 +365,48 @@ mod tests {
             st.stages[0].hosts[0].excluded.as_deref(),
             Some("decommissioned")
         );
+    }
+
+    #[test]
+    fn a_database_before_reports_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v5.db");
+        {
+            let mut conn = Connection::open(&p).unwrap();
+            MIGRATIONS.to_version(&mut conn, 5).unwrap();
+            conn.execute_batch(
+                "INSERT INTO hosts (name, address, port, user, auth_kind, environment, created_at, updated_at)
+                   VALUES ('h1', '10.0.0.1', 22, 'root', 'agent', 'prod', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00');
+                 INSERT INTO host_status (host_id) VALUES (1);
+                 INSERT INTO host_groups (host_id, name) VALUES (1, 'web');
+                 INSERT INTO scans (host_id, started_at, finished_at, duration_ms, ok, error_code, error_message)
+                   VALUES (1, '2026-11-24 10:00:00+00:00', '2026-11-24 10:00:01+00:00', 1000, 0, 'unreachable', 'down');
+                 UPDATE host_status SET last_scan_id = 1 WHERE host_id = 1;
+                 INSERT INTO settings (key, value) VALUES ('settings', '{\"concurrency\": 7}');",
+            )
+            .unwrap();
+        }
+        let clock: SharedClock = Arc::new(ManualClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        ));
+        let inv = Inventory::open(&p, clock).unwrap();
+        assert_eq!(inv.schema_version().unwrap(), LATEST);
+        let s = crate::settings::Settings::load(&inv).unwrap();
+        assert_eq!(
+            (s.concurrency, s.reports_dir),
+            (7, None),
+            "old settings keep their values"
+        );
+        let r =
+            crate::report::weekly_report(&inv, &crate::report::Scope::Group("web".into()), None)
+                .unwrap();
+        assert_eq!(r.summary.hosts.unreachable, 1);
+        assert_eq!(r.not_scanned[0].host, "h1");
+        assert!(crate::report::snapshot(&inv, &r.scope, r.week)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

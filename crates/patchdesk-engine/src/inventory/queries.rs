@@ -121,9 +121,32 @@ pub struct PackageHit {
     pub source: String,
 }
 
+/// One row of the summaries queries: host columns, the last scan, the last good scan, counts.
+fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<HostSummary> {
+    let ncols = 13;
+    let host = host_from_row(r)?;
+    let last_scan = match r.get::<_, Option<i64>>(ncols)? {
+        Some(_) => Some(scan_from_row(r, ncols)?),
+        None => None,
+    };
+    let o = ncols + 23;
+    let last_ok_scan = match r.get::<_, Option<i64>>(o)? {
+        Some(_) => Some(scan_from_row(r, o)?),
+        None => None,
+    };
+    let c = o + 23;
+    Ok(HostSummary {
+        host,
+        last_scan,
+        last_ok_scan,
+        package_count: r.get::<_, Option<i64>>(c)?.unwrap_or(0),
+        pending_count: r.get::<_, Option<i64>>(c + 1)?.unwrap_or(0),
+        security_count: r.get::<_, Option<i64>>(c + 2)?.unwrap_or(0),
+    })
+}
+
 impl Inventory {
     fn summaries(&self, filter: Option<&str>) -> Result<Vec<HostSummary>> {
-        let ncols = 13;
         let s1 = SCAN_COLUMNS;
         let s2 = SCAN_COLUMNS.replace("s.", "o.");
         let sql = format!(
@@ -138,27 +161,7 @@ impl Inventory {
             if filter.is_some() { "WHERE h.name = ?1" } else { "" }
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let map = |r: &Row<'_>| -> rusqlite::Result<HostSummary> {
-            let host = host_from_row(r)?;
-            let last_scan = match r.get::<_, Option<i64>>(ncols)? {
-                Some(_) => Some(scan_from_row(r, ncols)?),
-                None => None,
-            };
-            let o = ncols + 23;
-            let last_ok_scan = match r.get::<_, Option<i64>>(o)? {
-                Some(_) => Some(scan_from_row(r, o)?),
-                None => None,
-            };
-            let c = o + 23;
-            Ok(HostSummary {
-                host,
-                last_scan,
-                last_ok_scan,
-                package_count: r.get::<_, Option<i64>>(c)?.unwrap_or(0),
-                pending_count: r.get::<_, Option<i64>>(c + 1)?.unwrap_or(0),
-                security_count: r.get::<_, Option<i64>>(c + 2)?.unwrap_or(0),
-            })
-        };
+        let map = summary_from_row;
         let mut v = match filter {
             Some(name) => stmt
                 .query_map([name], map)?
@@ -178,6 +181,60 @@ impl Inventory {
     /// The fleet overview: every host with its latest facts and counts.
     pub fn host_summaries(&self) -> Result<Vec<HostSummary>> {
         self.summaries(None)
+    }
+
+    /// The fleet as it was known at `at`: every host that existed then (added by then, or scanned
+    /// by then), with its last scan and last good scan finished at or before `at` (scans are
+    /// history, never rewritten). With `at` = now this is [`Inventory::host_summaries`].
+    pub fn host_summaries_at(&self, at: DateTime<Utc>) -> Result<Vec<HostSummary>> {
+        let s1 = SCAN_COLUMNS;
+        let s2 = SCAN_COLUMNS.replace("s.", "o.");
+        let sql = format!(
+            "SELECT {HOST_COLUMNS}, {s1}, {s2}, ps.package_count, ps.pending_count, ps.security_count
+             FROM hosts h
+             LEFT JOIN scans s ON s.id = (SELECT x.id FROM scans x WHERE x.host_id = h.id AND x.finished_at <= ?1 ORDER BY x.id DESC LIMIT 1)
+             LEFT JOIN scans o ON o.id = (SELECT x.id FROM scans x WHERE x.host_id = h.id AND x.ok = 1 AND x.finished_at <= ?1 ORDER BY x.id DESC LIMIT 1)
+             LEFT JOIN package_sets ps ON ps.id = o.set_id
+             WHERE h.created_at <= ?1 OR s.id IS NOT NULL
+             ORDER BY h.name"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut v = stmt
+            .query_map([at], summary_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut recs: Vec<HostRecord> = v.iter().map(|s| s.host.clone()).collect();
+        self.fill_labels(&mut recs)?;
+        for (s, r) in v.iter_mut().zip(recs) {
+            s.host = r;
+        }
+        Ok(v)
+    }
+
+    /// The pending updates a scan saw, each with its source package (from the same snapshot;
+    /// the binary name when dpkg did not report one). Cheap: no full package list is read.
+    pub fn pending_of_scan(&self, scan_id: i64) -> Result<Vec<(PendingUpdate, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.name, u.arch, u.installed_version, u.candidate_version, u.origin, u.security,
+                    coalesce((SELECT p.source FROM packages p WHERE p.set_id = u.set_id AND p.name = u.name ORDER BY p.arch LIMIT 1), u.name)
+             FROM scans s JOIN pending_updates u ON u.set_id = s.set_id
+             WHERE s.id = ?1 ORDER BY u.name, u.arch",
+        )?;
+        let v = stmt
+            .query_map([scan_id], |r| {
+                Ok((
+                    PendingUpdate {
+                        name: r.get(0)?,
+                        arch: r.get(1)?,
+                        installed_version: r.get(2)?,
+                        candidate_version: r.get(3)?,
+                        origin: r.get(4)?,
+                        security: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
     }
 
     /// What is on host X: facts, installed packages and pending updates from the last good scan.

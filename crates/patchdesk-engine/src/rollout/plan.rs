@@ -123,6 +123,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             bucket: req.bucket,
             group: scope_is_group.then(|| req.scope.clone()),
             host: (!scope_is_group).then(|| req.scope.clone()),
+            ..PatchFilter::default()
         },
     )?;
     let items: Vec<_> = items
