@@ -13,7 +13,7 @@ use patchdesk_engine::progress::{Phase, ProgressEvent};
 use patchdesk_engine::scan::{self, ScanOptions};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::PassphraseFn;
-use patchdesk_engine::{advisory, classify, rollout};
+use patchdesk_engine::{advisory, classify, report, rollout};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,13 +60,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compliance % (patches inside their deadline) and time-to-patch, for a group or the fleet.
+    /// Compliance % (patches inside their deadline) and time-to-patch, for a group, an
+    /// environment or the fleet.
     Compliance {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "env")]
         group: Option<String>,
+        /// prod or non-prod.
+        #[arg(long)]
+        env: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Weekly patch status reports: PDF, CSV, JSON; weekly snapshots; the history.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Show or change the patch policy (thresholds, deadlines, regular cycle).
     Policy(PolicyArgs),
     /// The audit log: every change to a host, before and after (newest first).
@@ -85,6 +92,59 @@ enum Command {
     /// Print the read-only script a scan runs on each host (for review, and for the benchmark's
     /// raw-OpenSSH baseline).
     ScanScript,
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// The weekly patch status report of a group, an environment or the fleet.
+    Weekly(WeeklyArgs),
+    /// Take the final snapshot of every scope for each week that ended and has none (what the
+    /// scheduler runs at the end of each policy week; safe to run any time).
+    Snapshot {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The scheduled weekly run by hand: snapshots, then each scope's report for the week that
+    /// ended into the reports folder of Settings (once per scope and week).
+    Scheduled {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reports generated so far, newest first.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct WeeklyArgs {
+    /// A group.
+    #[arg(long, group = "which")]
+    scope: Option<String>,
+    /// An environment: prod or non-prod.
+    #[arg(long, group = "which")]
+    env: Option<String>,
+    /// The whole fleet: totals and a section per group.
+    #[arg(long, group = "which")]
+    fleet: bool,
+    /// The ISO week, e.g. 2026-W48 (default: this week, figures as of now).
+    #[arg(long)]
+    week: Option<String>,
+    /// Write the PDF here.
+    #[arg(long)]
+    pdf: Option<PathBuf>,
+    /// Write one CSV file per table into this folder.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// a4 or letter.
+    #[arg(long, default_value = "a4")]
+    paper: String,
 }
 
 #[derive(Subcommand)]
@@ -440,6 +500,12 @@ struct SettingsArgs {
     /// How long a deployment waits for a busy dpkg lock on a host, in seconds.
     #[arg(long)]
     dpkg_lock_wait: Option<u64>,
+    /// The folder the scheduled weekly reports are written to ("" to unset).
+    #[arg(long)]
+    reports_dir: Option<PathBuf>,
+    /// Paper size of PDF reports: a4 or letter.
+    #[arg(long)]
+    report_paper: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -541,6 +607,7 @@ fn run(cli: Cli) -> Result<i32> {
                 bucket: bucket.map(|b| b.parse()).transpose()?,
                 group,
                 host,
+                ..Default::default()
             };
             let items = classify::patches(&inv, &filter)?;
             if json {
@@ -550,8 +617,13 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Compliance { group, json } => {
-            let c = classify::compliance(&inv, group.as_deref())?;
+        Command::Compliance { group, env, json } => {
+            let scope = match (group, env) {
+                (Some(g), _) => report::Scope::Group(g),
+                (None, Some(e)) => report::Scope::Environment(parse_env(&e)?),
+                (None, None) => report::Scope::Fleet,
+            };
+            let c = report::compliance(&inv, &scope, inv.clock().now())?;
             if json {
                 output::json(&c)?;
             } else {
@@ -559,6 +631,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Report(cmd) => report_cmd(&inv, cmd),
         Command::Policy(a) => {
             let mut p = classify::Policy::load(&inv)?;
             let before = p.clone();
@@ -1216,6 +1289,18 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
         s.command_timeout_secs = t;
         changed = true;
     }
+    if let Some(d) = &a.reports_dir {
+        s.reports_dir = if d.as_os_str().is_empty() {
+            None
+        } else {
+            Some(absolute(d)?)
+        };
+        changed = true;
+    }
+    if let Some(p) = &a.report_paper {
+        s.report_paper = p.parse()?;
+        changed = true;
+    }
     if !a.known_hosts.is_empty() {
         s.known_hosts = a
             .known_hosts
@@ -1235,9 +1320,191 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
         println!("connect timeout  {}s", s.connect_timeout_secs);
         println!("command timeout  {}s", s.command_timeout_secs);
         println!("dpkg lock wait   {}s", s.dpkg_lock_wait_secs);
+        println!(
+            "reports folder   {}",
+            s.reports_dir
+                .as_ref()
+                .map_or("(none: weekly snapshots only)".into(), |d| d
+                    .display()
+                    .to_string())
+        );
+        println!("report paper     {:?}", s.report_paper);
         for k in &s.known_hosts {
             println!("known_hosts      {}", k.display());
         }
     }
     Ok(0)
+}
+
+fn parse_env(e: &str) -> Result<Environment> {
+    e.parse::<Environment>().map_err(|m| anyhow::anyhow!(m))
+}
+
+/// A spinner on stderr with the current step (reports are built and rendered in seconds, but a
+/// fleet of thousands of hosts takes long enough to want to see it move).
+fn spinner(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
+    match cmd {
+        ReportCmd::Weekly(a) => {
+            let scope = match (a.scope, a.env, a.fleet) {
+                (Some(g), _, _) => report::Scope::Group(g),
+                (None, Some(e), _) => report::Scope::Environment(parse_env(&e)?),
+                (None, None, true) => report::Scope::Fleet,
+                (None, None, false) => {
+                    bail!("choose what the report covers: --scope GROUP, --env prod|non-prod or --fleet")
+                }
+            };
+            if a.pdf.is_none() && a.csv.is_none() && !a.json {
+                bail!("choose at least one output: --pdf FILE, --csv DIR or --json");
+            }
+            let week = a.week.as_deref().map(str::parse).transpose()?;
+            let paper: report::Paper = a.paper.parse()?;
+            let bar = spinner(false);
+            bar.set_message(format!(
+                "{}: reading the data (one transaction)",
+                scope.title()
+            ));
+            let r = report::weekly_report(inv, &scope, week)?;
+            if r.summary.hosts.total == 0 {
+                bar.suspend(|| {
+                    eprintln!(
+                        "warning: no host is in {} (known groups: {}); the report says so",
+                        scope.title(),
+                        inv.groups()
+                            .map(|g| g.into_iter().map(|(n, _)| n).collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default()
+                    )
+                });
+            }
+            if let Some(path) = &a.pdf {
+                bar.set_message(format!(
+                    "rendering the PDF ({} overdue rows)",
+                    r.overdue.len()
+                ));
+                let bytes = patchdesk_report::pdf(&r, paper)?;
+                bar.set_message(format!("writing {}", path.display()));
+                std::fs::write(path, &bytes).with_context(|| {
+                    format!(
+                        "cannot write {} (check the folder exists and is writable)",
+                        path.display()
+                    )
+                })?;
+                report::record_generated(
+                    inv,
+                    &r,
+                    report::Origin::Cli,
+                    report::ReportFormat::Pdf,
+                    path,
+                    bytes.len() as u64,
+                )?;
+                bar.suspend(|| {
+                    eprintln!(
+                        "wrote {} ({} KiB)",
+                        path.display(),
+                        bytes.len().div_ceil(1024)
+                    )
+                });
+            }
+            if let Some(dir) = &a.csv {
+                bar.set_message("writing the CSV tables");
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let files = patchdesk_report::csv_tables(&r)?;
+                for (name, bytes) in &files {
+                    let p = dir.join(name);
+                    std::fs::write(&p, bytes)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                }
+                report::record_generated(
+                    inv,
+                    &r,
+                    report::Origin::Cli,
+                    report::ReportFormat::Csv,
+                    dir,
+                    files.iter().map(|(_, b)| b.len() as u64).sum(),
+                )?;
+                bar.suspend(|| eprintln!("wrote {} CSV files into {}", files.len(), dir.display()));
+            }
+            bar.finish_and_clear();
+            if a.json {
+                output::json(&r)?;
+            }
+            Ok(0)
+        }
+        ReportCmd::Snapshot { json } => {
+            let done = report::close_weeks(inv)?;
+            if json {
+                let v: Vec<serde_json::Value> = done
+                    .iter()
+                    .map(|(s, w)| serde_json::json!({"scope": s, "week": w}))
+                    .collect();
+                output::json(&v)?;
+            } else if done.is_empty() {
+                println!("every week that ended has its snapshots");
+            } else {
+                for (s, w) in &done {
+                    println!("{w}  {}", s.title());
+                }
+            }
+            Ok(0)
+        }
+        ReportCmd::Scheduled { json } => {
+            let done = report::run_scheduled(inv, &patchdesk_report::scheduled_files)?;
+            if json {
+                let v: Vec<serde_json::Value> = done
+                    .iter()
+                    .map(|d| serde_json::json!({"scope": d.scope, "week": d.week, "notification": d.notification, "open": d.open, "files": d.files}))
+                    .collect();
+                output::json(&v)?;
+            } else if done.is_empty() {
+                println!("nothing to do: snapshots are taken, and the reports of the last week are written (or no reports folder is set: settings --reports-dir DIR)");
+            } else {
+                for d in &done {
+                    println!(
+                        "{}  {}",
+                        d.notification,
+                        d.open
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ReportCmd::History { limit, json } => {
+            let h = report::history(inv, limit)?;
+            if json {
+                output::json(&h)?;
+            } else if h.is_empty() {
+                println!("no report generated yet");
+            } else {
+                for e in &h {
+                    println!(
+                        "{}  {}  {:<22} {:<5} {:<9} {:>8}  {}",
+                        e.generated_at.format("%Y-%m-%d %H:%M"),
+                        e.week,
+                        e.scope.title(),
+                        e.format.as_str(),
+                        format!("{:?}", e.origin).to_lowercase(),
+                        e.percent.map_or("-".into(), |p| format!("{p:.1} %")),
+                        e.path
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
 }
