@@ -9,13 +9,14 @@ SUDO=""
 
 pkgs=(build-essential pkg-config curl ca-certificates git python3)
 app_pkgs=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev file)
-e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock)
+e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock poppler-utils)
 # The rpm test hosts: rpmbuild, createrepo_c/modifyrepo_c for their repository, python3-rpm for
 # rpm's own version comparison (the oracle of tests/version_rpm.rs), dnf as on the hosts.
 rpm_pkgs=(rpm dnf dnf-plugins-core createrepo-c python3-rpm)
 case $what in
   app) pkgs+=("${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
-  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc "${rpm_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  # poppler-utils (pdftotext, pdftoppm, pdffonts, pdfinfo) and qpdf read the report PDFs back.
+  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf "${rpm_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   run) pkgs+=("${app_pkgs[@]}") ;;
 esac
 

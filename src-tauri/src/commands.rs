@@ -2,7 +2,10 @@
 //! (WAL lets them run while a scan writes), so the UI stays live during long jobs.
 
 use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
-use patchdesk_engine::classify::{self, Compliance, PatchFilter, PatchItem, Policy};
+use patchdesk_engine::classify::{self, PatchFilter, PatchItem, Policy};
+use patchdesk_engine::report::{
+    self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
+};
 use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{
@@ -19,6 +22,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
 /// The one error type the front-end sees.
@@ -193,14 +198,190 @@ pub fn patches(
     let filter = PatchFilter {
         bucket: bucket.map(|b| b.parse()).transpose()?,
         group,
-        host: None,
+        ..PatchFilter::default()
     };
     Ok(classify::patches(&state.read(), &filter)?)
 }
 
 #[tauri::command]
 pub fn compliance(state: State<'_, AppState>, group: Option<String>) -> Res<Compliance> {
-    Ok(classify::compliance(&state.read(), group.as_deref())?)
+    let inv = state.read();
+    let scope = group.map_or(Scope::Fleet, Scope::Group);
+    Ok(report::compliance(&inv, &scope, inv.clock().now())?)
+}
+
+// Reports.
+
+/// The scopes a report can cover now.
+#[tauri::command]
+pub fn report_scopes(state: State<'_, AppState>) -> Res<Vec<Scope>> {
+    Ok(Scope::all(&state.read())?)
+}
+
+/// A report with the chart the PDF draws (as SVG) and the line a notification would say.
+#[derive(Serialize)]
+pub struct ReportPreview {
+    report: WeeklyReport,
+    chart_svg: String,
+    notification: String,
+}
+
+fn parse_week(week: Option<String>) -> Res<Option<IsoWeek>> {
+    Ok(week
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| w.parse())
+        .transpose()?)
+}
+
+fn report_progress(app: &AppHandle, message: &str) {
+    let _ = app.emit(
+        "report-progress",
+        ProgressEvent {
+            job: "report",
+            host: None,
+            phase: patchdesk_engine::progress::Phase::Running,
+            done: 0,
+            total: 0,
+            message: message.to_string(),
+        },
+    );
+}
+
+/// The weekly report of a scope (built off the UI thread).
+#[tauri::command]
+pub async fn report_preview(
+    app: AppHandle,
+    scope: Scope,
+    week: Option<String>,
+) -> Res<ReportPreview> {
+    let week = parse_week(week)?;
+    tauri::async_runtime::spawn_blocking(move || {
+        report_progress(&app, "reading the data");
+        let state = app.state::<AppState>();
+        let r = report::weekly_report(&state.read(), &scope, week)?;
+        Ok(ReportPreview {
+            chart_svg: patchdesk_report::chart_svg(&r),
+            notification: report::notification(&r),
+            report: r,
+        })
+    })
+    .await
+    .map_err(|e| UiError {
+        code: "report".into(),
+        message: format!("the report could not be made ({e}); try again"),
+    })?
+}
+
+/// Where to save: the native save dialog (a folder for CSV), or `PATCHDESK_SAVE_PATH` when set
+/// (the end-to-end tests, which cannot click a native dialog). `None`: cancelled.
+async fn ask_path(app: &AppHandle, format: ReportFormat, suggested: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PATCHDESK_SAVE_PATH") {
+        let p = PathBuf::from(p);
+        return Some(match format {
+            ReportFormat::Csv => p.join(suggested),
+            _ => p.join(format!("{suggested}.{}", format.as_str())),
+        });
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dialog = app.dialog().file();
+    match format {
+        ReportFormat::Csv => dialog
+            .set_title("Choose the folder for the CSV tables")
+            .pick_folder(move |f| {
+                let _ = tx.send(f);
+            }),
+        _ => dialog
+            .set_title("Save the report")
+            .set_file_name(format!("{suggested}.{}", format.as_str()))
+            .add_filter(format.as_str().to_uppercase(), &[format.as_str()])
+            .save_file(move |f| {
+                let _ = tx.send(f);
+            }),
+    }
+    rx.await.ok().flatten().and_then(|f| f.into_path().ok())
+}
+
+/// Export a report as PDF (or CSV tables into a folder) through the native save dialog, record
+/// it in the history, and open it when asked. Returns the path, or `None` when cancelled.
+#[tauri::command]
+pub async fn report_export(
+    app: AppHandle,
+    scope: Scope,
+    week: Option<String>,
+    format: ReportFormat,
+    open_after: bool,
+) -> Res<Option<String>> {
+    let week = parse_week(week)?;
+    let (r, paper) = {
+        let state = app.state::<AppState>();
+        let inv = state.read();
+        (
+            report::weekly_report(&inv, &scope, week)?,
+            Settings::load(&inv)?.report_paper,
+        )
+    };
+    let stem = patchdesk_report::file_stem(&r);
+    let Some(path) = ask_path(&app, format, &stem).await else {
+        return Ok(None);
+    };
+    let worker = app.clone();
+    let out = path.clone();
+    tauri::async_runtime::spawn_blocking(move || -> Res<()> {
+        let (files, bytes): (Vec<(PathBuf, Vec<u8>)>, u64) = match format {
+            ReportFormat::Csv => {
+                report_progress(&worker, "writing the CSV tables");
+                let files: Vec<(PathBuf, Vec<u8>)> = patchdesk_report::csv_tables(&r)
+                    .map_err(patchdesk_engine::Error::from)?
+                    .into_iter()
+                    .map(|(n, b)| (out.join(n), b))
+                    .collect();
+                let n = files.iter().map(|(_, b)| b.len() as u64).sum();
+                std::fs::create_dir_all(&out).map_err(|e| {
+                    patchdesk_engine::Error::Io(format!("cannot create {}", out.display()), e)
+                })?;
+                (files, n)
+            }
+            ReportFormat::Json => {
+                let b = patchdesk_report::json(&r).map_err(patchdesk_engine::Error::from)?;
+                let n = b.len() as u64;
+                (vec![(out.clone(), b)], n)
+            }
+            ReportFormat::Pdf => {
+                report_progress(&worker, "rendering the PDF");
+                let b = patchdesk_report::pdf(&r, paper).map_err(patchdesk_engine::Error::from)?;
+                let n = b.len() as u64;
+                (vec![(out.clone(), b)], n)
+            }
+        };
+        for (p, b) in &files {
+            std::fs::write(p, b).map_err(|e| {
+                patchdesk_engine::Error::Io(
+                    format!("cannot write {} (choose another place)", p.display()),
+                    e,
+                )
+            })?;
+        }
+        let state = worker.state::<AppState>();
+        report::record_generated(&state.read(), &r, report::Origin::App, format, &out, bytes)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| UiError {
+        code: "report".into(),
+        message: format!("the report could not be written ({e}); try again"),
+    })??;
+    if open_after {
+        if let Err(e) = app.opener().open_path(path.to_string_lossy(), None::<&str>) {
+            tracing::warn!("cannot open {}: {e}", path.display());
+        }
+    }
+    Ok(Some(path.display().to_string()))
+}
+
+/// The reports generated so far, newest first.
+#[tauri::command]
+pub fn report_history(state: State<'_, AppState>) -> Res<Vec<HistoryEntry>> {
+    Ok(report::history(&state.read(), 100)?)
 }
 
 #[tauri::command]

@@ -23,6 +23,8 @@ fn main() {
         }
     };
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -61,6 +63,10 @@ fn main() {
             commands::set_maintenance_window,
             commands::set_snapshot_hook,
             commands::set_smoke_tests,
+            commands::report_scopes,
+            commands::report_preview,
+            commands::report_export,
+            commands::report_history,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -424,6 +424,40 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     }
   });
 
+  await step("reports: preview with the PDF's chart, export PDF and CSV, history", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8", env: { ...process.env } });
+    await click("#nav-reports");
+    const pctText = await waitFor("report preview", () => text("#report-percent"));
+    const comp = JSON.parse(cli("compliance", "--json"));
+    check("the preview shows compliance --json's figure", pctText === `${comp.percent.toFixed(1)} %`, `${pctText} vs ${comp.percent}`);
+    check("the preview's overdue count is compliance's", (await text("#report-overdue")) === String(comp.overdue));
+    const chart = await exec(`const i = document.querySelector('#report-chart'); return i && i.complete ? i.naturalWidth : 0`);
+    check("the trend chart (the PDF's shapes as SVG) renders under the CSP", chart > 0, String(chart));
+    const unreachable = await text("#report-not-scanned");
+    check("hosts not scanned list the unreachable host", unreachable.includes("pd-06") && unreachable.includes("unreachable"), unreachable);
+    await shot("19-reports");
+    // A group scope.
+    await exec(`const s = document.querySelector('#report-scope'); s.value = 'group:web'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    const web = JSON.parse(cli("compliance", "--group", "web", "--json"));
+    await waitFor("web preview", async () => (await text("#report-period")).includes("group web"));
+    const webPct = await waitFor("web percent", () => text("#report-percent"));
+    check("the scope picker: group web", webPct === `${web.percent.toFixed(1)} %`, `${webPct} vs ${web.percent}`);
+    // Export through the save dialog (PATCHDESK_SAVE_PATH answers it in this test).
+    await click("#export-pdf");
+    const saved = await waitFor("pdf saved", () => text("#report-message"));
+    const pdf = path.join(process.env.PATCHDESK_SAVE_PATH, "group-web-2026-W48.pdf");
+    check("export PDF writes the file", saved.includes(pdf) && fs.existsSync(pdf), saved);
+    const pdfText = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
+    check("the exported PDF says the same figure", pdfText.includes(`${web.percent.toFixed(1)} %`) && pdfText.includes("group web · 2026-W48"), pdfText.slice(0, 300));
+    await click("#export-csv");
+    await waitFor("csv saved", async () => (await text("#report-message")).includes("group-web-2026-W48") && (await text("#report-message")) !== saved);
+    const csvDir = path.join(process.env.PATCHDESK_SAVE_PATH, "group-web-2026-W48");
+    check("export CSV writes one file per table", fs.existsSync(path.join(csvDir, "overdue.csv")) && fs.existsSync(path.join(csvDir, "summary.csv")));
+    const hist = await waitFor("history", () => text("#report-history"));
+    check("the history lists both exports", hist.includes("pdf") && hist.includes("csv") && hist.includes("Group web"), hist);
+    await shot("20-reports-exported");
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

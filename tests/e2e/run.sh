@@ -30,6 +30,9 @@ work=$(mktemp -d)
 # The app's clock is injected: deadlines and countdowns are checked at a fixed instant.
 export PATCHDESK_NOW=2026-11-24T12:00:00Z
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
+# Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
+export PATCHDESK_SAVE_PATH="$work/exports"
+mkdir -p "$PATCHDESK_SAVE_PATH"
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 display=":$((90 + RANDOM % 9))"

@@ -23,6 +23,17 @@ import type { ScanRecord } from "./bindings/ScanRecord";
 import type { ScanSummary } from "./bindings/ScanSummary";
 import type { ServerKey } from "./bindings/ServerKey";
 import type { Settings } from "./bindings/Settings";
+import type { Scope } from "./bindings/Scope";
+import type { WeeklyReport } from "./bindings/WeeklyReport";
+import type { HistoryEntry } from "./bindings/HistoryEntry";
+import type { ReportFormat } from "./bindings/ReportFormat";
+
+/** A report with the chart the PDF draws (SVG) and the line its notification says. */
+export interface ReportPreview {
+  report: WeeklyReport;
+  chart_svg: string;
+  notification: string;
+}
 
 /** The one error shape the shell sends: a code and a sentence with the host and the next step. */
 export interface UiError {
@@ -83,6 +94,14 @@ export const api = {
   setMaintenanceWindow: (group: string, window: string | null) => invoke<void>("set_maintenance_window", { group, window }),
   setSnapshotHook: (group: string, hook: SnapshotHook | null) => invoke<void>("set_snapshot_hook", { group, hook }),
   setSmokeTests: (group: string, commands: string[]) => invoke<void>("set_smoke_tests", { group, commands }),
+  reportScopes: () => invoke<Scope[]>("report_scopes"),
+  reportPreview: (scope: Scope, week: string | null) => invoke<ReportPreview>("report_preview", { scope, week }),
+  /** Through the native save dialog; resolves to the path written, or null when cancelled. */
+  reportExport: (scope: Scope, week: string | null, format: ReportFormat, openAfter: boolean) =>
+    invoke<string | null>("report_export", { scope, week, format, openAfter }),
+  reportHistory: () => invoke<HistoryEntry[]>("report_history"),
+  onReportProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
+    listen<ProgressEvent>("report-progress", (ev) => f(ev.payload)),
   /** A gate notification was clicked: open that deployment. */
   onOpenDeployment: (f: (id: number) => void): Promise<UnlistenFn> =>
     listen<number>("open-deployment", (ev) => f(ev.payload)),

@@ -126,3 +126,23 @@ describe("countdowns", () => {
     expect(g.low.length).toBe(1);
   });
 });
+
+import { isoWeek, recentWeeks, scopeKey, scopeLabel, svgDataUrl, hoursText } from "./view";
+
+describe("reports", () => {
+  it("computes ISO weeks like the engine", () => {
+    expect(isoWeek(new Date("2026-11-24T12:00:00Z"))).toBe("2026-W48");
+    expect(isoWeek(new Date("2026-11-29T23:59:59Z"))).toBe("2026-W48");
+    expect(isoWeek(new Date("2026-11-30T00:00:00Z"))).toBe("2026-W49");
+    expect(isoWeek(new Date("2026-12-31T12:00:00Z"))).toBe("2026-W53");
+    expect(isoWeek(new Date("2027-01-04T00:00:00Z"))).toBe("2027-W01");
+    expect(recentWeeks(new Date("2026-11-24T12:00:00Z"), 3)).toEqual(["2026-W48", "2026-W47", "2026-W46"]);
+  });
+  it("names scopes and encodes the chart", () => {
+    expect(scopeKey({ kind: "group", name: "web" })).toBe("group:web");
+    expect(scopeLabel({ kind: "environment", name: "prod" })).toBe("Environment prod");
+    expect(svgDataUrl("<svg a='1'>&</svg>")).toBe("data:image/svg+xml;charset=utf-8,%3Csvg%20a%3D'1'%3E%26%3C%2Fsvg%3E");
+    expect(hoursText(null)).toBe("none yet");
+    expect(hoursText(123)).toBe("5.1 days");
+  });
+});

@@ -172,3 +172,43 @@ export function byBucket<T extends { bucket: string }>(items: T[]): Record<Bucke
   for (const i of items) (out[i.bucket as BucketName] ??= []).push(i);
   return out;
 }
+
+// Reports.
+
+/** The ISO week (`2026-W48`) an instant falls in, in UTC like the engine. */
+export function isoWeek(t: Date): string {
+  const d = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+  const day = d.getUTCDay() || 7; // Monday 1 … Sunday 7
+  d.setUTCDate(d.getUTCDate() + 4 - day); // the week's Thursday decides its year
+  const year = d.getUTCFullYear();
+  const week = Math.ceil(((d.getTime() - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
+  return `${year}-W${String(week).padStart(2, "0")}`;
+}
+
+/** This week and the `count - 1` before it, newest first. */
+export function recentWeeks(now: Date, count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(isoWeek(new Date(now.getTime() - i * 7 * 86400000)));
+  return out;
+}
+
+/** A scope as the engine serialises it. */
+export type ScopeValue = { kind: "fleet" } | { kind: "group"; name: string } | { kind: "environment"; name: string };
+
+export function scopeKey(s: ScopeValue): string {
+  return s.kind === "fleet" ? "fleet" : `${s.kind}:${s.name}`;
+}
+
+export function scopeLabel(s: ScopeValue): string {
+  return s.kind === "fleet" ? "Whole fleet" : s.kind === "group" ? `Group ${s.name}` : `Environment ${s.name}`;
+}
+
+/** The chart SVG as an image URL (an <img> cannot run anything; the CSP allows data: images). */
+export function svgDataUrl(svg: string): string {
+  return "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+}
+
+export function hoursText(h: number | null): string {
+  if (h === null) return "none yet";
+  return h < 48 ? `${h.toFixed(1)} h` : `${(h / 24).toFixed(1)} days`;
+}

@@ -2,9 +2,13 @@
 import type { TimeToPatch } from "./TimeToPatch";
 
 /**
- * Compliance of a scope (a group, or the whole fleet).
+ * Compliance of a scope (a group, an environment or the whole fleet) at an instant.
  */
-export type Compliance = { scope: string, 
+export type Compliance = { 
+/**
+ * The group's name, the environment (`prod`, `non-prod`) or `fleet`.
+ */
+scope: string, 
 /**
  * Patches with a deadline (open ones and ones already applied).
  */

@@ -2,6 +2,7 @@
 import type { Bucket } from "./Bucket";
 
 /**
- * Time-to-patch statistics of one bucket.
+ * Time-to-patch statistics of one bucket: from disclosure (or first sighting) to the first scan
+ * that saw the fix installed, over every patch applied by the instant measured.
  */
 export type TimeToPatch = { bucket: Bucket, patched: number, mean_hours: number | null, median_hours: number | null, };
