@@ -3,15 +3,15 @@
 
 use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
 use patchdesk_engine::classify::{self, PatchFilter, PatchItem, Policy};
-use patchdesk_engine::report::{
-    self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
-};
 use patchdesk_engine::host::HostSpec;
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{
     self, AuditEntry, HostDetail, HostSummary, Inventory, ScanRecord,
 };
 use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
+use patchdesk_engine::report::{
+    self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
+};
 use patchdesk_engine::rollout::{
     self, DeploymentStatus, GroupSettings, Plan, PlanRequest, Selection, SnapshotHook,
 };

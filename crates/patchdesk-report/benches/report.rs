@@ -17,8 +17,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
-    let hosts: usize = std::env::var("BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
-    let packages: usize = std::env::var("BENCH_PACKAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let hosts: usize = std::env::var("BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let packages: usize = std::env::var("BENCH_PACKAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
@@ -29,7 +35,10 @@ fn main() {
     let gen = Instant::now();
     let specs: Vec<HostSpec> = (0..hosts)
         .map(|i| {
-            let mut s = HostSpec::new(format!("host-{i:04}"), format!("10.0.{}.{}", i / 250, i % 250 + 1));
+            let mut s = HostSpec::new(
+                format!("host-{i:04}"),
+                format!("10.0.{}.{}", i / 250, i % 250 + 1),
+            );
             s.groups = vec![format!("g{}", i % 10)];
             if i % 5 == 0 {
                 s.environment = patchdesk_engine::host::Environment::NonProd;
@@ -46,9 +55,21 @@ fn main() {
     ).unwrap();
     for p in 0..20usize {
         let (score, vector, disclosed) = match p % 3 {
-            0 => (9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", t0 - Duration::days(30)),
-            1 => (7.5, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", t0 - Duration::days(3)),
-            _ => (5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N", t0 - Duration::days(2)),
+            0 => (
+                9.8,
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                t0 - Duration::days(30),
+            ),
+            1 => (
+                7.5,
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+                t0 - Duration::days(3),
+            ),
+            _ => (
+                5.3,
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N",
+                t0 - Duration::days(2),
+            ),
         };
         inv.conn().execute(
             "INSERT INTO advisories (source_id, advisory_id, cve, package, release, fixed_version, cvss_vector, cvss_version, cvss_score, vendor_severity, disclosed_at, summary)
@@ -61,7 +82,11 @@ fn main() {
             .map(|p| Package {
                 name: format!("pkg-{p:05}"),
                 version: format!("{}.{}-{}", p % 7, (p + i) % 13, 1 + i % 3),
-                arch: if p % 5 == 0 { "all".into() } else { "amd64".into() },
+                arch: if p % 5 == 0 {
+                    "all".into()
+                } else {
+                    "amd64".into()
+                },
                 source: format!("src-{:05}", p / 3),
                 source_version: format!("{}.{}", p % 7, (p + i) % 13),
                 status: "ii".into(),
@@ -87,9 +112,15 @@ fn main() {
             ..Default::default()
         };
         let outcome = if i % 97 == 13 {
-            ScanOutcome::Failed { code: "unreachable".into(), message: "connection refused".into() }
+            ScanOutcome::Failed {
+                code: "unreachable".into(),
+                message: "connection refused".into(),
+            }
         } else {
-            ScanOutcome::Ok { facts: Box::new(facts), bytes_received: 0 }
+            ScanOutcome::Ok {
+                facts: Box::new(facts),
+                bytes_received: 0,
+            }
         };
         inv.record_scan(&s.name, t0, t0, &outcome, None).unwrap();
     }
@@ -119,7 +150,10 @@ fn main() {
     let group_t = Instant::now();
     let g = weekly_report(&inv, &Scope::Group("g3".into()), None).unwrap();
     let group_time = group_t.elapsed();
-    let pages = pdf.windows(b"/Type /Page\n".len()).filter(|w| *w == b"/Type /Page\n").count();
+    let pages = pdf
+        .windows(b"/Type /Page\n".len())
+        .filter(|w| *w == b"/Type /Page\n")
+        .count();
     std::fs::write(dir.path().join("fleet.pdf"), &pdf).unwrap();
 
     println!("fleet: {hosts} hosts x {packages} packages, {} open patches ({} overdue) in {} rows; generated in {:.1}s",
@@ -127,13 +161,37 @@ fn main() {
         r.summary.compliance.overdue, r.overdue.len() + r.due_soon.len(), gen_time.as_secs_f64());
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     println!("{:<44} {:>10}", "step", "ms");
-    println!("{:<44} {:>10.0}", "build the fleet report data (first, cold)", ms(build[0]));
-    println!("{:<44} {:>10.0}", "build the fleet report data (warm, best of 2)", ms(build[1].min(build[2])));
-    println!("{:<44} {:>10.0}", "build one group's report (100 hosts)", ms(group_time));
-    println!("{:<44} {:>10.0}", "render the PDF (A4, PDF/A-2a)", ms(pdf_time));
+    println!(
+        "{:<44} {:>10.0}",
+        "build the fleet report data (first, cold)",
+        ms(build[0])
+    );
+    println!(
+        "{:<44} {:>10.0}",
+        "build the fleet report data (warm, best of 2)",
+        ms(build[1].min(build[2]))
+    );
+    println!(
+        "{:<44} {:>10.0}",
+        "build one group's report (100 hosts)",
+        ms(group_time)
+    );
+    println!(
+        "{:<44} {:>10.0}",
+        "render the PDF (A4, PDF/A-2a)",
+        ms(pdf_time)
+    );
     println!("{:<44} {:>10.0}", "write the CSV tables", ms(csv_time));
-    println!("PDF: {:.0} KiB{}; CSV: {:.0} KiB in {} files; group g3: {} hosts",
+    println!(
+        "PDF: {:.0} KiB{}; CSV: {:.0} KiB in {} files; group g3: {} hosts",
         pdf.len() as f64 / 1024.0,
-        if pages > 0 { format!(", {pages} pages") } else { String::new() },
-        csv_bytes as f64 / 1024.0, csv.len(), g.summary.hosts.total);
+        if pages > 0 {
+            format!(", {pages} pages")
+        } else {
+            String::new()
+        },
+        csv_bytes as f64 / 1024.0,
+        csv.len(),
+        g.summary.hosts.total
+    );
 }

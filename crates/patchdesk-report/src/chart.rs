@@ -344,7 +344,7 @@ fn build(trend: &[TrendPoint], target_pct: f64, target_hours: f64) -> Chart {
         color: INK,
         bold: true,
         text: format!(
-            "Critical time-to-patch, median days (target {:.0})",
+            "Critical time-to-patch, days (target {:.0})",
             target_hours / 24.0
         ),
     });
@@ -441,7 +441,7 @@ fn build(trend: &[TrendPoint], target_pct: f64, target_hours: f64) -> Chart {
         6.5,
         Anchor::Start,
         GREY,
-        "n/d: no snapshot for that week (never interpolated). –: no critical patch applied yet. Dashed: target.",
+        "Median days from disclosure to the scan that saw the fix. n/d: no snapshot for that week (never interpolated). –: none applied yet. Dashed: target.",
     ));
 
     let alt = format!(

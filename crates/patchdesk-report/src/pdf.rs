@@ -256,8 +256,7 @@ struct Fonts {
 fn draw_text(
     s: &mut Surface<'_>,
     fonts: &Fonts,
-    x: f32,
-    y: f32,
+    (x, y): (f32, f32),
     size: f32,
     face: Face,
     color: Rgb,
@@ -281,10 +280,8 @@ fn draw_text(
 
 fn draw_line(
     s: &mut Surface<'_>,
-    x1: f32,
-    y1: f32,
-    x2: f32,
-    y2: f32,
+    (x1, y1): (f32, f32),
+    (x2, y2): (f32, f32),
     width: f32,
     color: Rgb,
     dashed: bool,
@@ -351,10 +348,8 @@ fn draw_chart(s: &mut Surface<'_>, fonts: &Fonts, ox: f32, oy: f32, c: &chart::C
                 dashed,
             } => draw_line(
                 s,
-                ox + x1,
-                oy + y1,
-                ox + x2,
-                oy + y2,
+                (ox + x1, oy + y1),
+                (ox + x2, oy + y2),
                 *width,
                 *color,
                 *dashed,
@@ -396,7 +391,7 @@ fn draw_chart(s: &mut Surface<'_>, fonts: &Fonts, ox: f32, oy: f32, c: &chart::C
             } => {
                 let start = Item::text_start(*x, *size, *anchor, *bold, text);
                 let face = if *bold { Face::Bold } else { Face::Regular };
-                draw_text(s, fonts, ox + start, oy + y, *size, face, *color, text);
+                draw_text(s, fonts, (ox + start, oy + y), *size, face, *color, text);
             }
         }
     }
@@ -508,8 +503,7 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             draw_text(
                 s,
                 &fonts,
-                MARGIN,
-                MARGIN + 8.0,
+                (MARGIN, MARGIN + 8.0),
                 7.5,
                 Face::Regular,
                 GREY,
@@ -519,8 +513,7 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             draw_text(
                 s,
                 &fonts,
-                x,
-                MARGIN + 8.0,
+                (x, MARGIN + 8.0),
                 7.5,
                 Face::Regular,
                 GREY,
@@ -528,10 +521,8 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             );
             draw_line(
                 s,
-                MARGIN,
-                MARGIN + 13.0,
-                w - MARGIN,
-                MARGIN + 13.0,
+                (MARGIN, MARGIN + 13.0),
+                (w - MARGIN, MARGIN + 13.0),
                 0.5,
                 GREY,
                 false,
@@ -550,14 +541,14 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
                 } => match leaf {
                     Some(leaf) => {
                         let id = s.start_tagged(ContentTag::Span(SpanTag::empty()));
-                        draw_text(&mut s, &fonts, *x, *y, *size, *face, *color, text);
+                        draw_text(&mut s, &fonts, (*x, *y), *size, *face, *color, text);
                         s.end_tagged();
                         if let Some(slot) = ids.get_mut(*leaf) {
                             *slot = Some(id);
                         }
                     }
                     None => artifact(&mut s, ArtifactType::PaginationOther, |s| {
-                        draw_text(s, &fonts, *x, *y, *size, *face, *color, text)
+                        draw_text(s, &fonts, (*x, *y), *size, *face, *color, text)
                     }),
                 },
                 Op::Line {
@@ -568,7 +559,7 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
                     width,
                     color,
                 } => artifact(&mut s, ArtifactType::Layout, |s| {
-                    draw_line(s, *x1, *y1, *x2, *y2, *width, *color, false)
+                    draw_line(s, (*x1, *y1), (*x2, *y2), *width, *color, false)
                 }),
                 Op::Rect { x, y, w, h, fill } => artifact(&mut s, ArtifactType::Layout, |s| {
                     draw_rect(s, *x, *y, *w, *h, *fill)
@@ -587,10 +578,8 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             let fy = h - MARGIN - 6.0;
             draw_line(
                 s,
-                MARGIN,
-                fy - 10.0,
-                w - MARGIN,
-                fy - 10.0,
+                (MARGIN, fy - 10.0),
+                (w - MARGIN, fy - 10.0),
                 0.5,
                 GREY,
                 false,
@@ -598,8 +587,7 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             draw_text(
                 s,
                 &fonts,
-                MARGIN,
-                fy,
+                (MARGIN, fy),
                 7.5,
                 Face::Regular,
                 GREY,
@@ -607,7 +595,7 @@ pub fn render(r: &WeeklyReport, paper: Paper) -> Result<Vec<u8>, Error> {
             );
             let n = format!("Page {} of {}", i + 1, total);
             let x = Item::text_start(w - MARGIN, 7.5, Anchor::End, false, &n);
-            draw_text(s, &fonts, x, fy, 7.5, Face::Regular, INK, &n);
+            draw_text(s, &fonts, (x, fy), 7.5, Face::Regular, INK, &n);
         });
         s.finish();
         p.finish();
