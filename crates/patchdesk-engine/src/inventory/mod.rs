@@ -26,7 +26,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/003_rollout.sql")),
         M::up(include_str!("../../migrations/004_rollout_policy.sql")),
         M::up(include_str!("../../migrations/005_deploy_transaction.sql")),
-        M::up(include_str!("../../migrations/005_reports.sql")),
+        M::up(include_str!("../../migrations/006_reports.sql")),
     ])
 });
 
