@@ -323,9 +323,11 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
             &[
                 "deployment_id",
                 "deployment",
-                "planned_at",
-                "guard",
+                "at",
+                "kind",
+                "overridden",
                 "reason",
+                "by",
             ],
             r.overrides
                 .iter()
@@ -334,8 +336,13 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
                         o.deployment_id.to_string(),
                         o.deployment.clone(),
                         t(o.at),
+                        serde_json::to_value(o.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
                         o.guard.clone(),
                         o.reason.clone(),
+                        o.by.clone().unwrap_or_default(),
                     ]
                 })
                 .collect(),

@@ -199,16 +199,16 @@ fn lay_out(r: &WeeklyReport, paper: Paper) -> Layout {
         "No deployment in this week.",
     );
     l.section();
-    l.heading(2, &format!("Guard overrides ({})", r.overrides.len()));
+    l.heading(2, &format!("Overrides ({})", r.overrides.len()));
     l.table(
         &[
             col("Deployment", 22.0),
-            col("Planned (UTC)", 16.0),
-            col("Guard", 17.0),
+            col("When (UTC)", 16.0),
+            col("Overridden", 17.0),
             col("Written reason", 45.0),
         ],
         &override_rows(r),
-        "No guard was overridden in this week.",
+        "Nothing was overridden in this week.",
     );
     l.section();
     l.heading(2, "Rollback drills");

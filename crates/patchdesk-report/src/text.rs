@@ -297,7 +297,10 @@ pub(crate) fn override_rows(r: &WeeklyReport) -> Vec<Vec<String>> {
                 format!("#{} {}", o.deployment_id, o.deployment),
                 stamp(o.at),
                 o.guard.clone(),
-                o.reason.clone(),
+                match &o.by {
+                    Some(by) => format!("{} ({by})", o.reason),
+                    None => o.reason.clone(),
+                },
             ]
         })
         .collect()

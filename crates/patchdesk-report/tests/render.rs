@@ -275,7 +275,7 @@ fn csv_and_json_carry_the_same_data_safely() {
         .any(|row| &row[0] == "libc++1" && row[5].contains("web_01.example-corp")));
     // A formula-looking reason is defused for spreadsheets.
     let ov = get("overrides.csv");
-    assert!(ov[0][4].starts_with("'=cmd"), "{:?}", ov[0]);
+    assert!(ov[0][5].starts_with("'=cmd"), "{:?}", ov[0]);
     // JSON: the engine's structure, round-trips exactly.
     let j = patchdesk_report::json(&r).unwrap();
     let back: WeeklyReport = serde_json::from_slice(&j).unwrap();

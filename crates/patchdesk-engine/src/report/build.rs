@@ -184,15 +184,32 @@ pub struct DeploymentRow {
     pub rolled_back_hosts: Vec<String>,
 }
 
-/// A guard a person overrode, with the reason they wrote.
+/// What a person overrode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "kebab-case")]
+pub enum OverrideKind {
+    /// A plan guard (no canary, no rollback path…), overridden when the plan was made.
+    Guard,
+    /// A go given at a gate the engine judged no-go.
+    Gate,
+    /// A host left out of the rest of a deployment.
+    Exclusion,
+}
+
+/// A guard, a no-go gate or a host a person overrode, with the reason they wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OverrideRow {
     pub deployment_id: i64,
     pub deployment: String,
     pub at: DateTime<Utc>,
+    pub kind: OverrideKind,
+    /// The guard's code, the gate's stage, or the excluded host.
     pub guard: String,
     pub reason: String,
+    /// Who (for gates and exclusions).
+    pub by: Option<String>,
 }
 
 /// A group's last rollback drill at the report's instant.
@@ -247,7 +264,8 @@ pub struct WeeklyReport {
     pub due_soon: Vec<PatchRow>,
     /// Deployments with activity in the week (or running through it).
     pub deployments: Vec<DeploymentRow>,
-    /// Guards overridden in deployments planned during the week.
+    /// Guards overridden in deployments planned during the week, gates passed over a no-go and
+    /// hosts excluded during the week, each with its written reason.
     pub overrides: Vec<OverrideRow>,
     pub drills: Vec<DrillRow>,
     /// Hosts never scanned, unreachable, or with a scan older than 24 hours.
@@ -581,6 +599,9 @@ fn not_scanned(hosts: &[HostSummary], at: DateTime<Utc>) -> Vec<HostRow> {
 }
 
 struct StageAt {
+    name: String,
+    override_reason: Option<String>,
+    decided_by: Option<String>,
     started_at: Option<DateTime<Utc>>,
     decision: Option<String>,
     reasons: Vec<String>,
@@ -616,10 +637,14 @@ fn deployments(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stages_stmt = inv.conn().prepare_cached(
-        "SELECT started_at, decision, reasons, decided_at FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx",
+        "SELECT started_at, decision, reasons, decided_at, name, override_reason, decided_by FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx",
     )?;
     let mut hosts_stmt = inv.conn().prepare_cached(
         "SELECT h.name, d.state FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 ORDER BY h.name",
+    )?;
+    let mut excluded_stmt = inv.conn().prepare_cached(
+        "SELECT h.name, d.excluded_reason, d.excluded_at, d.excluded_by FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id
+         WHERE d.deployment_id = ?1 AND d.excluded_at IS NOT NULL AND d.excluded_at >= ?2 AND d.excluded_at <= ?3 ORDER BY d.excluded_at, h.name",
     )?;
     let mut rollback_stmt = inv.conn().prepare_cached(
         "SELECT max(at) FROM audit_log WHERE host = ?1 AND action IN ('rollback', 'restore') AND phase = 'after'
@@ -646,6 +671,9 @@ fn deployments(
                         .and_then(|j| serde_json::from_str(&j).ok())
                         .unwrap_or_default(),
                     decided_at: r.get(3)?,
+                    name: r.get(4)?,
+                    override_reason: r.get(5)?,
+                    decided_by: r.get(6)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -724,9 +752,47 @@ fn deployments(
                 deployment_id: id,
                 deployment: name.clone(),
                 at: created_at,
+                kind: OverrideKind::Guard,
                 guard,
                 reason,
+                by: None,
             }));
+        }
+        for st in &stages {
+            if let (Some(reason), Some(at)) = (&st.override_reason, st.decided_at) {
+                if in_period(&at) {
+                    overrides.push(OverrideRow {
+                        deployment_id: id,
+                        deployment: name.clone(),
+                        at,
+                        kind: OverrideKind::Gate,
+                        guard: format!("no-go gate {}", st.name),
+                        reason: reason.clone(),
+                        by: st.decided_by.clone(),
+                    });
+                }
+            }
+        }
+        let excluded = excluded_stmt
+            .query_map(params![id, start, as_of], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, DateTime<Utc>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (host, reason, at, by) in excluded {
+            overrides.push(OverrideRow {
+                deployment_id: id,
+                deployment: name.clone(),
+                at,
+                kind: OverrideKind::Exclusion,
+                guard: format!("host {host} excluded"),
+                reason: reason.unwrap_or_default(),
+                by,
+            });
         }
     }
     Ok((rows, overrides))

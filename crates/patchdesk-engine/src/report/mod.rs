@@ -24,8 +24,8 @@ mod week;
 
 pub use build::{
     weekly_report, DeploymentOutcome, DeploymentRow, DrillRow, FeedAge, Freshness, GroupSummary,
-    HostRow, OverrideRow, PatchRow, Summary, Targets, TrendPoint, TtpVerdict, Verdict, Verdicts,
-    WeeklyReport, FORMAT_VERSION, TREND_WEEKS,
+    HostRow, OverrideKind, OverrideRow, PatchRow, Summary, Targets, TrendPoint, TtpVerdict,
+    Verdict, Verdicts, WeeklyReport, FORMAT_VERSION, TREND_WEEKS,
 };
 pub use job::{
     history, notification, record_generated, run_scheduled, write_report, GeneratedReport,

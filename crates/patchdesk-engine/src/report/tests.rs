@@ -384,10 +384,41 @@ fn deployments_overrides_and_drills_in_the_period() {
     assert_eq!(r.deployments.len(), 1);
     let d = &r.deployments[0];
     assert_eq!(d.outcome, DeploymentOutcome::Halted);
+    // A gate passed over a no-go and an excluded host, each with its reason (schema 5).
+    inv.conn()
+        .execute_batch(
+            "UPDATE deployment_stages SET override_reason = 'flaky smoke test, checked by hand', decided_by = 'ana' WHERE deployment_id = 1 AND idx = 0;
+             UPDATE deployment_hosts SET excluded_reason = 'host retired', excluded_at = '2026-11-26 10:30:00+00:00', excluded_by = 'ana' WHERE deployment_id = 1 AND host_id = 1;",
+        )
+        .unwrap();
+    let r = weekly_report(&inv, &web(), None).unwrap();
+    let kinds: Vec<(OverrideKind, &str, Option<&str>)> = r
+        .overrides
+        .iter()
+        .map(|o| (o.kind, o.reason.as_str(), o.by.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                OverrideKind::Guard,
+                "web has no non-prod host; accepted by Ana",
+                None
+            ),
+            (
+                OverrideKind::Gate,
+                "flaky smoke test, checked by hand",
+                Some("ana")
+            ),
+            (OverrideKind::Exclusion, "host retired", Some("ana")),
+        ]
+    );
+    assert_eq!(r.overrides[2].guard, "host web-1 excluded");
     assert_eq!((d.stages, d.gates_passed), (2, 1));
     assert_eq!(d.no_go_reasons, ["NO-GO web-2: smoke test failed"]);
     assert_eq!(d.rolled_back_hosts, ["web-2"]);
-    assert_eq!(r.overrides.len(), 1);
+    assert_eq!(r.overrides.len(), 3);
+    assert_eq!(r.overrides[0].kind, OverrideKind::Guard);
     assert_eq!(r.overrides[0].guard, "no-canary");
     assert!(r.overrides[0].reason.contains("accepted by Ana"));
     assert_eq!(r.drills[0].ok, Some(true));

@@ -41,7 +41,8 @@ due_soon: Array<PatchRow>,
  */
 deployments: Array<DeploymentRow>, 
 /**
- * Guards overridden in deployments planned during the week.
+ * Guards overridden in deployments planned during the week, gates passed over a no-go and
+ * hosts excluded during the week, each with its written reason.
  */
 overrides: Array<OverrideRow>, drills: Array<DrillRow>, 
 /**
