@@ -161,7 +161,11 @@ fn lay_out(r: &WeeklyReport, paper: Paper) -> Layout {
     l.section();
     let count = |rows: &[patchdesk_engine::report::PatchRow]| {
         let hosts: usize = rows.iter().map(|p| p.hosts.len()).sum();
-        format!("{hosts} on {} package(s)", rows.len())
+        if rows.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{hosts} on {} package(s)", rows.len())
+        }
     };
     l.heading(2, &format!("Overdue patches ({})", count(&r.overdue)));
     l.table(
