@@ -84,6 +84,12 @@ pub enum HostError {
         expected: String,
         offered: String,
     },
+    #[error("the host key {fingerprint} is marked @revoked in {file} line {line}. Nothing was run on this host: find out why the key was withdrawn before trusting it again.")]
+    HostKeyRevoked {
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
     #[error("authentication as {user} failed ({detail}). Check the key is authorised for {user} on the host (~/.ssh/authorized_keys) or that ssh-agent holds it.")]
     AuthFailed { user: String, detail: String },
     #[error("key file {path}: {detail}")]
@@ -98,6 +104,14 @@ pub enum HostError {
     },
     #[error("the host sent output PatchDesk cannot read ({0}). Nothing was stored from this scan; check the host runs Debian or Ubuntu with dpkg and apt.")]
     Parse(String),
+    #[error("the connection was lost while {during} (after {bytes} bytes). Nothing was stored from this scan; check the host and the network, then scan again.")]
+    ConnectionLost { during: String, bytes: u64 },
+    #[error("{tool} failed on the host (exit status {status}), so its packages are unknown. Nothing was stored from this scan; run `{tool}` on the host to see why, then scan again.")]
+    PackageListing { tool: String, status: i64 },
+    #[error("the hosts being read at once sent more than {mib} MiB together, so this host's output was dropped. Scan fewer hosts at once (Settings: concurrency), or find the host that sends so much.")]
+    OutputBudget { mib: usize },
+    #[error("PatchDesk hit an internal error ({0}). Nothing was stored for this host; scan it again, and report this if it persists.")]
+    Internal(String),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -114,6 +128,11 @@ impl HostError {
             HostError::Ssh(_) => "ssh",
             HostError::Command { .. } => "command",
             HostError::Parse(_) => "parse",
+            HostError::ConnectionLost { .. } => "connection_lost",
+            HostError::PackageListing { .. } => "package_listing",
+            HostError::OutputBudget { .. } => "output_budget",
+            HostError::Internal(_) => "internal",
+            HostError::HostKeyRevoked { .. } => "host_key_revoked",
             HostError::Unsupported(_) => "unsupported",
         }
     }

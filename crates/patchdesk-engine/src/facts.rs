@@ -3,10 +3,15 @@
 //!
 //! Everything here is hostile input: a host may send anything, of any size, in any encoding.
 //! Parsers return [`FactsError`] (or skip a line with a recorded warning), never panic, and
-//! bound what they keep (field lengths, line counts).
+//! bound what they keep *while reading*: each section has a line limit checked as lines arrive
+//! (50 M newlines cost a few kilobytes, not a gigabyte of line slices), every stored field is
+//! validated against what the tool that printed it can print and clipped, dates and clock values
+//! outside a sane range are dropped with a warning, and at most [`MAX_WARNINGS`] warnings are
+//! kept (the rest are counted).
 
+use crate::text;
 use crate::version::Version;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,6 +22,14 @@ pub const FORMAT_VERSION: &str = "1";
 
 const MAX_FIELD: usize = 512;
 const MAX_PACKAGES: usize = 200_000;
+/// Most skipped-line warnings kept with a scan (the rest are counted in one last warning).
+pub const MAX_WARNINGS: usize = 100;
+/// Lines accepted before the format header (a login banner); more is not a PatchDesk scan.
+const MAX_PREAMBLE_LINES: usize = 1000;
+/// Most suites kept in a pending update's origin.
+const MAX_SUITES: usize = 16;
+/// Dates and clocks outside these years are not believed (a host's or a feed's, alike).
+pub const SANE_YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FactsError {
@@ -32,8 +45,17 @@ pub enum FactsError {
         line: usize,
         message: String,
     },
-    #[error("too many packages ({0}); refusing to store more than {MAX_PACKAGES}")]
-    TooMany(usize),
+    #[error("section {section:?} has more than {limit} lines; refusing to read more")]
+    TooMany { section: &'static str, limit: usize },
+    /// `dpkg-query` is not on the host (exit status 127): not a Debian-family host.
+    #[error("{os}: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts")]
+    NoDpkg { os: String },
+    /// A package tool ran but failed: the host's package state is unknown.
+    #[error("{tool} failed on the host (exit status {status}), so its packages are unknown")]
+    ListingFailed { tool: &'static str, status: i64 },
+    /// dpkg listed no installed package at all: impossible on a Debian host (dpkg is a package).
+    #[error("the host listed no installed package at all")]
+    NoPackages,
 }
 
 /// One installed package, as dpkg knows it.
@@ -46,7 +68,7 @@ pub struct Package {
     /// Source package (equals `name` when dpkg reports none).
     pub source: String,
     pub source_version: String,
-    /// dpkg's abbreviated status, e.g. `ii`, `hi` (held), `iU`.
+    /// dpkg's abbreviated status, e.g. `ii`, `hi` (held), `iU`; only dpkg's own codes are stored.
     pub status: String,
 }
 
@@ -95,23 +117,94 @@ pub struct HostFacts {
 }
 
 fn clip(s: &str) -> String {
-    let s = s.trim();
-    if s.len() <= MAX_FIELD {
-        return s.chars().filter(|c| !c.is_control()).collect();
-    }
-    let mut end = MAX_FIELD;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].chars().filter(|c| !c.is_control()).collect()
+    text::clip(s, MAX_FIELD)
 }
 
-/// Split the scan output into its sections, in order.
-fn sections(text: &str) -> Result<BTreeMap<&str, Vec<&str>>, FactsError> {
-    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut current: Option<&str> = None;
+/// Skipped-line warnings: the first [`MAX_WARNINGS`] are kept, the rest only counted (a host can
+/// make every line a warning). Messages are built only when kept.
+#[derive(Debug, Default)]
+struct Warnings {
+    kept: Vec<String>,
+    total: usize,
+}
+
+impl Warnings {
+    fn push(&mut self, message: impl FnOnce() -> String) {
+        self.total += 1;
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(message());
+        }
+    }
+
+    fn extend(&mut self, other: Warnings) {
+        let dropped = other.total - other.kept.len();
+        for w in other.kept {
+            self.push(|| w);
+        }
+        // Counted, not kept: they were dropped already.
+        self.total += dropped;
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.total > self.kept.len() {
+            let more = self.total - self.kept.len();
+            self.kept.push(format!(
+                "… and {more} more ({} lines were skipped in all; only the first {MAX_WARNINGS} are listed)",
+                self.total
+            ));
+        }
+        self.kept
+    }
+}
+
+/// The sections the parser reads, with their line limits. Sections it does not know are skipped
+/// (a newer script may add some) without keeping their lines.
+const SECTIONS: &[(&str, usize)] = &[
+    ("os-release", 200),
+    ("uname", 8),
+    ("hostname", 8),
+    ("time", 8),
+    ("reboot", 1001),
+    ("privilege", 8),
+    ("last-update", 8),
+    ("state", 8),
+    ("unchanged", 8),
+    ("packages", MAX_PACKAGES),
+    ("pending", MAX_PACKAGES),
+    ("end", 8),
+];
+
+/// The scan output split into its known sections (line slices, bounded per section), plus the
+/// exit statuses the script reports on `@@PD NAME-exit N` lines.
+#[derive(Debug, Default)]
+struct Sections<'a> {
+    lines: BTreeMap<&'static str, Vec<&'a str>>,
+    exits: BTreeMap<&'static str, i64>,
+}
+
+impl<'a> Sections<'a> {
+    fn get(&self, name: &'static str) -> Result<&[&'a str], FactsError> {
+        self.lines
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or(FactsError::Truncated(name))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.lines.contains_key(name)
+    }
+}
+
+/// Split the scan output into its sections, enforcing the limits while reading.
+fn sections(text: &str) -> Result<Sections<'_>, FactsError> {
+    let mut out = Sections::default();
+    // (name, limit) of the section being read; `None` before the header or in an unknown one.
+    let mut current: Option<(&'static str, usize)> = None;
     let mut seen_header = false;
-    for line in text.lines() {
+    for (i, line) in text.lines().enumerate() {
+        if !seen_header && i >= MAX_PREAMBLE_LINES {
+            return Err(FactsError::NoMarker);
+        }
         if let Some(name) = line.strip_prefix(MARKER) {
             let name = name.trim();
             if let Some(v) = name.strip_prefix("format ") {
@@ -124,52 +217,171 @@ fn sections(text: &str) -> Result<BTreeMap<&str, Vec<&str>>, FactsError> {
             if !seen_header {
                 return Err(FactsError::NoMarker);
             }
-            current = Some(name);
-            map.entry(name).or_default();
-        } else if let Some(cur) = current {
-            map.entry(cur).or_default().push(line);
+            // `@@PD packages-exit 127`: the exit status of the tool that printed a section.
+            if let Some((tool, status)) = name.split_once("-exit ") {
+                if let Some(&(known, _)) = SECTIONS.iter().find(|(n, _)| *n == tool) {
+                    if let Ok(s) = status.trim().parse::<i64>() {
+                        out.exits.insert(known, s);
+                    }
+                }
+                current = None;
+                continue;
+            }
+            current = SECTIONS.iter().find(|(n, _)| *n == name).copied();
+            if let Some((known, _)) = current {
+                out.lines.entry(known).or_default();
+            }
+        } else if let Some((name, limit)) = current {
+            let v = out.lines.entry(name).or_default();
+            if v.len() >= limit {
+                return Err(FactsError::TooMany {
+                    section: name,
+                    limit,
+                });
+            }
+            v.push(line);
         }
     }
     if !seen_header {
         return Err(FactsError::NoMarker);
     }
-    if !map.contains_key("end") {
+    if !out.has("end") {
         return Err(FactsError::Truncated("end"));
     }
-    Ok(map)
+    Ok(out)
+}
+
+/// A date PatchDesk believes: inside [`SANE_YEARS`].
+pub fn sane_date(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    SANE_YEARS.contains(&t.year()).then_some(t)
+}
+
+/// Seconds since the epoch, when they make a sane date.
+fn sane_timestamp(secs: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_opt(secs, 0).single().and_then(sane_date)
+}
+
+fn all_bytes(s: &str, max: usize, ok: impl Fn(u8) -> bool) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(ok)
+}
+
+/// A field a host printed: kept only when it looks like what the tool prints, else empty with a
+/// warning (an escape sequence must not become an OS id or a kernel version).
+fn field(value: &str, what: &str, max: usize, ok: fn(u8) -> bool, w: &mut Warnings) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        return String::new();
+    }
+    if all_bytes(v, max, ok) {
+        return v.to_string();
+    }
+    w.push(|| {
+        format!(
+            "{what}: ignored an unreadable value {:?}",
+            text::clip(v, 64)
+        )
+    });
+    String::new()
+}
+
+fn id_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+}
+
+fn version_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._+~-".contains(&b)
+}
+
+fn host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._-".contains(&b)
+}
+
+fn machine_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_-".contains(&b)
+}
+
+/// "Rocky Linux 9.3" (NAME and VERSION_ID), else PRETTY_NAME, else ID, else "this host".
+fn os_label(os: &BTreeMap<String, String>) -> String {
+    match (os.get("NAME"), os.get("VERSION_ID")) {
+        (Some(n), Some(v)) if !n.is_empty() => format!("{n} {v}"),
+        _ => os
+            .get("PRETTY_NAME")
+            .or_else(|| os.get("NAME"))
+            .or_else(|| os.get("ID"))
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "this host".into()),
+    }
 }
 
 /// Parse the whole output of the scan script.
 pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
     let s = sections(text)?;
-    let get = |name: &'static str| -> Result<&Vec<&str>, FactsError> {
-        s.get(name).ok_or(FactsError::Truncated(name))
-    };
     let mut f = HostFacts::default();
+    let mut w = Warnings::default();
 
-    let os = parse_os_release(&get("os-release")?.join("\n"));
-    f.os_id = os.get("ID").cloned().unwrap_or_default();
-    f.os_version = os.get("VERSION_ID").cloned().unwrap_or_default();
-    f.os_codename = os
-        .get("VERSION_CODENAME")
-        .or_else(|| os.get("UBUNTU_CODENAME"))
-        .cloned()
-        .unwrap_or_default();
+    let os = parse_os_release_lines(s.get("os-release")?);
+    f.os_id = field(
+        os.get("ID").map_or("", String::as_str),
+        "os-release ID",
+        64,
+        id_byte,
+        &mut w,
+    );
+    f.os_version = field(
+        os.get("VERSION_ID").map_or("", String::as_str),
+        "os-release VERSION_ID",
+        64,
+        version_byte,
+        &mut w,
+    );
+    f.os_codename = field(
+        os.get("VERSION_CODENAME")
+            .or_else(|| os.get("UBUNTU_CODENAME"))
+            .map_or("", String::as_str),
+        "os-release VERSION_CODENAME",
+        64,
+        id_byte,
+        &mut w,
+    );
     f.os_pretty = os.get("PRETTY_NAME").cloned().unwrap_or_default();
 
-    let uname = get("uname")?;
-    f.kernel = uname.first().map(|l| clip(l)).unwrap_or_default();
-    f.arch = uname.get(1).map(|l| clip(l)).unwrap_or_default();
-    f.hostname = get("hostname")?
-        .first()
-        .map(|l| clip(l))
-        .unwrap_or_default();
+    let uname = s.get("uname")?;
+    f.kernel = field(
+        uname.first().copied().unwrap_or(""),
+        "kernel release",
+        128,
+        version_byte,
+        &mut w,
+    );
+    f.arch = field(
+        uname.get(1).copied().unwrap_or(""),
+        "machine",
+        32,
+        machine_byte,
+        &mut w,
+    );
+    f.hostname = field(
+        s.get("hostname")?.first().copied().unwrap_or(""),
+        "hostname",
+        253,
+        host_byte,
+        &mut w,
+    );
 
-    let time = get("time")?;
-    f.host_time = time
-        .first()
-        .and_then(|l| l.trim().parse::<i64>().ok())
-        .and_then(|t| Utc.timestamp_opt(t, 0).single());
+    let time = s.get("time")?;
+    let clock = time.first().map(|l| l.trim()).unwrap_or("");
+    f.host_time = clock.parse::<i64>().ok().and_then(sane_timestamp);
+    if f.host_time.is_none() && !clock.is_empty() {
+        w.push(|| {
+            format!(
+                "time: the host's clock says {:?}, outside {}..{}: not stored",
+                text::clip(clock, 32),
+                SANE_YEARS.start(),
+                SANE_YEARS.end()
+            )
+        });
+    }
     f.uptime_secs = time
         .get(1)
         .and_then(|l| l.split_whitespace().next())
@@ -177,42 +389,60 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
         .filter(|u| u.is_finite() && *u >= 0.0 && *u < 1e10)
         .map(|u| u as u64);
     if let (Some(now), Some(up)) = (f.host_time, f.uptime_secs) {
-        f.booted_at = Some(now - chrono::Duration::seconds(up as i64));
+        f.booted_at = i64::try_from(up)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| now.checked_sub_signed(d))
+            .and_then(sane_date);
+        if f.booted_at.is_none() {
+            w.push(|| format!("time: an uptime of {up} s before the host's clock is not a sane boot time: not stored"));
+        }
     }
 
-    let reboot = get("reboot")?;
+    let reboot = s.get("reboot")?;
     f.reboot_required = reboot.first().map(|l| l.trim() == "yes").unwrap_or(false);
     if f.reboot_required {
-        let mut pkgs: Vec<String> = reboot[1..]
-            .iter()
-            .map(|l| clip(l))
-            .filter(|l| !l.is_empty())
-            .collect();
+        let mut pkgs: Vec<String> = Vec::new();
+        for l in reboot.iter().skip(1) {
+            let l = l.trim();
+            if l.is_empty() {
+                continue;
+            }
+            if valid_package_name(l) {
+                pkgs.push(l.to_string());
+            } else {
+                w.push(|| {
+                    format!(
+                        "reboot: skipped an invalid package name {:?}",
+                        text::clip(l, 64)
+                    )
+                });
+            }
+        }
         pkgs.sort();
         pkgs.dedup();
-        pkgs.truncate(1000);
         f.reboot_packages = pkgs;
     }
 
-    f.privilege = match get("privilege")?.first().map(|l| l.trim()) {
+    f.privilege = match s.get("privilege")?.first().map(|l| l.trim()) {
         Some(p @ ("root" | "sudo" | "none")) => p.to_string(),
         _ => "none".to_string(),
     };
 
-    let last = get("last-update")?;
-    let field = |prefix: &str| {
+    let last = s.get("last-update")?;
+    let value = |prefix: &str| {
         last.iter()
             .find_map(|l| l.strip_prefix(prefix))
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    f.last_update_at = field("log ").and_then(parse_dpkg_log_time).or_else(|| {
-        field("mtime ")
+    f.last_update_at = value("log ").and_then(parse_dpkg_log_time).or_else(|| {
+        value("mtime ")
             .and_then(|t| t.parse::<i64>().ok())
-            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .and_then(sane_timestamp)
     });
 
-    let state = get("state")?;
+    let state = s.get("state")?;
     f.state_fingerprint = state
         .first()
         .map(|l| {
@@ -226,24 +456,56 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
         })
         .unwrap_or_default();
 
-    if s.contains_key("unchanged") {
+    if s.has("unchanged") {
         f.packages = None;
         f.pending = None;
     } else {
-        let (pkgs, mut warn) = parse_dpkg_query(get("packages")?)?;
+        // The package listing must have worked: a host whose dpkg is missing or failed is not a
+        // fully patched host, it is a host PatchDesk cannot read.
+        match s.exits.get("packages") {
+            Some(127) => return Err(FactsError::NoDpkg { os: os_label(&os) }),
+            Some(&status) if status != 0 => {
+                return Err(FactsError::ListingFailed {
+                    tool: "dpkg-query",
+                    status,
+                })
+            }
+            _ => {}
+        }
+        if let Some(&status) = s.exits.get("pending").filter(|s| **s != 0) {
+            return Err(FactsError::ListingFailed {
+                tool: "apt-get -s dist-upgrade",
+                status,
+            });
+        }
+        let (pkgs, warn) = dpkg_query(s.get("packages")?)?;
+        if pkgs.is_empty() {
+            // Without an exit status (an older script), an empty list still means the same.
+            return Err(if s.exits.contains_key("packages") {
+                FactsError::NoPackages
+            } else {
+                FactsError::NoDpkg { os: os_label(&os) }
+            });
+        }
         f.packages = Some(pkgs);
-        f.warnings.append(&mut warn);
-        let (pending, mut warn) = parse_apt_simulate(get("pending")?);
+        w.extend(warn);
+        let (pending, warn) = apt_simulate(s.get("pending")?);
         f.pending = Some(pending);
-        f.warnings.append(&mut warn);
+        w.extend(warn);
     }
+    f.warnings = w.finish();
     Ok(f)
 }
 
 /// `/etc/os-release`: `KEY=value` lines, values optionally quoted.
 pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+    let lines: Vec<&str> = text.lines().take(200).collect();
+    parse_os_release_lines(&lines)
+}
+
+fn parse_os_release_lines(lines: &[&str]) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    for line in text.lines().take(200) {
+    for line in lines.iter().take(200) {
         let line = line.trim();
         if line.starts_with('#') {
             continue;
@@ -252,6 +514,7 @@ pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
             continue;
         };
         if k.is_empty()
+            || k.len() > 64
             || !k
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
@@ -264,21 +527,25 @@ pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
             .and_then(|v| v.strip_suffix('"'))
             .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .unwrap_or(v);
-        map.insert(k.to_string(), clip(&v.replace("\\\"", "\"")));
+        map.insert(k.to_string(), clip(&clip(v).replace("\\\"", "\"")));
     }
     map
 }
 
 /// A dpkg.log line: `2026-11-24 12:00:01 upgrade pd-hello:all 1.0-1 1.1-1`. dpkg writes local time;
 /// the scan script runs with `TZ=UTC`... but dpkg.log keeps the host's zone, so we take it as UTC
-/// and accept up to a day of skew (documented in the README).
+/// and accept up to a day of skew (documented in the README). Dates outside [`SANE_YEARS`] are
+/// not believed.
 pub fn parse_dpkg_log_time(line: &str) -> Option<DateTime<Utc>> {
     let mut it = line.split_whitespace();
     let date = it.next()?;
     let time = it.next()?;
+    if date.len() != 10 || time.len() != 8 {
+        return None;
+    }
     let naive =
         NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
-    Some(Utc.from_utc_datetime(&naive))
+    sane_date(Utc.from_utc_datetime(&naive))
 }
 
 fn valid_package_name(name: &str) -> bool {
@@ -295,62 +562,100 @@ fn valid_package_name(name: &str) -> bool {
 fn valid_arch(arch: &str) -> bool {
     !arch.is_empty()
         && arch.len() <= 32
+        && arch.as_bytes()[0].is_ascii_lowercase()
         && arch
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// dpkg's `${db:Status-Abbrev}`: desired action (`u`nknown, `i`nstall, `h`old, `r`emove,
+/// `p`urge), package status (`n`ot-installed, `c`onfig-files, `H`alf-installed, `U`npacked,
+/// `F` half-configured, `W` triggers-awaiting, `t` triggers-pending, `i`nstalled) and an optional
+/// error flag (`R`: reinstall required). Nothing else is a status.
+fn valid_status(s: &str) -> bool {
+    let b = s.as_bytes();
+    (b.len() == 2 || b.len() == 3)
+        && b"uihrp".contains(&b[0])
+        && b"ncHUFWti".contains(&b[1])
+        && b.get(2).is_none_or(|c| *c == b'R')
 }
 
 /// `dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${source:Package}\t${source:Version}\t${db:Status-Abbrev}\n'`.
 /// Only installed packages (status `?i` / `?U` / `?H`... with a version) are kept; packages that are
 /// merely known (`rc`, `un`) are skipped.
 pub fn parse_dpkg_query(lines: &[&str]) -> Result<(Vec<Package>, Vec<String>), FactsError> {
+    dpkg_query(lines).map(|(p, w)| (p, w.finish()))
+}
+
+fn dpkg_query(lines: &[&str]) -> Result<(Vec<Package>, Warnings), FactsError> {
     let mut out = Vec::new();
-    let mut warnings = Vec::new();
+    let mut w = Warnings::default();
     if lines.len() > MAX_PACKAGES {
-        return Err(FactsError::TooMany(lines.len()));
+        return Err(FactsError::TooMany {
+            section: "packages",
+            limit: MAX_PACKAGES,
+        });
     }
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let cols: Vec<&str> = line.split('\t').collect();
+        let cols: Vec<&str> = line.splitn(8, '\t').collect();
         if cols.len() != 6 {
             return Err(FactsError::Line {
                 section: "packages",
                 line: i + 1,
-                message: format!("expected 6 tab-separated fields, got {}", cols.len()),
+                message: format!(
+                    "expected 6 tab-separated fields, got {}",
+                    if cols.len() == 8 {
+                        "more".to_string()
+                    } else {
+                        cols.len().to_string()
+                    }
+                ),
             });
         }
         let status = cols[5].trim();
+        if !valid_status(status) {
+            w.push(|| {
+                format!(
+                    "packages line {}: skipped {:?}: unknown dpkg status {:?}",
+                    i + 1,
+                    text::clip(cols[0], 64),
+                    text::clip(status, 16)
+                )
+            });
+            continue;
+        }
         // Second letter is the current state: i = installed, U = unpacked, F = half-configured...
-        let state = status.as_bytes().get(1).copied().unwrap_or(b'n');
+        let state = status.as_bytes()[1];
         if state == b'n' || state == b'c' || cols[1].is_empty() {
             continue; // not installed, or only configuration files left
         }
         let name = cols[0].trim();
         if !valid_package_name(name) {
-            warnings.push(format!(
-                "packages line {}: skipped invalid package name {:?}",
-                i + 1,
-                clip(name)
-            ));
+            w.push(|| {
+                format!(
+                    "packages line {}: skipped invalid package name {:?}",
+                    i + 1,
+                    text::clip(name, 64)
+                )
+            });
             continue;
         }
         let version = cols[1].trim();
-        if version.parse::<Version>().is_err() {
-            warnings.push(format!(
-                "packages line {}: skipped {name}: invalid version {:?}",
-                i + 1,
-                clip(version)
-            ));
+        if let Err(e) = version.parse::<Version>() {
+            w.push(|| format!("packages line {}: skipped {name}: {e}", i + 1));
             continue;
         }
         let arch = cols[2].trim();
         if !valid_arch(arch) {
-            warnings.push(format!(
-                "packages line {}: skipped {name}: invalid architecture",
-                i + 1
-            ));
+            w.push(|| {
+                format!(
+                    "packages line {}: skipped {name}: invalid architecture",
+                    i + 1
+                )
+            });
             continue;
         }
         let source = match cols[3].trim() {
@@ -369,12 +674,12 @@ pub fn parse_dpkg_query(lines: &[&str]) -> Result<(Vec<Package>, Vec<String>), F
             arch: arch.to_string(),
             source: source.to_string(),
             source_version: source_version.to_string(),
-            status: clip(status),
+            status: status.to_string(),
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     out.dedup_by(|a, b| a.name == b.name && a.arch == b.arch);
-    Ok((out, warnings))
+    Ok((out, w))
 }
 
 /// Lines of `apt-get -s dist-upgrade`:
@@ -382,31 +687,46 @@ pub fn parse_dpkg_query(lines: &[&str]) -> Result<(Vec<Package>, Vec<String>), F
 /// `Inst newdep (1.0-1 PatchDesk:bookworm [all])` (a new package: no installed version).
 /// Other lines (`Conf`, `Remv`, notes) are ignored.
 pub fn parse_apt_simulate(lines: &[&str]) -> (Vec<PendingUpdate>, Vec<String>) {
+    let (p, w) = apt_simulate(lines);
+    (p, w.finish())
+}
+
+fn apt_simulate(lines: &[&str]) -> (Vec<PendingUpdate>, Warnings) {
     let mut out = Vec::new();
-    let mut warnings = Vec::new();
+    let mut w = Warnings::default();
     for (i, line) in lines.iter().enumerate().take(MAX_PACKAGES) {
         let Some(rest) = line.strip_prefix("Inst ") else {
             continue;
         };
         match parse_inst(rest) {
             Some(u) => out.push(u),
-            None => warnings.push(format!(
-                "pending line {}: could not read {:?}",
-                i + 1,
-                clip(line)
-            )),
+            None => w.push(|| format!("pending line {}: could not read {:?}", i + 1, clip(line))),
         }
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     out.dedup_by(|a, b| a.name == b.name && a.arch == b.arch);
-    (out, warnings)
+    (out, w)
 }
 
+/// A suite (archive) name as apt prints it: `bookworm-security`, `stable`, `jammy-updates`.
+fn valid_suite(s: &str) -> bool {
+    all_bytes(s, 64, |b| {
+        b.is_ascii_alphanumeric() || b"._+~-".contains(&b)
+    })
+}
+
+/// One `Inst` line, read strictly: `NAME[:ARCH] [INSTALLED] (CANDIDATE RELEASES [ARCH])` with
+/// nothing after the closing parenthesis; every part validated (an escape sequence anywhere
+/// refuses the line instead of becoming an architecture or a suite).
 fn parse_inst(rest: &str) -> Option<PendingUpdate> {
+    if rest.len() > 4096 {
+        return None;
+    }
     let (name, rest) = rest.split_once(' ')?;
     // A multi-arch name may come as `libc6:amd64`.
     let (name, name_arch) = match name.split_once(':') {
-        Some((n, a)) => (n, Some(a)),
+        Some((n, a)) if valid_arch(a) => (n, Some(a)),
+        Some(_) => return None,
         None => (name, None),
     };
     if !valid_package_name(name) {
@@ -420,29 +740,31 @@ fn parse_inst(rest: &str) -> Option<PendingUpdate> {
         installed = v.to_string();
         rest = r.trim_start();
     }
-    let inner = rest.strip_prefix('(')?;
-    let inner = &inner[..inner.rfind(')')?];
+    let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
     let (candidate, inner) = inner.split_once(' ')?;
     candidate.parse::<Version>().ok()?;
     // The remainder is `Origin-ish:suite, other:suite [arch]`.
-    let (releases, arch) = match inner.rfind('[') {
-        Some(p) => (&inner[..p], inner[p + 1..].trim_end_matches(']').trim()),
+    let (releases, arch) = match inner.strip_suffix(']') {
+        Some(r) => {
+            let (releases, arch) = r.rsplit_once(" [")?;
+            (releases, valid_arch(arch).then_some(arch)?)
+        }
         None => (inner, name_arch.unwrap_or("")),
     };
-    let arch = if valid_arch(arch) {
-        arch
-    } else {
-        name_arch.unwrap_or("")
-    };
-    let suites: Vec<String> = releases
-        .split(',')
-        .filter_map(|r| {
-            let r = r.trim();
-            // `Label:version/suite` or `Label:suite`: the suite is after the last ':' or '/'.
-            let suite = r.rsplit(['/', ':']).next()?.trim();
-            (!suite.is_empty()).then(|| clip(suite))
-        })
-        .collect();
+    if releases.contains(['[', ']', '(', ')']) || releases.chars().any(text::is_unsafe) {
+        return None;
+    }
+    let mut suites: Vec<String> = Vec::new();
+    for r in releases.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        // `Label:version/suite` or `Label:suite`: the suite is after the last ':' or '/'.
+        let suite = r.rsplit(['/', ':']).next()?.trim();
+        if !valid_suite(suite) {
+            return None;
+        }
+        if suites.len() < MAX_SUITES && !suites.iter().any(|s| s == suite) {
+            suites.push(suite.to_string());
+        }
+    }
     let security = suites
         .iter()
         .any(|s| s.ends_with("-security") || s.contains("security"))
@@ -538,6 +860,141 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].source, "pd-hello");
         assert_eq!(w.len(), 2);
+    }
+
+    /// The recorded scan with one section's body replaced (and `extra` lines after it).
+    fn with_section(name: &str, body: &str) -> String {
+        let mut out = String::new();
+        let mut skipping = false;
+        for line in SAMPLE.lines() {
+            if let Some(n) = line.strip_prefix(MARKER) {
+                skipping = n == name;
+                out.push_str(line);
+                out.push('\n');
+                if skipping {
+                    out.push_str(body);
+                    out.push('\n');
+                }
+                continue;
+            }
+            if !skipping {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bidi_controls_never_survive() {
+        // Issue #9 item 18: U+202E makes `gnp.exe` read as `exe.png`.
+        let text = SAMPLE.replacen(
+            "PRETTY_NAME=\"",
+            "PRETTY_NAME=\"\u{202e}evil\u{2066}\u{200f} ",
+            1,
+        );
+        let f = parse_scan(&text).unwrap();
+        assert!(f.os_pretty.starts_with("evil Debian"), "{:?}", f.os_pretty);
+        let (u, w) = parse_apt_simulate(&[
+            "Inst pd-hello [1.0-1] (1.1-1 PatchDesk:bookworm\u{202e}-security [all])",
+        ]);
+        assert!(u.is_empty() && w.len() == 1, "{u:?}");
+        assert!(!w[0].contains('\u{202e}'), "{w:?}");
+    }
+
+    #[test]
+    fn every_stored_field_is_validated() {
+        // Issue #9 item 19: an escape sequence became arch `31m` and origin `bookworm-security [all`.
+        let (u, w) = parse_apt_simulate(&[
+            "Inst pd-hello [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all\u{1b}[31m])",
+            "Inst pd-tools [2.0-1] (2.1-1 PatchDesk:bookworm [all]) trailing",
+            "Inst pd-agent [2.0~rc1-1] (2.0-1 PatchDesk:book worm [all])",
+            "Inst pd-kernel:x\u{1b} [5.10-1] (5.10-2 PatchDesk:bookworm [all])",
+            "Inst pd-daemon [1.0-1] (1.1-1 PatchDesk:bookworm [all])",
+        ]);
+        assert_eq!(u.len(), 1, "only the well-formed line is kept: {u:?}");
+        assert_eq!(
+            (u[0].arch.as_str(), u[0].origin.as_str()),
+            ("all", "bookworm")
+        );
+        assert_eq!(w.len(), 4, "{w:?}");
+        // dpkg's status: only dpkg's own codes are stored.
+        let (p, w) = parse_dpkg_query(&[
+            "pd-hello\t1.0-1\tall\t\t\tii ",
+            "pd-held\t1.0-1\tall\t\t\thi ",
+            "pd-reinst\t1.0-1\tall\t\t\tiUR",
+            "pd-evil\t1.0-1\tall\t\t\t\u{1b}]0;x",
+            "pd-odd\t1.0-1\tall\t\t\tzz",
+        ])
+        .unwrap();
+        let kept: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.status.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [("pd-held", "hi"), ("pd-hello", "ii"), ("pd-reinst", "iUR")]
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        // Host facts: kernel, machine, hostname, OS ids.
+        let f = parse_scan(&with_section("hostname", "pd-01\u{7}$(id)")).unwrap();
+        assert_eq!(f.hostname, "", "{f:?}");
+        let text = with_section("uname", "6.1.0\u{1b}[2J-amd64\nx86_64; rm -rf /")
+            .replace("ID=debian", "ID=\"debian;reboot\"")
+            .replace("VERSION_CODENAME=bookworm", "VERSION_CODENAME=Book Worm");
+        let f = parse_scan(&text).unwrap();
+        assert_eq!((f.kernel.as_str(), f.arch.as_str()), ("", ""));
+        assert_eq!((f.os_id.as_str(), f.os_codename.as_str()), ("", ""));
+        assert!(
+            f.warnings.len() >= 4,
+            "each refusal is a warning: {:?}",
+            f.warnings
+        );
+        let text = with_section("reboot", "yes\npd-kernel\n\u{1b}[31mevil");
+        assert_eq!(parse_scan(&text).unwrap().reboot_packages, ["pd-kernel"]);
+    }
+
+    #[test]
+    fn a_host_without_a_package_list_is_an_error() {
+        // Issue #9 item 21: no dpkg (a Rocky Linux host) scanned "ok" with 0 packages.
+        let rocky = with_section("os-release", "NAME=\"Rocky Linux\"\nVERSION_ID=\"9.3\"\nID=\"rocky\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"");
+        let no_dpkg = with_section("packages", "@@PD packages-exit 127");
+        let e = parse_scan(
+            &rocky.replace("@@PD packages\n", "@@PD packages\n@@PD packages-exit 127\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts"
+        );
+        assert!(matches!(
+            parse_scan(&no_dpkg),
+            Err(FactsError::NoDpkg { .. })
+        ));
+        // An older script (no exit status) with an empty list: the same conclusion.
+        let empty = with_section("packages", "");
+        assert!(matches!(parse_scan(&empty), Err(FactsError::NoDpkg { .. })));
+        // dpkg-query ran, exited 0, listed nothing (issue #9 item 20: one huge blank line).
+        let blank = with_section(
+            "packages",
+            &(" ".repeat(1_000_000) + "\n@@PD packages-exit 0"),
+        );
+        assert_eq!(parse_scan(&blank), Err(FactsError::NoPackages));
+        let failed = with_section("packages", "@@PD packages-exit 2");
+        assert_eq!(
+            parse_scan(&failed),
+            Err(FactsError::ListingFailed {
+                tool: "dpkg-query",
+                status: 2
+            })
+        );
+        let apt = with_section("pending", "@@PD pending-exit 100");
+        assert!(matches!(
+            parse_scan(&apt),
+            Err(FactsError::ListingFailed { status: 100, .. })
+        ));
+        let ok = with_section("pending", "Inst pd-hello [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all])\n@@PD pending-exit 0");
+        assert_eq!(parse_scan(&ok).unwrap().pending.unwrap().len(), 1);
     }
 
     proptest! {

@@ -12,6 +12,7 @@
 //! - [`inventory`]: the SQLite store (migrations, WAL, transactions) and its queries.
 //! - [`facts`]: parsers for what a host prints during a scan (hostile input, never panics).
 //! - [`ssh`]: SSH transport with host-key verification and agent / key-file auth.
+//! - [`known_hosts`]: OpenSSH known_hosts files, read per line, with their markers.
 //! - [`scan`]: the scan job: one connection per host, bounded concurrency, progress events.
 //! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
 //! - [`advisory`]: security advisory feeds (OSV, Debian tracker, NVD), fetched and stored.
@@ -20,6 +21,7 @@
 //! - [`report`]: compliance % and time-to-patch as of an instant, weekly snapshots, the weekly
 //!   report data, its history and the scheduled weekly run.
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
+//! - [`text`]: the one rule for which characters from outside are never kept or shown.
 
 pub mod advisory;
 pub mod classify;
@@ -29,6 +31,7 @@ pub mod facts;
 pub mod host;
 pub mod import;
 pub mod inventory;
+pub mod known_hosts;
 pub mod pkg;
 pub mod progress;
 pub mod report;
@@ -36,6 +39,7 @@ pub mod rollout;
 pub mod scan;
 pub mod settings;
 pub mod ssh;
+pub mod text;
 pub mod version;
 
 pub use error::{Error, Result};

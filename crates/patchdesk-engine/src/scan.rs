@@ -22,7 +22,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The read-only scan script, run as `sh -s -- FINGERPRINT` with this text on standard input.
-/// Only coreutils, dpkg-query and apt-get are used; nothing is written on the host.
+/// Only coreutils, dpkg-query and apt-get are used; nothing is written on the host. The exit
+/// status of the package listing and of the pending-update simulation follow their sections
+/// (`@@PD packages-exit N`): a host where they failed, or where dpkg is missing, is an error,
+/// never a host with nothing to patch.
 pub const SCAN_SCRIPT: &str = r#"export LC_ALL=C LANG=C TZ=UTC PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 prev="${1:-}"
 echo '@@PD format 1'
@@ -51,8 +54,9 @@ echo '@@PD unchanged'
 else
 echo '@@PD packages'
 dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${source:Package}\t${source:Version}\t${db:Status-Abbrev}\n'
+echo "@@PD packages-exit $?"
 echo '@@PD pending'
-apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null | grep '^Inst '
+{ apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null; echo "@@PD pending-exit $?"; } | grep -E '^(Inst |@@PD pending-exit )'
 fi
 echo '@@PD end'
 "#;
@@ -123,6 +127,16 @@ struct Raw {
     pin: Option<(String, String, String)>,
 }
 
+/// What scanning one host produced: the facts, or the error; the bytes received either way.
+pub(crate) struct HostScan {
+    result: std::result::Result<(facts::HostFacts, Option<(String, String, String)>), HostError>,
+    bytes: u64,
+}
+
+/// md5 of nothing: the state fingerprint of a host with no dpkg/apt state at all (a host without
+/// dpkg). It is never sent as "the last state" and never accepted as "unchanged".
+const EMPTY_FINGERPRINT: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
 /// Scan the named hosts (all when `names` is empty). Results are stored as each host finishes,
 /// so a cancelled or crashed job keeps what it had done.
 pub async fn scan_hosts(
@@ -131,6 +145,24 @@ pub async fn scan_hosts(
     opts: &ScanOptions,
     progress: ProgressFn,
     cancel: CancellationToken,
+) -> Result<ScanSummary> {
+    scan_hosts_with(inv, names, opts, progress, cancel, |host, prev, opts| {
+        Box::pin(async move { scan_one(&host, prev.as_deref(), &opts).await })
+    })
+    .await
+}
+
+type ScanFuture = std::pin::Pin<Box<dyn std::future::Future<Output = HostScan> + Send>>;
+
+/// [`scan_hosts`] with the per-host work given: the seam that lets a test make one host's task
+/// panic and see that host get a stored error.
+pub(crate) async fn scan_hosts_with(
+    inv: &mut Inventory,
+    names: &[String],
+    opts: &ScanOptions,
+    progress: ProgressFn,
+    cancel: CancellationToken,
+    scan_fn: impl Fn(HostRecord, Option<String>, ScanOptions) -> ScanFuture,
 ) -> Result<ScanSummary> {
     let clock = inv.clock().clone();
     let all = inv.hosts()?;
@@ -150,20 +182,46 @@ pub async fn scan_hosts(
     };
     let total = targets.len();
     let started_at = clock.now();
+    // Key files are unlocked before any connection: a passphrase is asked once per file, off the
+    // async workers and outside every connect/auth timeout, and kept in memory for this run only.
+    let opts = opts.clone();
+    let key_files: std::collections::BTreeSet<std::path::PathBuf> = targets
+        .iter()
+        .filter_map(|h| match &h.spec.auth {
+            crate::host::Auth::KeyFile { path } => Some(path.clone()),
+            crate::host::Auth::Agent => None,
+        })
+        .collect();
+    if !key_files.is_empty() {
+        let keys = opts.ssh.keys.clone();
+        let ask = opts.passphrase.clone();
+        tokio::task::spawn_blocking(move || {
+            for path in &key_files {
+                keys.unlock(path, ask.as_ref());
+            }
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("unlocking the SSH keys failed ({e}); scan again")))?;
+    }
     let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut set = JoinSet::new();
+    // Which host each task scans, so a task that panics still gets its host a stored error.
+    let mut task_host: HashMap<tokio::task::Id, (String, DateTime<Utc>)> = HashMap::new();
     for host in targets {
         let prev = if opts.full {
             None
         } else {
             inv.last_state_fingerprint(&host.spec.name)?
+                .filter(|fp| fp != EMPTY_FINGERPRINT)
         };
         let sem = sem.clone();
         let opts = opts.clone();
         let progress = progress.clone();
         let cancel = cancel.clone();
-        let clock = clock.clone();
-        set.spawn(async move {
+        let task_clock = clock.clone();
+        let name = host.spec.name.clone();
+        let work = scan_fn(host.clone(), prev, opts);
+        let handle = set.spawn(async move {
             let name = host.spec.name.clone();
             let _permit = tokio::select! {
                 p = sem.acquire_owned() => p.ok(),
@@ -180,20 +238,20 @@ pub async fn scan_hosts(
                 total,
                 message: format!("connecting to {}", host.spec.address),
             });
-            let started = clock.now();
+            let started = task_clock.now();
             let res = tokio::select! {
-                r = scan_one(&host, prev.as_deref(), &opts) => r,
+                r = work => r,
                 _ = cancel.cancelled() => return None,
             };
-            let finished = clock.now();
-            Some(match res {
-                Ok((facts, bytes, pin)) => Raw {
+            let finished = task_clock.now();
+            Some(match res.result {
+                Ok((facts, pin)) => Raw {
                     host: name,
                     started,
                     finished,
                     outcome: ScanOutcome::Ok {
                         facts: Box::new(facts),
-                        bytes_received: bytes,
+                        bytes_received: res.bytes,
                     },
                     pin,
                 },
@@ -204,16 +262,53 @@ pub async fn scan_hosts(
                     outcome: ScanOutcome::Failed {
                         code: e.code().to_string(),
                         message: e.to_string(),
+                        bytes_received: res.bytes,
                     },
                     pin: None,
                 },
             })
         });
+        task_host.insert(handle.id(), (name, clock.now()));
     }
 
     let mut results = Vec::with_capacity(total);
-    while let Some(joined) = set.join_next().await {
-        let Ok(Some(raw)) = joined else { continue };
+    while let Some(joined) = set.join_next_with_id().await {
+        let raw = match joined {
+            Ok((_, Some(raw))) => raw,
+            Ok((_, None)) => continue, // cancelled before it finished: nothing half-done is stored
+            Err(e) if e.is_cancelled() => continue,
+            Err(e) => {
+                // The task panicked: that host gets a stored error; the others go on.
+                let Some((host, started)) = task_host.remove(&e.id()) else {
+                    continue;
+                };
+                let what = e
+                    .try_into_panic()
+                    .ok()
+                    .and_then(|p| {
+                        p.downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                    })
+                    .unwrap_or_else(|| "a panic".into());
+                tracing::error!("scan of {host} panicked: {what}");
+                let err = HostError::Internal(format!(
+                    "the scan task stopped: {}",
+                    crate::text::clip(&what, 200)
+                ));
+                Raw {
+                    host,
+                    started,
+                    finished: clock.now(),
+                    outcome: ScanOutcome::Failed {
+                        code: err.code().into(),
+                        message: err.to_string(),
+                        bytes_received: 0,
+                    },
+                    pin: None,
+                }
+            }
+        };
         let pin = raw
             .pin
             .as_ref()
@@ -244,19 +339,30 @@ pub async fn scan_hosts(
                 duration_ms,
                 pending: facts.pending.as_ref().map(|p| p.len()),
             },
-            (ScanOutcome::Failed { code, message }, Ok(_)) => HostScanResult {
+            (
+                ScanOutcome::Failed {
+                    code,
+                    message,
+                    bytes_received,
+                },
+                Ok(_),
+            ) => HostScanResult {
                 host: raw.host.clone(),
                 ok: false,
                 error_code: Some(code.clone()),
                 error: Some(message.clone()),
                 packages_transferred: false,
-                bytes_received: 0,
+                bytes_received: *bytes_received,
                 duration_ms,
                 pending: None,
             },
-            (_, Err(e)) => {
+            (outcome, Err(e)) => {
                 // Storing failed (e.g. an "unchanged" claim we cannot honour): record the failure.
                 let message = e.to_string();
+                let bytes_received = match outcome {
+                    ScanOutcome::Ok { bytes_received, .. }
+                    | ScanOutcome::Failed { bytes_received, .. } => *bytes_received,
+                };
                 let _ = inv.record_scan(
                     &raw.host,
                     raw.started,
@@ -264,6 +370,7 @@ pub async fn scan_hosts(
                     &ScanOutcome::Failed {
                         code: e.code().into(),
                         message: message.clone(),
+                        bytes_received,
                     },
                     None,
                 );
@@ -273,7 +380,7 @@ pub async fn scan_hosts(
                     error_code: Some(e.code().into()),
                     error: Some(message),
                     packages_transferred: false,
-                    bytes_received: 0,
+                    bytes_received,
                     duration_ms,
                     pending: None,
                 }
@@ -327,17 +434,22 @@ pub async fn scan_hosts(
     })
 }
 
-/// Connect, verify, run the script, parse. Returns the facts, the bytes received and the key to pin.
-async fn scan_one(
-    host: &HostRecord,
-    prev: Option<&str>,
-    opts: &ScanOptions,
-) -> Result<(facts::HostFacts, u64, Option<(String, String, String)>), HostError> {
+/// Connect, verify, run the script, parse. The facts and the key to pin, or the error; and the
+/// bytes received in both cases.
+async fn scan_one(host: &HostRecord, prev: Option<&str>, opts: &ScanOptions) -> HostScan {
     let trust = Trust {
         pinned: host.host_key.clone(),
         accept_fingerprint: opts.accept.get(&host.spec.name).cloned(),
     };
-    let conn = Connection::open(&host.spec, trust, &opts.ssh, opts.passphrase.clone()).await?;
+    let conn = match Connection::open(&host.spec, trust, &opts.ssh).await {
+        Ok(c) => c,
+        Err(e) => {
+            return HostScan {
+                result: Err(e),
+                bytes: 0,
+            }
+        }
+    };
     let pin = match &conn.verdict {
         KeyVerdict::Pinned => None,
         KeyVerdict::KnownHosts(p) => Some((
@@ -362,23 +474,54 @@ async fn scan_one(
     };
     let out = conn.run(&command, Some(SCAN_SCRIPT.as_bytes())).await;
     conn.close().await;
-    let out = out?;
-    let bytes = (out.stdout.len() + out.stderr.len()) as u64;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            let bytes = match &e {
+                HostError::ConnectionLost { bytes, .. } => *bytes,
+                _ => 0,
+            };
+            return HostScan {
+                result: Err(e),
+                bytes,
+            };
+        }
+    };
+    let bytes = out.bytes();
+    let fail = |e: HostError| HostScan {
+        result: Err(e),
+        bytes,
+    };
     if out.truncated {
-        return Err(HostError::Parse(format!(
-            "the output exceeded {} bytes",
+        return fail(HostError::Parse(format!(
+            "the output exceeded {} bytes; reading stopped there",
             opts.ssh.max_output
         )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let facts = facts::parse_scan(&text).map_err(|e| HostError::Parse(e.to_string()))?;
-    if facts.os_id.is_empty() && facts.packages.as_ref().is_some_and(|p| p.is_empty()) {
-        return Err(HostError::Unsupported(
-            "no /etc/os-release and no dpkg packages: PatchDesk supports Debian and Ubuntu hosts"
-                .into(),
+    let facts = match facts::parse_scan(&text) {
+        Ok(f) => f,
+        Err(e @ facts::FactsError::NoDpkg { .. }) => {
+            return fail(HostError::Unsupported(e.to_string()))
+        }
+        Err(facts::FactsError::ListingFailed { tool, status }) => {
+            return fail(HostError::PackageListing {
+                tool: tool.to_string(),
+                status,
+            })
+        }
+        Err(e) => return fail(HostError::Parse(e.to_string())),
+    };
+    if facts.packages.is_none() && facts.state_fingerprint == EMPTY_FINGERPRINT {
+        // "Unchanged" against the fingerprint of nothing: a host with no dpkg state.
+        return fail(HostError::Parse(
+            "the host claims an unchanged package state, but it has no dpkg state at all".into(),
         ));
     }
-    Ok((facts, bytes, pin))
+    HostScan {
+        result: Ok((facts, pin)),
+        bytes,
+    }
 }
 
 /// First contact: fetch a host's key fingerprint (nothing is run) so a person can compare it.
@@ -440,4 +583,60 @@ pub async fn trust_host(
         Some(if replace { "replaced" } else { "first contact" }),
     )?;
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostSpec;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_whose_scan_task_panics_gets_a_stored_error_and_the_others_go_on() {
+        let (mut inv, _) = crate::inventory::test_util::inv();
+        inv.add_host(&HostSpec::new("bad", "192.0.2.1")).unwrap();
+        inv.add_host(&HostSpec::new("good", "192.0.2.2")).unwrap();
+        let s = scan_hosts_with(
+            &mut inv,
+            &[],
+            &ScanOptions::default(),
+            crate::progress::silent(),
+            CancellationToken::new(),
+            |host, _, _| {
+                Box::pin(async move {
+                    if host.spec.name == "bad" {
+                        // What an arithmetic overflow on a hostile clock did before.
+                        panic!("overflow when subtracting durations");
+                    }
+                    HostScan {
+                        result: Err(HostError::Timeout {
+                            seconds: 1,
+                            during: "connecting".into(),
+                        }),
+                        bytes: 7,
+                    }
+                })
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.hosts.len(), 2, "no host silently drops out: {s:?}");
+        let bad = s.hosts.iter().find(|h| h.host == "bad").unwrap();
+        assert_eq!(bad.error_code.as_deref(), Some("internal"));
+        assert!(
+            bad.error
+                .as_deref()
+                .unwrap()
+                .contains("overflow when subtracting"),
+            "{bad:?}"
+        );
+        let stored = inv.scan_history("bad", 1).unwrap();
+        assert_eq!(stored.len(), 1, "the error is stored with the host");
+        assert_eq!(stored[0].error_code.as_deref(), Some("internal"));
+        let good = inv.scan_history("good", 1).unwrap();
+        assert_eq!(
+            (good[0].error_code.as_deref(), good[0].bytes_received),
+            (Some("timeout"), 7),
+            "a failed scan records the bytes that arrived"
+        );
+    }
 }

@@ -4,23 +4,34 @@
 //!
 //! Host-key policy, in order:
 //! 1. a key pinned in the inventory must match exactly, otherwise [`HostError::HostKeyChanged`];
-//! 2. otherwise the known_hosts files are consulted (a different key of the same algorithm there
-//!    is also a change); a match is returned so the caller can pin it;
+//! 2. otherwise the known_hosts files are consulted ([`crate::known_hosts`], line by line: a
+//!    different key of the same algorithm there is also a change, a key listed `@revoked` is
+//!    refused, a host only a `@cert-authority` vouches for is refused as unsupported); a match is
+//!    returned so the caller can pin it;
 //! 3. otherwise the connection is refused with [`HostError::UnknownHostKey`] carrying the SHA256
 //!    fingerprint, unless the caller explicitly trusts that fingerprint (trust on first use).
 //!
 //! Nothing is ever executed on a host whose key was not accepted: russh aborts the handshake
 //! before authentication when `check_server_key` answers `false`.
+//!
+//! Output is bounded twice: per command ([`SshOptions::max_output`]: reading stops and the channel
+//! is closed at the cap) and across every command running at once ([`OutputBudget`]: a
+//! process-wide byte budget that a command's output holds until it is dropped). Key files are
+//! unlocked before connecting ([`KeyRing::unlock`]: the passphrase is asked once per file and the
+//! decrypted key kept in memory for the run only), never inside a connection's timeouts.
 
 use crate::error::HostError;
 use crate::host::{Auth, HostSpec};
+use crate::known_hosts;
 use russh::client;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh::ChannelMsg;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Limits and trust sources for one connection.
 #[derive(Debug, Clone)]
@@ -31,6 +42,143 @@ pub struct SshOptions {
     pub known_hosts: Vec<PathBuf>,
     /// Stop reading a command's output past this many bytes (hostile hosts can send forever).
     pub max_output: usize,
+    /// Bytes all commands running at once may hold together (default: the process-wide budget).
+    pub budget: OutputBudget,
+    /// Key files unlocked for this run (see [`KeyRing::unlock`]).
+    pub keys: KeyRing,
+}
+
+/// The total bytes of command output held at once, across every concurrent command that shares
+/// it (by default the whole process: scans, deployment rescans and health checks together).
+#[derive(Clone)]
+pub struct OutputBudget {
+    sem: Arc<Semaphore>,
+    bytes: usize,
+}
+
+/// The process-wide budget: 512 MiB of command output held at once.
+pub const DEFAULT_OUTPUT_BUDGET: usize = 512 * 1024 * 1024;
+
+impl OutputBudget {
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            sem: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+            bytes,
+        }
+    }
+
+    /// The budget shared by the whole process.
+    pub fn global() -> Self {
+        static GLOBAL: OnceLock<OutputBudget> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| OutputBudget::new(DEFAULT_OUTPUT_BUDGET))
+            .clone()
+    }
+
+    /// Bytes not held by anyone now.
+    pub fn available(&self) -> usize {
+        self.sem.available_permits()
+    }
+
+    /// Take `n` more bytes into `held`, or fail at once when the budget is spent (waiting could
+    /// deadlock: every reader would hold part of the budget and wait for the rest).
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, n: usize) -> Result<(), HostError> {
+        let exhausted = || HostError::OutputBudget {
+            mib: self.bytes / (1024 * 1024),
+        };
+        let n = u32::try_from(n).map_err(|_| exhausted())?;
+        let p = self
+            .sem
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| exhausted())?;
+        match held {
+            Some(h) => h.merge(p),
+            None => *held = Some(p),
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for OutputBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OutputBudget({} of {} bytes free)",
+            self.available(),
+            self.bytes
+        )
+    }
+}
+
+/// Private keys unlocked for one run, by key file. A passphrase is asked at most once per file,
+/// before any connection; the decrypted key lives in memory until the ring is dropped and is
+/// never written anywhere. A file that could not be unlocked keeps its error, so every host using
+/// it fails with the same sentence instead of asking again.
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    keys: Arc<Mutex<HashMap<PathBuf, Result<Arc<PrivateKey>, HostError>>>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.keys.lock().map(|k| k.len()).unwrap_or(0);
+        write!(f, "KeyRing({n} key files)")
+    }
+}
+
+impl KeyRing {
+    fn get(&self, path: &Path) -> Option<Result<Arc<PrivateKey>, HostError>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
+    }
+
+    /// Load a key file now (blocking: call it from a blocking context, before connecting). An
+    /// encrypted key asks `ask` for its passphrase, up to three times when the answer is wrong.
+    pub fn unlock(&self, path: &Path, ask: Option<&PassphraseFn>) {
+        if self.get(path).is_some() {
+            return;
+        }
+        let res = unlock_key(path, ask).map(Arc::new);
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), res);
+    }
+}
+
+fn unlock_key(path: &Path, ask: Option<&PassphraseFn>) -> Result<PrivateKey, HostError> {
+    let err = |detail: String| HostError::KeyFile {
+        path: path.display().to_string(),
+        detail,
+    };
+    match russh::keys::load_secret_key(path, None) {
+        Ok(k) => Ok(k),
+        Err(russh::keys::Error::KeyIsEncrypted) => {
+            let Some(ask) = ask else {
+                return Err(err(
+                    "the key is protected by a passphrase and none was given; set PATCHDESK_KEY_PASSPHRASE or load the key into ssh-agent".into(),
+                ));
+            };
+            for _ in 0..3 {
+                let Some(pass) = ask(path) else {
+                    return Err(err("no passphrase was given".into()));
+                };
+                if let Ok(k) = russh::keys::load_secret_key(path, Some(&pass)) {
+                    return Ok(k);
+                }
+            }
+            Err(err(
+                "wrong passphrase (asked three times), or the key is damaged".into(),
+            ))
+        }
+        Err(e) => Err(err(format!(
+            "cannot read the key ({e}); check the path and permissions"
+        ))),
+    }
 }
 
 impl Default for SshOptions {
@@ -44,6 +192,8 @@ impl Default for SshOptions {
             command_timeout: Duration::from_secs(120),
             known_hosts,
             max_output: 64 * 1024 * 1024,
+            budget: OutputBudget::global(),
+            keys: KeyRing::default(),
         }
     }
 }
@@ -87,18 +237,26 @@ impl ServerKey {
     }
 }
 
-/// Output of one remote command.
-#[derive(Debug, Clone)]
+/// Output of one remote command. It holds its bytes in the [`OutputBudget`] until dropped.
+#[derive(Debug)]
 pub struct CommandOutput {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub exit_status: Option<u32>,
-    /// True when the output cap was hit and the rest was dropped.
+    /// True when the output cap was hit: reading stopped there and the channel was closed.
     pub truncated: bool,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl CommandOutput {
+    /// Bytes received (stdout and stderr kept).
+    pub fn bytes(&self) -> u64 {
+        (self.stdout.len() + self.stderr.len()) as u64
+    }
 }
 
 /// Asks for a key file's passphrase (the CLI prompts or reads an env var; the app shows a dialog).
-/// The passphrase is used once and never stored.
+/// Called by [`KeyRing::unlock`], before connecting; the passphrase itself is not kept.
 pub type PassphraseFn = Arc<dyn Fn(&Path) -> Option<String> + Send + Sync>;
 
 #[derive(Debug, Default)]
@@ -134,27 +292,31 @@ impl Handler {
                 }),
             };
         }
-        for path in &self.known_hosts {
-            let entries = match russh::keys::known_hosts::known_host_keys_path(
-                &self.address,
-                self.port,
-                path,
-            ) {
-                Ok(e) => e,
-                Err(_) => continue,
-            };
-            for (_line, recorded) in entries {
-                if recorded.key_data() == key.key_data() {
-                    return Ok(KeyVerdict::KnownHosts(path.clone()));
-                }
-                if recorded.algorithm() == key.algorithm() {
-                    return Err(HostError::HostKeyChanged {
-                        host: self.host.clone(),
-                        expected: recorded.fingerprint(HashAlg::Sha256).to_string(),
-                        offered: offered.fingerprint,
-                    });
-                }
+        match known_hosts::verdict(&self.known_hosts, &self.address, self.port, key) {
+            known_hosts::Verdict::Known { file, .. } => return Ok(KeyVerdict::KnownHosts(file)),
+            known_hosts::Verdict::Changed { expected, .. } => {
+                return Err(HostError::HostKeyChanged {
+                    host: self.host.clone(),
+                    expected,
+                    offered: offered.fingerprint,
+                })
             }
+            known_hosts::Verdict::Revoked { file, line } => {
+                return Err(HostError::HostKeyRevoked {
+                    fingerprint: offered.fingerprint,
+                    file: file.display().to_string(),
+                    line,
+                })
+            }
+            known_hosts::Verdict::CertAuthority { file, line } => {
+                return Err(HostError::Unsupported(format!(
+                    "{} line {line} trusts a certificate authority (@cert-authority) for this host, and PatchDesk does not verify host certificates; nothing was run. Compare the host's own key ({}) with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host, then pin it with `patchdesk host trust {}`",
+                    file.display(),
+                    offered.fingerprint,
+                    self.host
+                )))
+            }
+            known_hosts::Verdict::Unknown => {}
         }
         if let Some(fp) = &self.trust.accept_fingerprint {
             if normalise_fingerprint(fp) == normalise_fingerprint(&offered.fingerprint) {
@@ -283,7 +445,6 @@ impl Connection {
         spec: &HostSpec,
         trust: Trust,
         options: &SshOptions,
-        passphrase: Option<PassphraseFn>,
     ) -> Result<Connection, HostError> {
         let (res, check) = handshake(spec, trust, options.known_hosts.clone(), options).await;
         let (verdict, offered) = {
@@ -318,7 +479,7 @@ impl Connection {
 
         let auth = tokio::time::timeout(
             options.connect_timeout,
-            authenticate(&mut handle, spec, passphrase),
+            authenticate(&mut handle, spec, &options.keys),
         )
         .await
         .map_err(|_| HostError::Timeout {
@@ -380,25 +541,44 @@ impl Connection {
             stderr: Vec::new(),
             exit_status: None,
             truncated: false,
+            held: None,
         };
         let cap = self.options.max_output;
+        let budget = &self.options.budget;
+        // How the command ended: a clean end has an exit status (or signal) or at least an EOF;
+        // a channel that stops without either was cut (the session dropped).
+        let mut ended = false;
         while let Some(msg) = channel.wait().await {
             match msg {
                 ChannelMsg::Data { ref data } => {
                     if out.stdout.len() + data.len() > cap {
+                        // Stop reading here: the host may send forever; nothing more is wanted.
                         out.truncated = true;
-                    } else {
-                        out.stdout.extend_from_slice(data);
+                        let _ = channel.close().await;
+                        return Ok(out);
                     }
+                    budget.take(&mut out.held, data.len())?;
+                    out.stdout.extend_from_slice(data);
                 }
                 ChannelMsg::ExtendedData { ref data, .. }
                     if out.stderr.len() + data.len() <= 1024 * 1024 =>
                 {
+                    budget.take(&mut out.held, data.len())?;
                     out.stderr.extend_from_slice(data);
                 }
-                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    out.exit_status = Some(exit_status);
+                    ended = true;
+                }
+                ChannelMsg::ExitSignal { .. } | ChannelMsg::Eof => ended = true,
                 _ => {}
             }
+        }
+        if !ended {
+            return Err(HostError::ConnectionLost {
+                during: "reading the command's output".into(),
+                bytes: out.bytes(),
+            });
         }
         Ok(out)
     }
@@ -415,7 +595,7 @@ impl Connection {
 async fn authenticate(
     handle: &mut client::Handle<Handler>,
     spec: &HostSpec,
-    passphrase: Option<PassphraseFn>,
+    keys: &KeyRing,
 ) -> Result<(), HostError> {
     let user = spec.user.clone();
     let fail = |detail: String| HostError::AuthFailed {
@@ -424,17 +604,14 @@ async fn authenticate(
     };
     match &spec.auth {
         Auth::KeyFile { path } => {
-            let key = load_key(path, passphrase)?;
+            let key = load_key(path, keys)?;
             let hash = handle
                 .best_supported_rsa_hash()
                 .await
                 .map_err(|e| HostError::Ssh(e.to_string()))?
                 .flatten();
             let res = handle
-                .authenticate_publickey(
-                    spec.user.clone(),
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+                .authenticate_publickey(spec.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
                 .await
                 .map_err(|e| HostError::Ssh(e.to_string()))?;
             if res.success() {
@@ -476,29 +653,13 @@ async fn authenticate(
     }
 }
 
-fn load_key(path: &Path, passphrase: Option<PassphraseFn>) -> Result<PrivateKey, HostError> {
-    let err = |detail: String| HostError::KeyFile {
-        path: path.display().to_string(),
-        detail,
-    };
-    match russh::keys::load_secret_key(path, None) {
-        Ok(k) => Ok(k),
-        Err(russh::keys::Error::KeyIsEncrypted) => {
-            let Some(ask) = passphrase else {
-                return Err(err(
-                    "the key is protected by a passphrase and none was given; set PATCHDESK_KEY_PASSPHRASE or load the key into ssh-agent".into(),
-                ));
-            };
-            let Some(pass) = ask(path) else {
-                return Err(err("no passphrase was given".into()));
-            };
-            russh::keys::load_secret_key(path, Some(&pass))
-                .map_err(|_| err("wrong passphrase, or the key is damaged".into()))
-        }
-        Err(e) => Err(err(format!(
-            "cannot read the key ({e}); check the path and permissions"
-        ))),
+/// The key of a key file: unlocked before connecting (see [`KeyRing`]), or read now when it is
+/// not encrypted. Never asks for a passphrase: that would block inside the auth timeout.
+fn load_key(path: &Path, keys: &KeyRing) -> Result<Arc<PrivateKey>, HostError> {
+    if let Some(k) = keys.get(path) {
+        return k;
     }
+    unlock_key(path, None).map(Arc::new)
 }
 
 /// Quote one word for a POSIX shell. Every value from the inventory, a user or a host that ends up

@@ -68,6 +68,7 @@ fn hostile_outputs_are_clear_errors_and_lose_nothing() {
             &ScanOutcome::Failed {
                 code: "parse".into(),
                 message: shown,
+                bytes_received: 0,
             },
             None,
         )

@@ -466,6 +466,7 @@ mod tests {
             &ScanOutcome::Failed {
                 code: "unreachable".into(),
                 message: "down".into(),
+                bytes_received: 0,
             },
             None,
         )

@@ -17,6 +17,8 @@ pub enum ScanOutcome {
     Failed {
         code: String,
         message: String,
+        /// What arrived before the failure (a hostile host's megabytes are worth recording).
+        bytes_received: u64,
     },
 }
 
@@ -63,11 +65,23 @@ impl Inventory {
             .ok_or_else(|| Error::UnknownHost(host.to_string()))?;
         let duration_ms = (finished_at - started_at).num_milliseconds().max(0);
         let stored = match outcome {
-            ScanOutcome::Failed { code, message } => {
+            ScanOutcome::Failed {
+                code,
+                message,
+                bytes_received,
+            } => {
                 tx.execute(
-                    "INSERT INTO scans (host_id, started_at, finished_at, duration_ms, ok, error_code, error_message)
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
-                    params![host_id, started_at, finished_at, duration_ms, code, message],
+                    "INSERT INTO scans (host_id, started_at, finished_at, duration_ms, ok, error_code, error_message, bytes_received)
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)",
+                    params![
+                        host_id,
+                        started_at,
+                        finished_at,
+                        duration_ms,
+                        code,
+                        message,
+                        i64::try_from(*bytes_received).unwrap_or(i64::MAX)
+                    ],
                 )?;
                 let scan_id = tx.last_insert_rowid();
                 tx.execute(
@@ -162,7 +176,7 @@ impl Inventory {
                         duration_ms,
                         set_id,
                         transferred,
-                        *bytes_received as i64,
+                        i64::try_from(*bytes_received).unwrap_or(i64::MAX),
                         facts.os_id,
                         facts.os_version,
                         facts.os_codename,
