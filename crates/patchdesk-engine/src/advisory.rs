@@ -13,10 +13,11 @@ use crate::version::Version;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
-use serde_json::Value;
 use std::str::FromStr;
 
-/// Largest feed accepted (the whole Debian tracker JSON is ~70 MB).
+/// Largest feed accepted (the whole Debian tracker JSON is ~70 MB). Parsing holds the feed's bytes
+/// plus the records kept from it (typed and streamed, never a JSON tree of the whole document):
+/// about 1.2x the feed at most (measured by `tests/bounds.rs`).
 pub const MAX_FEED_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,7 +78,7 @@ impl Cvss {
             let parsed = cvss::v3::Vector::from_str(v).ok()?;
             Some(Cvss {
                 vector: v.to_string(),
-                version: v[5..8].to_string(),
+                version: v.get(5..8).unwrap_or("3.x").to_string(),
                 score: parsed.base_score().value(),
             })
         } else {
@@ -154,76 +155,537 @@ fn valid_package(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
 }
 
-fn text(v: &Value, max: usize) -> String {
-    v.as_str()
-        .map(|s| s.chars().filter(|c| !c.is_control()).take(max).collect())
+/// At most `max` characters of a feed string, without control or bidi characters (only the
+/// characters kept are looked at: a 2 MB description costs nothing).
+fn text(v: &Str<'_>, max: usize) -> String {
+    v.0.as_deref()
+        .map(|s| {
+            s.chars()
+                .filter(|c| !crate::text::is_unsafe(*c))
+                .take(max)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-/// Recognise a feed by its shape.
-pub fn detect_format(v: &Value) -> Option<FeedFormat> {
-    match v {
-        Value::Object(o) if o.contains_key("vulnerabilities") => Some(FeedFormat::Nvd),
-        Value::Object(o) if o.contains_key("affected") || o.contains_key("schema_version") => {
-            Some(FeedFormat::Osv)
+/// A feed date PatchDesk believes (inside [`crate::facts::SANE_YEARS`]); anything else is dropped
+/// with a warning, so no deadline is ever computed from the end of the calendar.
+fn feed_date(
+    id: &str,
+    v: &Str<'_>,
+    warnings: &mut crate::facts::Warnings,
+) -> Option<DateTime<Utc>> {
+    let raw = v.0.as_deref()?;
+    let parsed = parse_time(raw).and_then(crate::facts::sane_date);
+    if parsed.is_none() {
+        warnings.push(|| {
+            format!(
+                "{id}: date {:?} is not a date between {} and {}; ignored",
+                crate::text::clip(raw, 40),
+                crate::facts::SANE_YEARS.start(),
+                crate::facts::SANE_YEARS.end()
+            )
+        });
+    }
+    parsed
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed, streaming parsing. A feed (up to MAX_FEED_BYTES) is never turned into a
+// `serde_json::Value` (several times its size): the document is read twice with serde visitors,
+// once to recognise its shape (nothing kept) and once into small typed structs, one entry at a
+// time, keeping only the fields PatchDesk uses (strings are borrowed from the document when they
+// have no escapes). Memory is the document plus the records kept. Every field is lenient: a value
+// of the wrong JSON type counts as absent, as the former `Value` lookups did.
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Implements the visitor methods for every JSON value that is not the expected kind: the value
+/// is consumed and the default returned.
+macro_rules! ignore_other_json {
+    ($ret:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
         }
-        Value::Array(a)
-            if a.first()
-                .is_some_and(|x| x.get("affected").is_some() || x.get("id").is_some()) =>
-        {
-            Some(FeedFormat::Osv)
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
         }
-        Value::Object(o)
-            if o.values().next().is_some_and(|p| {
-                p.as_object()
-                    .and_then(|m| m.values().next())
-                    .is_some_and(|c| c.get("releases").is_some())
-            }) =>
-        {
-            Some(FeedFormat::DebianTracker)
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
         }
-        _ => None,
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
+        }
+    };
+}
+
+macro_rules! ignore_str {
+    ($ret:expr) => {
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+            Ok($ret)
+        }
+    };
+}
+
+macro_rules! ignore_seq {
+    ($ret:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($ret)
+        }
+    };
+}
+
+macro_rules! ignore_map {
+    ($ret:expr) => {
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($ret)
+        }
+    };
+}
+
+/// A string, borrowed when possible; any other JSON value is `None`.
+#[derive(Debug, Default)]
+struct Str<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(Str(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(Str(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(Str(Some(Cow::Owned(v))))
+            }
+            ignore_other_json!(Str(None));
+            ignore_seq!(Str(None));
+            ignore_map!(Str(None));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-/// Parse a feed's bytes (JSON) in any of the supported formats.
-pub fn parse_feed(bytes: &[u8]) -> Result<(FeedFormat, ParsedFeed)> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-        feed_err(format!(
-            "the feed is not valid JSON (line {}, column {}: {e})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let format = detect_format(&v).ok_or_else(|| {
-        feed_err("the feed is JSON but neither OSV, the Debian Security Tracker format, nor NVD CVE records")
-    })?;
-    let parsed = match format {
-        FeedFormat::Osv => parse_osv(&v)?,
-        FeedFormat::DebianTracker => parse_tracker(&v)?,
-        FeedFormat::Nvd => parse_nvd(&v)?,
-    };
-    Ok((format, parsed))
+/// A list; any other JSON value is an empty list.
+#[derive(Debug)]
+struct List<T>(Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
 }
 
-/// OSV: one object or an array of them.
-fn parse_osv(v: &Value) -> Result<ParsedFeed> {
-    let items: Vec<&Value> = match v {
-        Value::Array(a) => a.iter().collect(),
-        other => vec![other],
-    };
-    let mut out = ParsedFeed::default();
-    for item in items {
-        let id = text(&item["id"], 64);
-        if id.is_empty() {
-            out.warnings.push("an OSV entry has no id; skipped".into());
-            continue;
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(List)
+            }
+            ignore_other_json!(List(Vec::new()));
+            ignore_str!(List(Vec::new()));
+            ignore_map!(List(Vec::new()));
         }
-        let mut cves: Vec<String> = item["aliases"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(item["related"].as_array().into_iter().flatten())
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An object's entries in document order; any other JSON value is no entries.
+#[derive(Debug)]
+struct Pairs<'a, T>(Vec<(Cow<'a, str>, T)>);
+
+impl<T> Default for Pairs<'_, T> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for Pairs<'a, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a, T>(std::marker::PhantomData<(&'a (), T)>);
+        impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for V<'a, T> {
+            type Value = Pairs<'a, T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Str<'a>, T>()? {
+                    out.push((k.0.unwrap_or_default(), v));
+                }
+                Ok(Pairs(out))
+            }
+            ignore_other_json!(Pairs(Vec::new()));
+            ignore_str!(Pairs(Vec::new()));
+            ignore_seq!(Pairs(Vec::new()));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An object read into `T`; any other JSON value is `T::default()`.
+#[derive(Debug, Default)]
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
+            }
+            ignore_other_json!(Obj(T::default()));
+            ignore_str!(Obj(T::default()));
+            ignore_seq!(Obj(T::default()));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+// OSV
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvItem<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    aliases: List<Str<'a>>,
+    #[serde(borrow)]
+    related: List<Str<'a>>,
+    #[serde(borrow)]
+    severity: List<Obj<OsvSeverity<'a>>>,
+    #[serde(borrow)]
+    database_specific: Obj<OsvDbSpecific<'a>>,
+    #[serde(borrow)]
+    published: Str<'a>,
+    #[serde(borrow)]
+    summary: Str<'a>,
+    #[serde(borrow)]
+    affected: List<Obj<OsvAffected<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvSeverity<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Str<'a>,
+    #[serde(borrow)]
+    score: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvDbSpecific<'a> {
+    #[serde(borrow)]
+    severity: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvAffected<'a> {
+    #[serde(borrow)]
+    package: Obj<OsvPackage<'a>>,
+    #[serde(borrow)]
+    ecosystem_specific: Obj<OsvEcosystemSpecific<'a>>,
+    #[serde(borrow)]
+    ranges: List<Obj<OsvRange<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvPackage<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    ecosystem: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvEcosystemSpecific<'a> {
+    #[serde(borrow)]
+    urgency: Str<'a>,
+    #[serde(borrow)]
+    priority: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvRange<'a> {
+    #[serde(borrow)]
+    events: List<Obj<OsvEvent<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OsvEvent<'a> {
+    #[serde(borrow)]
+    fixed: Str<'a>,
+}
+
+// NVD
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NvdItem<'a> {
+    #[serde(borrow)]
+    cve: Obj<NvdCve<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NvdCve<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    published: Str<'a>,
+    #[serde(borrow)]
+    metrics: Obj<NvdMetrics<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct NvdMetrics<'a> {
+    #[serde(borrow)]
+    cvss_metric_v40: List<Obj<NvdMetric<'a>>>,
+    #[serde(borrow)]
+    cvss_metric_v31: List<Obj<NvdMetric<'a>>>,
+    #[serde(borrow)]
+    cvss_metric_v30: List<Obj<NvdMetric<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct NvdMetric<'a> {
+    #[serde(borrow)]
+    cvss_data: Obj<NvdCvssData<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct NvdCvssData<'a> {
+    #[serde(borrow)]
+    vector_string: Str<'a>,
+}
+
+// Debian Security Tracker
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TrackerCve<'a> {
+    #[serde(borrow)]
+    description: Str<'a>,
+    #[serde(borrow)]
+    releases: Pairs<'a, Obj<TrackerRelease<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TrackerRelease<'a> {
+    #[serde(borrow)]
+    status: Str<'a>,
+    #[serde(borrow)]
+    fixed_version: Str<'a>,
+    #[serde(borrow)]
+    urgency: Str<'a>,
+}
+
+/// Pass 1: recognise a feed by its shape, keeping nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Nvd,
+    OsvOne,
+    OsvList,
+    Tracker,
+}
+
+/// Does this object have one of these keys? (Everything is consumed.)
+struct HasKey(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for HasKey {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HasKey {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            found |= self.0.contains(&k.as_ref());
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(found)
+    }
+    ignore_other_json!(false);
+    ignore_str!(false);
+    ignore_seq!(false);
+}
+
+/// Is this the first value of a tracker document: an object whose first value has `releases`?
+struct TrackerProbe;
+
+impl<'de> DeserializeSeed<'de> for TrackerProbe {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TrackerProbe {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
+        let mut first = None;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            match first {
+                None => first = Some(map.next_value_seed(HasKey(&["releases"]))?),
+                Some(_) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(first.unwrap_or(false))
+    }
+    ignore_other_json!(false);
+    ignore_str!(false);
+    ignore_seq!(false);
+}
+
+struct ShapeProbe;
+
+impl<'de> Visitor<'de> for ShapeProbe {
+    type Value = Option<Shape>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let first = seq.next_element_seed(HasKey(&["affected", "id"]))?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok((first == Some(true)).then_some(Shape::OsvList))
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let (mut nvd, mut osv, mut tracker) = (false, false, None);
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            nvd |= k == "vulnerabilities";
+            osv |= k == "affected" || k == "schema_version";
+            match tracker {
+                None => tracker = Some(map.next_value_seed(TrackerProbe)?),
+                Some(_) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(if nvd {
+            Some(Shape::Nvd)
+        } else if osv {
+            Some(Shape::OsvOne)
+        } else if tracker == Some(true) {
+            Some(Shape::Tracker)
+        } else {
+            None
+        })
+    }
+    ignore_other_json!(None);
+    ignore_str!(None);
+}
+
+/// Where parsed entries go (warnings capped like a scan's).
+#[derive(Default)]
+struct Sink {
+    advisories: Vec<AdvisoryRecord>,
+    cvss: Vec<CvssRecord>,
+    warnings: crate::facts::Warnings,
+    /// The NVD document had its `vulnerabilities` list.
+    saw_list: bool,
+}
+
+impl Sink {
+    fn finish(self) -> ParsedFeed {
+        ParsedFeed {
+            advisories: self.advisories,
+            cvss: self.cvss,
+            warnings: self.warnings.finish(),
+        }
+    }
+
+    fn osv(&mut self, item: OsvItem<'_>) {
+        let id = text(&item.id, 64);
+        if id.is_empty() {
+            self.warnings
+                .push(|| "an OSV entry has no id; skipped".into());
+            return;
+        }
+        let mut cves: Vec<String> = item
+            .aliases
+            .0
+            .iter()
+            .chain(item.related.0.iter())
             .map(|c| text(c, 64))
             .filter(|c| c.starts_with("CVE-") && valid_cve(c))
             .collect();
@@ -237,9 +699,9 @@ fn parse_osv(v: &Value) -> Result<ParsedFeed> {
         }
         let mut cvss: Option<Cvss> = None;
         let mut vendor = String::from("unknown");
-        for s in item["severity"].as_array().into_iter().flatten() {
-            let kind = text(&s["type"], 32);
-            let score = text(&s["score"], 512);
+        for Obj(sev) in &item.severity.0 {
+            let kind = text(&sev.kind, 32);
+            let score = text(&sev.score, 512);
             match kind.as_str() {
                 "CVSS_V3" | "CVSS_V4" => {
                     if let Some(c) = Cvss::parse(&score) {
@@ -256,21 +718,21 @@ fn parse_osv(v: &Value) -> Result<ParsedFeed> {
                 _ => {}
             }
         }
-        if let Some(s) = item["database_specific"]["severity"].as_str() {
+        if let Some(s) = item.database_specific.0.severity.0.as_deref() {
             if vendor == "unknown" {
                 vendor = normalise_severity(s);
             }
         }
-        let disclosed = item["published"].as_str().and_then(parse_time);
-        let summary = text(&item["summary"], 300);
-        for aff in item["affected"].as_array().into_iter().flatten() {
-            let name = text(&aff["package"]["name"], 128);
+        let disclosed = feed_date(&id, &item.published, &mut self.warnings);
+        let summary = text(&item.summary, 300);
+        for Obj(aff) in &item.affected.0 {
+            let name = text(&aff.package.0.name, 128);
             if !valid_package(&name) {
-                out.warnings
-                    .push(format!("{id}: invalid package name; skipped"));
+                self.warnings
+                    .push(|| format!("{id}: invalid package name; skipped"));
                 continue;
             }
-            let eco = text(&aff["package"]["ecosystem"], 64).to_ascii_lowercase();
+            let eco = text(&aff.package.0.ecosystem, 64).to_ascii_lowercase();
             // "Debian:12" -> "debian:12"; "Ubuntu:22.04:LTS" -> "ubuntu:22.04"; "Debian" -> "".
             let mut parts = eco.split(':');
             let release = match (parts.next(), parts.next()) {
@@ -278,27 +740,29 @@ fn parse_osv(v: &Value) -> Result<ParsedFeed> {
                 _ => String::new(),
             };
             let mut affected_vendor = vendor.clone();
-            for key in ["urgency", "priority"] {
-                if let Some(s) = aff["ecosystem_specific"][key].as_str() {
+            for s in [
+                &aff.ecosystem_specific.0.urgency,
+                &aff.ecosystem_specific.0.priority,
+            ] {
+                if let Some(s) = s.0.as_deref() {
                     affected_vendor = normalise_severity(s);
                 }
             }
             let mut fixed: Option<String> = None;
-            for r in aff["ranges"].as_array().into_iter().flatten() {
-                for e in r["events"].as_array().into_iter().flatten() {
-                    if let Some(f) = e["fixed"].as_str() {
-                        if f.parse::<Version>().is_ok() {
-                            fixed = Some(f.to_string());
-                        } else {
-                            out.warnings.push(format!(
-                                "{id}: fixed version {f:?} is not a Debian version; skipped"
-                            ));
+            for Obj(r) in &aff.ranges.0 {
+                for Obj(e) in &r.events.0 {
+                    if let Some(f) = e.fixed.0.as_deref() {
+                        match f.parse::<Version>() {
+                            Ok(_) => fixed = Some(f.to_string()),
+                            Err(err) => self
+                                .warnings
+                                .push(|| format!("{id}: fixed version skipped: {err}")),
                         }
                     }
                 }
             }
             for cve in &cves {
-                out.advisories.push(AdvisoryRecord {
+                self.advisories.push(AdvisoryRecord {
                     advisory_id: id.clone(),
                     cve: cve.clone(),
                     package: name.clone(),
@@ -312,36 +776,59 @@ fn parse_osv(v: &Value) -> Result<ParsedFeed> {
             }
         }
     }
-    Ok(out)
-}
 
-/// Debian Security Tracker: `{package: {CVE: {description, releases: {codename: {status,
-/// fixed_version, urgency}}}}}`.
-fn parse_tracker(v: &Value) -> Result<ParsedFeed> {
-    let Value::Object(pkgs) = v else {
-        return Err(feed_err(
-            "the tracker feed must be a JSON object of packages",
-        ));
-    };
-    let mut out = ParsedFeed::default();
-    for (pkg, cves) in pkgs {
-        if !valid_package(pkg) {
-            out.warnings.push(format!(
-                "tracker: invalid package name {:?}; skipped",
-                pkg.chars().take(40).collect::<String>()
-            ));
-            continue;
+    fn nvd(&mut self, item: NvdItem<'_>) {
+        let cve = &item.cve.0;
+        let id = text(&cve.id, 64);
+        if !valid_cve(&id) {
+            self.warnings
+                .push(|| "an NVD record has no valid id; skipped".into());
+            return;
         }
-        let Value::Object(cves) = cves else { continue };
-        for (cve, info) in cves {
-            if !valid_cve(cve) {
+        let m = &cve.metrics.0;
+        let best = [&m.cvss_metric_v40, &m.cvss_metric_v31, &m.cvss_metric_v30]
+            .into_iter()
+            .find_map(|list| {
+                list.0.iter().find_map(|Obj(x)| {
+                    x.cvss_data
+                        .0
+                        .vector_string
+                        .0
+                        .as_deref()
+                        .and_then(Cvss::parse)
+                })
+            });
+        match best {
+            Some(cvss) => {
+                let published = feed_date(&id, &cve.published, &mut self.warnings);
+                self.cvss.push(CvssRecord {
+                    cve: id,
+                    cvss,
+                    published,
+                })
+            }
+            None => self
+                .warnings
+                .push(|| format!("{id}: no CVSS v3/v4 vector; skipped")),
+        }
+    }
+
+    fn tracker(&mut self, pkg: &str, cves: Pairs<'_, Obj<TrackerCve<'_>>>) {
+        if !valid_package(pkg) {
+            self.warnings.push(|| {
+                format!(
+                    "tracker: invalid package name {:?}; skipped",
+                    crate::text::clip(pkg, 40)
+                )
+            });
+            return;
+        }
+        for (cve, Obj(info)) in cves.0 {
+            if !valid_cve(&cve) {
                 continue;
             }
-            let summary = text(&info["description"], 300);
-            let Some(releases) = info["releases"].as_object() else {
-                continue;
-            };
-            for (codename, r) in releases {
+            let summary = text(&info.description, 300);
+            for (codename, Obj(r)) in info.releases.0 {
                 if !codename
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -349,8 +836,8 @@ fn parse_tracker(v: &Value) -> Result<ParsedFeed> {
                 {
                     continue;
                 }
-                let status = text(&r["status"], 32);
-                let fixed = match r["fixed_version"].as_str() {
+                let status = text(&r.status, 32);
+                let fixed = match r.fixed_version.0.as_deref() {
                     Some(f) if status == "resolved" && f.parse::<Version>().is_ok() => {
                         Some(f.to_string())
                     }
@@ -361,61 +848,127 @@ fn parse_tracker(v: &Value) -> Result<ParsedFeed> {
                 if fixed.as_deref() == Some("0") {
                     continue;
                 }
-                out.advisories.push(AdvisoryRecord {
-                    advisory_id: cve.clone(),
-                    cve: cve.clone(),
-                    package: pkg.clone(),
+                self.advisories.push(AdvisoryRecord {
+                    advisory_id: cve.to_string(),
+                    cve: cve.to_string(),
+                    package: pkg.to_string(),
                     release: format!("debian:{codename}"),
                     fixed_version: fixed,
                     cvss: None,
-                    vendor_severity: normalise_severity(r["urgency"].as_str().unwrap_or("")),
+                    vendor_severity: normalise_severity(r.urgency.0.as_deref().unwrap_or("")),
                     disclosed_at: None,
                     summary: summary.clone(),
                 });
             }
         }
     }
-    Ok(out)
 }
 
-/// NVD CVE API 2.0 format: `{"vulnerabilities": [{"cve": {id, published, metrics}}]}`.
-fn parse_nvd(v: &Value) -> Result<ParsedFeed> {
-    let Some(list) = v["vulnerabilities"].as_array() else {
-        return Err(feed_err("the NVD feed has no \"vulnerabilities\" list"));
-    };
-    let mut out = ParsedFeed::default();
-    for item in list {
-        let cve = &item["cve"];
-        let id = text(&cve["id"], 64);
-        if !valid_cve(&id) {
-            out.warnings
-                .push("an NVD record has no valid id; skipped".into());
-            continue;
-        }
-        let mut best: Option<Cvss> = None;
-        for key in ["cvssMetricV40", "cvssMetricV31", "cvssMetricV30"] {
-            if best.is_some() {
-                break;
+/// Pass 2: the document, entry by entry, into the sink.
+struct Parse<'s> {
+    shape: Shape,
+    sink: &'s mut Sink,
+}
+
+impl<'de> Visitor<'de> for Parse<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an advisory feed")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        // An OSV list, or NVD's `vulnerabilities`.
+        match self.shape {
+            Shape::Nvd => {
+                self.sink.saw_list = true;
+                while let Some(Obj(item)) = seq.next_element::<Obj<NvdItem<'de>>>()? {
+                    self.sink.nvd(item);
+                }
             }
-            for m in cve["metrics"][key].as_array().into_iter().flatten() {
-                if let Some(c) = m["cvssData"]["vectorString"].as_str().and_then(Cvss::parse) {
-                    best = Some(c);
-                    break;
+            _ => {
+                while let Some(Obj(item)) = seq.next_element::<Obj<OsvItem<'de>>>()? {
+                    self.sink.osv(item);
                 }
             }
         }
-        match best {
-            Some(cvss) => out.cvss.push(CvssRecord {
-                cve: id,
-                cvss,
-                published: cve["published"].as_str().and_then(parse_time),
-            }),
-            None => out
-                .warnings
-                .push(format!("{id}: no CVSS v3/v4 vector; skipped")),
-        }
+        Ok(())
     }
-    Ok(out)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        match self.shape {
+            Shape::OsvOne => {
+                let item = OsvItem::deserialize(MapAccessDeserializer::new(map))?;
+                self.sink.osv(item);
+            }
+            Shape::Nvd => {
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if k == "vulnerabilities" {
+                        map.next_value_seed(Parse {
+                            shape: Shape::Nvd,
+                            sink: &mut *self.sink,
+                        })?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Shape::Tracker | Shape::OsvList => {
+                while let Some(pkg) = map.next_key::<Cow<'de, str>>()? {
+                    let cves = map.next_value::<Pairs<'de, Obj<TrackerCve<'de>>>>()?;
+                    self.sink.tracker(&pkg, cves);
+                }
+            }
+        }
+        Ok(())
+    }
+    ignore_other_json!(());
+    ignore_str!(());
+}
+
+impl<'de> DeserializeSeed<'de> for Parse<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn json_err(e: serde_json::Error) -> Error {
+    feed_err(format!(
+        "the feed is not valid JSON (line {}, column {}: {e})",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// Parse a feed's bytes (JSON) in any of the supported formats. Memory: the bytes plus the
+/// records kept (see the module's parsing notes); at most [`MAX_FEED_BYTES`] are accepted.
+pub fn parse_feed(bytes: &[u8]) -> Result<(FeedFormat, ParsedFeed)> {
+    if bytes.len() as u64 > MAX_FEED_BYTES {
+        return Err(feed_err(format!(
+            "the feed is larger than {} MiB",
+            MAX_FEED_BYTES / (1024 * 1024)
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let shape = de.deserialize_any(ShapeProbe).map_err(json_err)?;
+    de.end().map_err(json_err)?;
+    let shape = shape.ok_or_else(|| {
+        feed_err("the feed is JSON but neither OSV, the Debian Security Tracker format, nor NVD CVE records")
+    })?;
+    let mut sink = Sink::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.deserialize_any(Parse {
+        shape,
+        sink: &mut sink,
+    })
+    .map_err(json_err)?;
+    if shape == Shape::Nvd && !sink.saw_list {
+        return Err(feed_err("the NVD feed has no \"vulnerabilities\" list"));
+    }
+    let format = match shape {
+        Shape::Nvd => FeedFormat::Nvd,
+        Shape::OsvOne | Shape::OsvList => FeedFormat::Osv,
+        Shape::Tracker => FeedFormat::DebianTracker,
+    };
+    Ok((format, sink.finish()))
 }
 
 /// One feed's state, for `advisories status` and the UI.
@@ -457,15 +1010,19 @@ enum Fetched {
 fn fetch(location: &str, etag: Option<&str>, last_modified: Option<&str>) -> Result<Fetched> {
     use std::io::Read;
     if !(location.starts_with("http://") || location.starts_with("https://")) {
-        let meta = std::fs::metadata(location)
-            .map_err(|e| Error::Io(format!("cannot read advisory feed {location}"), e))?;
-        if meta.len() > MAX_FEED_BYTES {
+        let io = |e| Error::Io(format!("cannot read advisory feed {location}"), e);
+        let mut bytes = Vec::new();
+        std::fs::File::open(location)
+            .map_err(io)?
+            .take(MAX_FEED_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_FEED_BYTES {
             return Err(feed_err(format!(
-                "{location} is larger than {MAX_FEED_BYTES} bytes"
+                "{location} is larger than {} MiB (the most PatchDesk reads)",
+                MAX_FEED_BYTES / (1024 * 1024)
             )));
         }
-        let bytes = std::fs::read(location)
-            .map_err(|e| Error::Io(format!("cannot read advisory feed {location}"), e))?;
         return Ok(Fetched::Body {
             bytes,
             etag: None,
@@ -514,7 +1071,8 @@ fn fetch(location: &str, etag: Option<&str>, last_modified: Option<&str>) -> Res
         .map_err(|e| Error::Io(format!("reading {location}"), e))?;
     if bytes.len() as u64 > MAX_FEED_BYTES {
         return Err(feed_err(format!(
-            "{location} is larger than {MAX_FEED_BYTES} bytes"
+            "{location} is larger than {} MiB (the most PatchDesk reads)",
+            MAX_FEED_BYTES / (1024 * 1024)
         )));
     }
     Ok(Fetched::Body {
@@ -764,6 +1322,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn dates_outside_a_sane_range_are_refused_at_parse_time() {
+        // Issue #9 item 1: this date was stored, and every later classification crashed.
+        let doc = br#"[{"id":"DSA-1","aliases":["CVE-2026-1001"],"published":"+262142-12-31T00:00:00",
+            "affected":[{"package":{"name":"pd-hello","ecosystem":"Debian:12"},"ranges":[{"events":[{"fixed":"1.1-1"}]}]}]}]"#;
+        let (_, p) = parse_feed(doc).unwrap();
+        assert_eq!(p.advisories.len(), 1, "the advisory itself is kept");
+        assert_eq!(p.advisories[0].disclosed_at, None);
+        assert!(
+            p.warnings[0].contains("+262142-12-31") && p.warnings[0].contains("1970"),
+            "{:?}",
+            p.warnings
+        );
+        let doc = br#"{"vulnerabilities":[{"cve":{"id":"CVE-1","published":"-262143-01-01T00:00:00Z",
+            "metrics":{"cvssMetricV31":[{"cvssData":{"vectorString":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}}]}}}]}"#;
+        let (_, p) = parse_feed(doc).unwrap();
+        assert_eq!((p.cvss.len(), p.cvss[0].published), (1, None));
+        let ok = br#"[{"id":"DSA-1","published":"2026-11-20T09:00:00Z","affected":[]}]"#;
+        assert!(parse_feed(ok).unwrap().1.warnings.is_empty());
+    }
+
+    #[test]
+    fn wrong_json_types_count_as_absent() {
+        let doc = br#"[{"id":"DSA-1","aliases":"CVE-2026-1","severity":{"x":1},"published":5,
+            "affected":[{"package":["pd-hello"]},{"package":{"name":"pd-hello","ecosystem":7},"ranges":[{"events":[{"fixed":1.5}]}]}]}]"#;
+        let (f, p) = parse_feed(doc).unwrap();
+        assert_eq!(f, FeedFormat::Osv);
+        assert_eq!(p.advisories.len(), 1, "{p:?}");
+        assert_eq!(p.advisories[0].fixed_version, None);
+        let e = parse_feed(br#"{"vulnerabilities": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no \"vulnerabilities\" list"), "{e}");
     }
 
     proptest! {

@@ -80,24 +80,23 @@ impl Policy {
 
     pub fn save(&self, inv: &Inventory) -> Result<()> {
         self.validate()?;
-        inv.set_setting(
-            POLICY_KEY,
-            &serde_json::to_string(self).expect("policy serialises"),
-        )
+        let json = serde_json::to_string(self)
+            .map_err(|e| Error::Invalid(format!("the policy cannot be saved ({e})")))?;
+        inv.set_setting(POLICY_KEY, &json)
     }
 
-    /// The start of the first regular cycle at or after `t`.
-    pub fn next_cycle(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+    /// The start of the first regular cycle at or after `t` (`None` past the end of the calendar).
+    pub fn next_cycle(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let day0 = Utc
-            .with_ymd_and_hms(t.year(), t.month(), t.day(), self.cycle_hour, 0, 0)
+            .with_ymd_and_hms(t.year(), t.month(), t.day(), self.cycle_hour.min(23), 0, 0)
             .single()
             .unwrap_or(t);
         let today = t.weekday().num_days_from_monday();
-        let mut days = (self.cycle_weekday + 7 - today) % 7;
+        let mut days = (self.cycle_weekday % 7 + 7 - today) % 7;
         if days == 0 && (t.hour(), t.minute(), t.second()) > (self.cycle_hour, 0, 0) {
             days = 7;
         }
-        day0 + Duration::days(days as i64)
+        day0.checked_add_signed(Duration::try_days(i64::from(days))?)
     }
 }
 
@@ -223,7 +222,7 @@ fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
                 vendor: r
                     .get::<_, Option<String>>(8)?
                     .unwrap_or_else(|| "unknown".into()),
-                disclosed: r.get(9)?,
+                disclosed: stored_date(r, 9)?,
                 summary: r.get(10)?,
             },
         ))
@@ -243,7 +242,7 @@ fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
                 vector: r.get(1)?,
                 version: r.get(2)?,
                 score: r.get(3)?,
-                published: r.get(4)?,
+                published: stored_date(r, 4)?,
             },
         ))
     })? {
@@ -251,6 +250,15 @@ fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
         nvd.insert(k, v);
     }
     Ok(Knowledge { by_package, nvd })
+}
+
+/// A stored date, believed only inside [`crate::facts::SANE_YEARS`] (a database written before
+/// feed dates were checked may hold one from the end of the calendar, or text that is no date).
+fn stored_date(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(r.get::<_, Option<DateTime<Utc>>>(i)
+        .ok()
+        .flatten()
+        .and_then(crate::facts::sane_date))
 }
 
 fn release_matches(release: &str, os_id: &str, os_version: &str, codename: &str) -> bool {
@@ -384,10 +392,13 @@ fn decide(
             ),
         )
     };
+    // Checked: a date near the end of the calendar (or a stored policy nobody validated) gives
+    // no deadline rather than a crash.
+    let after = |d: DateTime<Utc>, days: i64| d.checked_add_signed(Duration::try_days(days)?);
     let deadline = match (bucket, disclosed) {
-        (Bucket::Critical, Some(d)) => Some(d + Duration::days(policy.critical_days)),
-        (Bucket::High, Some(d)) => Some(d + Duration::days(policy.high_days)),
-        (Bucket::Moderate, Some(d)) => Some(policy.next_cycle(d)),
+        (Bucket::Critical, Some(d)) => after(d, policy.critical_days),
+        (Bucket::High, Some(d)) => after(d, policy.high_days),
+        (Bucket::Moderate, Some(d)) => policy.next_cycle(d),
         _ => None,
     };
     let reason = match (bucket, deadline) {
@@ -744,10 +755,9 @@ pub fn new_alerts(inv: &Inventory) -> Result<Vec<Alert>> {
         }
     }
     if !out.is_empty() {
-        inv.set_setting(
-            NOTIFIED_KEY,
-            &serde_json::to_string(&seen).expect("set serialises"),
-        )?;
+        let json = serde_json::to_string(&seen)
+            .map_err(|e| Error::Invalid(format!("the announced alerts cannot be saved ({e})")))?;
+        inv.set_setting(NOTIFIED_KEY, &json)?;
     }
     Ok(out)
 }
@@ -864,24 +874,125 @@ mod tests {
         assert_eq!(b, Bucket::Low);
     }
 
+    /// A host scanned with pd-hello pending, and an advisory for it stored as an older version of
+    /// PatchDesk stored it: disclosed at the end of the calendar (issue #9 item 1).
+    fn fleet_with_far_future_advisory(disclosed: &str) -> Inventory {
+        let (mut inv, clock) = crate::inventory::test_util::inv();
+        inv.add_host(&crate::host::HostSpec::new("h1", "192.0.2.1"))
+            .unwrap();
+        let facts = crate::facts::HostFacts {
+            os_id: "debian".into(),
+            os_version: "12".into(),
+            os_codename: "bookworm".into(),
+            state_fingerprint: "aa".into(),
+            packages: Some(vec![crate::facts::Package {
+                name: "pd-hello".into(),
+                version: "1.0-1".into(),
+                arch: "all".into(),
+                source: "pd-hello".into(),
+                source_version: "1.0-1".into(),
+                status: "ii".into(),
+            }]),
+            pending: Some(vec![crate::facts::PendingUpdate {
+                name: "pd-hello".into(),
+                arch: "all".into(),
+                installed_version: "1.0-1".into(),
+                candidate_version: "1.1-1".into(),
+                origin: "bookworm-security".into(),
+                security: true,
+            }]),
+            ..Default::default()
+        };
+        let now = crate::clock::Clock::now(&clock);
+        inv.record_scan(
+            "h1",
+            now,
+            now,
+            &crate::inventory::ScanOutcome::Ok {
+                facts: Box::new(facts),
+                bytes_received: 1,
+            },
+            None,
+        )
+        .unwrap();
+        inv.conn()
+            .execute_batch(&format!(
+                "INSERT INTO advisory_sources (location, format, fetched_at) VALUES ('old.json', 'osv', '2026-11-24 12:00:00+00:00');
+                 INSERT INTO advisories (source_id, advisory_id, cve, package, release, fixed_version, cvss_vector, cvss_version, cvss_score, vendor_severity, disclosed_at, summary)
+                   VALUES (1, 'DSA-1', 'CVE-2026-1001', 'pd-hello', 'debian:12', '1.1-1', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H', '3.1', 9.8, 'high', '{disclosed}', 's');
+                 INSERT INTO cvss_records (cve, source_id, vector, version, score, published) VALUES ('CVE-2026-1001', 1, 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H', '3.1', 9.8, '{disclosed}');"
+            ))
+            .unwrap();
+        update_exposures(&mut inv, "h1", now).unwrap();
+        inv
+    }
+
+    #[test]
+    fn dates_at_the_end_of_the_calendar_never_crash_classification() {
+        for disclosed in [
+            "+262142-12-31 00:00:00+00:00",
+            "-262143-01-01 00:00:00+00:00",
+            "9999-12-31 23:59:59+00:00",
+            "not a date",
+        ] {
+            let inv = fleet_with_far_future_advisory(disclosed);
+            let items = patches(&inv, &PatchFilter::default()).unwrap();
+            assert_eq!(items.len(), 1, "{disclosed}");
+            let p = &items[0];
+            assert_eq!(p.bucket, Bucket::Critical);
+            // The insane date is not believed: the deadline counts from when the host was first
+            // seen exposed, as for an advisory with no date.
+            assert_eq!(
+                p.disclosed_at.map(|d| d.year()),
+                Some(2026),
+                "{disclosed}: {p:?}"
+            );
+            assert!(p.deadline.is_some());
+            let c = compliance(&inv, None).unwrap();
+            assert_eq!(c.open_critical, 1);
+            let alerts = new_alerts(&inv).unwrap();
+            assert!(alerts.iter().any(|a| a.kind == "critical"), "{alerts:?}");
+        }
+    }
+
+    #[test]
+    fn date_arithmetic_is_checked() {
+        let p = Policy {
+            critical_days: i64::MAX,
+            high_days: i64::MAX,
+            ..Policy::default()
+        };
+        let far = DateTime::<Utc>::MAX_UTC - Duration::days(1);
+        let Decision { deadline, .. } = decide(&p, &[], true, Some(far));
+        assert_eq!(deadline, None, "next cycle after the end of time");
+        let mut c = cve(Some(9.8), "unknown", "2026-11-20T09:00:00Z");
+        c.disclosed_at = Some(far);
+        let Decision { deadline, .. } = decide(&p, &[c.clone()], true, None);
+        assert_eq!(deadline, None);
+        assert_eq!(Policy::default().next_cycle(far), None);
+        assert!(Policy::default()
+            .next_cycle(DateTime::<Utc>::MIN_UTC)
+            .is_some());
+    }
+
     #[test]
     fn next_cycle() {
         let p = Policy::default(); // Tuesday 10:00
         assert_eq!(
             p.next_cycle(t("2026-11-24T09:59:00Z")),
-            t("2026-11-24T10:00:00Z")
+            Some(t("2026-11-24T10:00:00Z"))
         );
         assert_eq!(
             p.next_cycle(t("2026-11-24T10:00:00Z")),
-            t("2026-11-24T10:00:00Z")
+            Some(t("2026-11-24T10:00:00Z"))
         );
         assert_eq!(
             p.next_cycle(t("2026-11-24T10:00:01Z")),
-            t("2026-12-01T10:00:00Z")
+            Some(t("2026-12-01T10:00:00Z"))
         );
         assert_eq!(
             p.next_cycle(t("2026-11-29T23:00:00Z")),
-            t("2026-12-01T10:00:00Z")
+            Some(t("2026-12-01T10:00:00Z"))
         );
     }
 

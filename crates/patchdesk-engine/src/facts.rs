@@ -123,13 +123,13 @@ fn clip(s: &str) -> String {
 /// Skipped-line warnings: the first [`MAX_WARNINGS`] are kept, the rest only counted (a host can
 /// make every line a warning). Messages are built only when kept.
 #[derive(Debug, Default)]
-struct Warnings {
+pub(crate) struct Warnings {
     kept: Vec<String>,
     total: usize,
 }
 
 impl Warnings {
-    fn push(&mut self, message: impl FnOnce() -> String) {
+    pub(crate) fn push(&mut self, message: impl FnOnce() -> String) {
         self.total += 1;
         if self.kept.len() < MAX_WARNINGS {
             self.kept.push(message());
@@ -145,7 +145,7 @@ impl Warnings {
         self.total += dropped;
     }
 
-    fn finish(mut self) -> Vec<String> {
+    pub(crate) fn finish(mut self) -> Vec<String> {
         if self.total > self.kept.len() {
             let more = self.total - self.kept.len();
             self.kept.push(format!(

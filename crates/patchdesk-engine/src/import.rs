@@ -92,8 +92,26 @@ pub fn detect_format(path: &Path, text: &str) -> Option<Format> {
 
 /// Read a file and import it (the format is detected when not given).
 pub fn from_path(path: &Path, format: Option<Format>) -> Result<ImportReport> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
+    use std::io::Read;
+    let io = |e| Error::Io(format!("cannot read {}", path.display()), e);
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_IMPORT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_IMPORT_BYTES {
+        return Err(import_err(
+            &path.display().to_string(),
+            0,
+            format!(
+                "the file is larger than {} MiB: not a host list PatchDesk reads",
+                MAX_IMPORT_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| import_err(&path.display().to_string(), 0, "the file is not UTF-8 text"))?;
     let name = path.display().to_string();
     let format = format
         .or_else(|| detect_format(path, &text))
@@ -140,6 +158,26 @@ fn finish(
 pub fn from_ssh_config(text: &str, file: &str) -> Result<ImportReport> {
     use ssh2_config::{ParseRule, SshConfig};
     let mut warnings = Vec::new();
+    // ssh2-config keeps a few kilobytes per Host block and answers each query by walking every
+    // block: the number of host patterns is capped before it sees the file.
+    let patterns: usize = text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (kw, rest) = l.split_once(|c: char| c.is_whitespace() || c == '=')?;
+            (kw.eq_ignore_ascii_case("host") || kw.eq_ignore_ascii_case("match"))
+                .then(|| rest.split_whitespace().count().max(1))
+        })
+        .sum();
+    if patterns > MAX_SSH_CONFIG_PATTERNS {
+        return Err(import_err(
+            file,
+            0,
+            format!(
+                "more than {MAX_SSH_CONFIG_PATTERNS} Host patterns in one ssh config; split the file"
+            ),
+        ));
+    }
     // Include lines are not followed: an import reads one file.
     let mut filtered = String::with_capacity(text.len());
     for (i, l) in text.lines().enumerate() {
@@ -238,6 +276,18 @@ struct AnsibleModel {
 }
 
 impl AnsibleModel {
+    /// Refuse an import that would define more than [`MAX_IMPORT_HOSTS`] hosts.
+    fn check_room(&self, more: usize, file: &str, line: usize) -> Result<()> {
+        if self.hosts.len() + more > MAX_IMPORT_HOSTS {
+            return Err(import_err(
+                file,
+                line,
+                format!("more than {MAX_IMPORT_HOSTS} hosts in one import; split the file"),
+            ));
+        }
+        Ok(())
+    }
+
     fn add_host(
         &mut self,
         name: &str,
@@ -376,53 +426,111 @@ fn split_vars(s: &str) -> std::result::Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// Expand Ansible host ranges: `web[01:03].example.com`, `db-[a:c]`.
-fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    let close = pattern[open..]
-        .find(']')
-        .map(|c| c + open)
-        .ok_or("unclosed [ in host range")?;
-    let (prefix, inner, suffix) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let (a, b) = inner
-        .split_once(':')
-        .ok_or("a host range needs [start:end]")?;
-    let b = b.split(':').next().unwrap_or(b);
-    let mut items = Vec::new();
-    if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
-        if y < x || y - x > 10_000 {
-            return Err("host range is empty or larger than 10000".into());
+/// Most names one host pattern may expand to (each range is also capped at 10,000).
+pub const MAX_RANGE_HOSTS: u64 = 10_000;
+/// Most hosts one import may define.
+pub const MAX_IMPORT_HOSTS: usize = 100_000;
+/// Most `Host` / `Match` patterns read from one ssh config.
+pub const MAX_SSH_CONFIG_PATTERNS: usize = 2_000;
+/// Largest host-list file read.
+pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One `[a:b]` range of a host pattern, not expanded yet.
+enum Range {
+    Numeric { from: u64, to: u64, width: usize },
+    Alpha { from: u8, to: u8 },
+}
+
+impl Range {
+    fn len(&self) -> u64 {
+        match self {
+            Range::Numeric { from, to, .. } => to - from + 1,
+            Range::Alpha { from, to } => u64::from(to - from) + 1,
         }
-        let width = if a.starts_with('0') && a.len() > 1 {
-            a.len()
-        } else {
-            0
-        };
-        for n in x..=y {
-            items.push(format!("{n:0width$}"));
-        }
-    } else if a.len() == 1 && b.len() == 1 && a < b {
-        let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
-        if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
-            return Err("alphabetic ranges go from one letter to another".into());
-        }
-        for c in x..=y {
-            items.push((c as char).to_string());
-        }
-    } else {
-        return Err(format!("[{inner}] is not a numeric or alphabetic range"));
     }
-    let mut out = Vec::new();
-    for item in items {
-        for rest in expand_range(suffix)? {
-            out.push(format!("{prefix}{item}{rest}"));
+
+    fn item(&self, i: u64) -> String {
+        match self {
+            Range::Numeric { from, width, .. } => format!("{:0width$}", from + i),
+            Range::Alpha { from, .. } => char::from(from + i as u8).to_string(),
         }
+    }
+}
+
+/// Expand Ansible host ranges: `web[01:03].example.com`, `db-[a:c]`. The number of names is
+/// computed before anything is expanded: several ranges multiply, and the product is capped at
+/// [`MAX_RANGE_HOSTS`] (`h[0:10000][0:10000][0:10000]` is 10^12 names, refused at once).
+fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
+    // Literal pieces around the ranges: lits.len() == ranges.len() + 1.
+    let mut lits: Vec<&str> = Vec::new();
+    let mut ranges: Vec<Range> = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let close = rest[open..]
+            .find(']')
+            .map(|c| c + open)
+            .ok_or("unclosed [ in host range")?;
+        lits.push(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        let (a, b) = inner
+            .split_once(':')
+            .ok_or("a host range needs [start:end]")?;
+        let b = b.split(':').next().unwrap_or(b);
+        let range = if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
+            if y < x || y - x > MAX_RANGE_HOSTS {
+                return Err(format!(
+                    "host range [{inner}] is empty or larger than {MAX_RANGE_HOSTS}"
+                ));
+            }
+            let width = if a.starts_with('0') && a.len() > 1 {
+                a.len().min(32)
+            } else {
+                0
+            };
+            Range::Numeric {
+                from: x,
+                to: y,
+                width,
+            }
+        } else if a.len() == 1 && b.len() == 1 && a < b {
+            let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
+            if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
+                return Err("alphabetic ranges go from one letter to another".into());
+            }
+            Range::Alpha { from: x, to: y }
+        } else {
+            return Err(format!(
+                "[{}] is not a numeric or alphabetic range",
+                crate::text::clip(inner, 40)
+            ));
+        };
+        ranges.push(range);
+        rest = &rest[close + 1..];
+    }
+    lits.push(rest);
+    let total = ranges
+        .iter()
+        .try_fold(1u64, |acc, r| acc.checked_mul(r.len()))
+        .filter(|n| *n <= MAX_RANGE_HOSTS)
+        .ok_or_else(|| {
+            format!(
+                "this host pattern expands to more than {MAX_RANGE_HOSTS} names; split it into smaller ranges"
+            )
+        })?;
+    let mut out = Vec::with_capacity(total as usize);
+    for mut n in 0..total {
+        // Mixed radix: the last range varies fastest, as Ansible lists them.
+        let mut idx = vec![0u64; ranges.len()];
+        for (i, r) in ranges.iter().enumerate().rev() {
+            idx[i] = n % r.len();
+            n /= r.len();
+        }
+        let mut name = String::from(lits[0]);
+        for (i, r) in ranges.iter().enumerate() {
+            name.push_str(&r.item(idx[i]));
+            name.push_str(lits[i + 1]);
+        }
+        out.push(name);
     }
     Ok(out)
 }
@@ -466,7 +574,9 @@ pub fn from_ansible_ini(text: &str, file: &str) -> Result<ImportReport> {
             Section::Hosts(g) => {
                 let (name, rest) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
                 let vars = split_vars(rest).map_err(|e| import_err(file, line, e))?;
-                for host in expand_range(name).map_err(|e| import_err(file, line, e))? {
+                let names = expand_range(name).map_err(|e| import_err(file, line, e))?;
+                m.check_room(names.len(), file, line)?;
+                for host in names {
                     m.add_host(&host, line, vars.iter().cloned().collect(), Some(g));
                 }
             }
@@ -543,7 +653,9 @@ pub fn from_ansible_yaml(text: &str, file: &str) -> Result<ImportReport> {
                 let name = scalar(h).ok_or_else(|| {
                     import_err(file, 0, format!("group {group}: a host name must be text"))
                 })?;
-                for host in expand_range(&name).map_err(|e| import_err(file, 0, e))? {
+                let names = expand_range(&name).map_err(|e| import_err(file, 0, e))?;
+                m.check_room(names.len(), file, 0)?;
+                for host in names {
                     m.add_host(&host, 0, vars_of(Some(hv)), Some(group));
                 }
             }
@@ -632,6 +744,13 @@ pub fn from_csv(text: &str, file: &str) -> Result<ImportReport> {
         .collect();
     let mut hosts = Vec::new();
     for rec in rdr.records() {
+        if hosts.len() >= MAX_IMPORT_HOSTS {
+            return Err(import_err(
+                file,
+                0,
+                format!("more than {MAX_IMPORT_HOSTS} hosts in one import; split the file"),
+            ));
+        }
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
             import_err(file, line, format!("{e}"))

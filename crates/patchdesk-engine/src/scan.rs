@@ -124,12 +124,15 @@ struct Raw {
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
     outcome: ScanOutcome,
-    pin: Option<(String, String, String)>,
+    pin: Option<Pin>,
 }
+
+/// A host key to pin after a scan: (OpenSSH line, fingerprint, where it came from).
+type Pin = (String, String, String);
 
 /// What scanning one host produced: the facts, or the error; the bytes received either way.
 pub(crate) struct HostScan {
-    result: std::result::Result<(facts::HostFacts, Option<(String, String, String)>), HostError>,
+    result: std::result::Result<(facts::HostFacts, Option<Pin>), HostError>,
     bytes: u64,
 }
 

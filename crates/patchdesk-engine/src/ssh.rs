@@ -117,8 +117,11 @@ impl std::fmt::Debug for OutputBudget {
 /// it fails with the same sentence instead of asking again.
 #[derive(Clone, Default)]
 pub struct KeyRing {
-    keys: Arc<Mutex<HashMap<PathBuf, Result<Arc<PrivateKey>, HostError>>>>,
+    keys: Arc<Mutex<HashMap<PathBuf, Unlocked>>>,
 }
+
+/// A key file's key, or why it could not be unlocked.
+type Unlocked = Result<Arc<PrivateKey>, HostError>;
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,7 +131,7 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    fn get(&self, path: &Path) -> Option<Result<Arc<PrivateKey>, HostError>> {
+    fn get(&self, path: &Path) -> Option<Unlocked> {
         self.keys
             .lock()
             .unwrap_or_else(|e| e.into_inner())
