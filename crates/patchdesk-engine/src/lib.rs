@@ -23,6 +23,13 @@
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
 //! - [`text`]: the one rule for which characters from outside are never kept or shown.
 
+// Library code never unwraps, expects or panics: a hostile host, feed or file gets a typed error,
+// never a dead process (issue #9). Tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod advisory;
 pub mod classify;
 pub mod clock;

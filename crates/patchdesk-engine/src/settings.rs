@@ -90,10 +90,7 @@ impl Settings {
 
     pub fn save(&self, inv: &Inventory) -> Result<()> {
         self.validate()?;
-        inv.set_setting(
-            KEY,
-            &serde_json::to_string(self).expect("settings serialise"),
-        )
+        inv.set_setting_json(KEY, self)
     }
 
     pub fn ssh_options(&self) -> SshOptions {

@@ -223,6 +223,17 @@ impl Inventory {
         Ok(())
     }
 
+    /// Store a value as JSON under `key`.
+    pub fn set_setting_json<T: serde::Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::Invalid(format!("setting {key:?} cannot be saved ({e})")))?;
+        self.set_setting(key, &json)
+    }
+
     pub fn remove_setting(&self, key: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM settings WHERE key = ?1", [key])?;

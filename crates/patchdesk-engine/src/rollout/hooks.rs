@@ -35,10 +35,7 @@ pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHoo
             {
                 return Err(Error::Invalid("a snapshot hook needs a snapshot command, a restore command, and where to run them: host or local".into()));
             }
-            inv.set_setting(
-                &format!("{HOOK_PREFIX}{group}"),
-                &serde_json::to_string(h).expect("hook serialises"),
-            )
+            inv.set_setting_json(&format!("{HOOK_PREFIX}{group}"), h)
         }
         None => inv.remove_setting(&format!("{HOOK_PREFIX}{group}")),
     }
@@ -73,10 +70,7 @@ pub fn set_smoke_tests(inv: &Inventory, group: &str, commands: &[String]) -> Res
     if commands.is_empty() {
         return inv.remove_setting(&key);
     }
-    inv.set_setting(
-        &key,
-        &serde_json::to_string(&commands).expect("strings serialise"),
-    )
+    inv.set_setting_json(&key, &commands)
 }
 
 /// What a group says about how it is patched: its maintenance window, snapshot hook and smoke

@@ -43,10 +43,7 @@ pub fn save_selection(inv: &Inventory, sel: &Selection) -> Result<()> {
             "{c:?} is not a CVE id (CVE-2026-12345)"
         )));
     }
-    inv.set_setting(
-        &format!("{SELECTION_PREFIX}{}", sel.name),
-        &serde_json::to_string(sel).expect("selection serialises"),
-    )
+    inv.set_setting_json(&format!("{SELECTION_PREFIX}{}", sel.name), sel)
 }
 
 pub fn selection(inv: &Inventory, name: &str) -> Result<Selection> {
