@@ -3,8 +3,9 @@
 //!
 //! The comparison itself is the `debversion` crate's (a maintained implementation of dpkg's
 //! `verrevcmp`); this module adds a strict, panic-free parse for hostile input (length bound,
-//! ASCII only) and serde as a plain string. `tests/version_dpkg.rs` checks the ordering against
-//! `dpkg --compare-versions` on thousands of real version pairs.
+//! ASCII only, dpkg's epoch limit), one correction to the comparison (see [`Version::from_str`])
+//! and serde as a plain string. `tests/version_dpkg.rs` checks the ordering against
+//! `dpkg --compare-versions` on thousands of real version pairs (and the versions dpkg refuses).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
@@ -19,7 +20,12 @@ pub const MAX_LEN: usize = 256;
 pub struct Version {
     text: String,
     parsed: debversion::Version,
+    /// `parsed` with dpkg's empty-digit-run rule made explicit; what comparisons use.
+    ordered: debversion::Version,
 }
+
+/// The largest epoch dpkg accepts (it stores epochs in an `int`: "epoch in version is too big").
+pub const MAX_EPOCH: u64 = 2_147_483_647;
 
 /// Why a string is not a Debian version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +36,8 @@ pub enum VersionError {
     TooLong,
     #[error("{0:?} is not a Debian version (epoch:upstream-revision, letters, digits and . + ~ - : only)")]
     Invalid(String),
+    #[error("{0:?} is not a Debian version: its epoch is above {MAX_EPOCH}, which dpkg refuses")]
+    EpochTooBig(String),
 }
 
 impl FromStr for Version {
@@ -46,7 +54,12 @@ impl FromStr for Version {
         // dpkg: the upstream part must start with a digit (it only warns otherwise, but no real
         // archive has such versions; refusing keeps garbage out of the inventory).
         let upstream_start = match s.split_once(':') {
-            Some((epoch, u)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => u,
+            Some((epoch, u)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => {
+                if epoch.parse::<u64>().map_or(true, |e| e > MAX_EPOCH) {
+                    return Err(VersionError::EpochTooBig(s.chars().take(64).collect()));
+                }
+                u
+            }
             Some(_) => return Err(invalid()),
             None => s,
         };
@@ -55,9 +68,28 @@ impl FromStr for Version {
             return Err(invalid());
         }
         let parsed: debversion::Version = s.parse().map_err(|_| invalid())?;
+        // dpkg's verrevcmp compares alternating non-digit and digit runs, and an empty digit run
+        // counts as 0 (it skips leading zeros, then compares what is left): `1.0.` == `1.0.0`,
+        // `1.0a` == `1.0a0`. debversion 0.5 orders an empty digit run below "0". An empty digit
+        // run can only occur at the end of the upstream part or of the revision (runs
+        // alternate), so appending "0" to a part that ends in a non-digit makes the two agree
+        // without touching any other comparison: "" and "0" are the same number to dpkg.
+        let mut ordered = parsed.clone();
+        let ends_in_non_digit = |p: &str| p.bytes().last().is_some_and(|b| !b.is_ascii_digit());
+        if ends_in_non_digit(&ordered.upstream_version) {
+            ordered.upstream_version.push('0');
+        }
+        if let Some(r) = ordered
+            .debian_revision
+            .as_mut()
+            .filter(|r| ends_in_non_digit(r))
+        {
+            r.push('0');
+        }
         Ok(Version {
             text: s.to_string(),
             parsed,
+            ordered,
         })
     }
 }
@@ -82,7 +114,7 @@ impl Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.parsed.cmp(&other.parsed)
+        self.ordered.cmp(&other.ordered)
     }
 }
 
@@ -159,6 +191,12 @@ mod tests {
         assert_eq!(compare("0:1.0", "1.0"), Ok(Ordering::Equal));
         assert_eq!(compare("1.0-0", "1.0"), Ok(Ordering::Equal));
         assert_eq!(compare("01.0", "1.0"), Ok(Ordering::Equal));
+        // An empty digit run is 0, as in dpkg (issue #9 item 14).
+        assert_eq!(compare("1.0.", "1.0.0"), Ok(Ordering::Equal));
+        assert_eq!(compare("1.0-1.", "1.0-1.0"), Ok(Ordering::Equal));
+        lt("1.0", "1.0.");
+        lt("1.0.~", "1.0.");
+        assert!(compare("2147483647:1.0", "1.0").is_ok());
     }
 
     #[test]
@@ -183,6 +221,7 @@ mod tests {
             "1.0_1",
             "é1",
             "99999999999:1.0",
+            "2147483648:1.0",
         ] {
             assert!(bad.parse::<Version>().is_err(), "{bad:?}");
         }

@@ -308,7 +308,7 @@ impl Inventory {
         let below: Option<Version> = match below {
             Some(v) => Some(
                 v.parse()
-                    .map_err(|e| Error::Invalid(format!("{v:?} is not a Debian version: {e}")))?,
+                    .map_err(|e: crate::version::VersionError| Error::Invalid(e.to_string()))?,
             ),
             None => None,
         };
