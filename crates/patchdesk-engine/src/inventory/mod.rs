@@ -70,14 +70,79 @@ pub fn default_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("patchdesk.db"))
 }
 
+/// Create the database's directory (0700) and file (0600) if they are missing; tighten an
+/// existing file and its WAL/SHM companions to 0600, and the default data directory to 0700. A
+/// directory the user chose (`--db /srv/x.db`) is left as it is: it may be shared on purpose.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let io = |what: &Path, e| Error::Io(format!("cannot secure {}", what.display()), e);
+    if path.as_os_str() == ":memory:" || path.to_string_lossy().starts_with("file:") {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+        } else if default_path().parent() == Some(dir) {
+            tighten(dir, 0o700);
+        }
+    }
+    if !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Once the file is known to be a PatchDesk database: tighten it and its WAL/SHM companions.
+fn tighten_database(path: &Path) {
+    for f in [
+        path.to_path_buf(),
+        PathBuf::from(format!("{}-wal", path.display())),
+        PathBuf::from(format!("{}-shm", path.display())),
+        PathBuf::from(format!("{}-journal", path.display())),
+    ] {
+        if f.exists() {
+            tighten(&f, 0o600);
+        }
+    }
+}
+
+/// Remove group/other permissions (logged, not fatal, when the file is not ours to change).
+fn tighten(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(p) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 == 0 {
+        return;
+    }
+    if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(
+            "{} is readable by others and cannot be tightened: {e}",
+            p.display()
+        );
+    }
+}
+
 impl Inventory {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    /// The database holds the fleet map, exposures, hook commands and the audit log: its
+    /// directory is created 0700 and its files 0600, and existing ones are tightened.
     pub fn open(path: impl AsRef<Path>, clock: SharedClock) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
-        }
+        make_private(&path)?;
         let db_err = |source| Error::Database {
             path: path.clone(),
             source,
@@ -94,6 +159,7 @@ impl Inventory {
         MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|e| Error::Migration(e.to_string()))?;
+        tighten_database(&path);
         Ok(Self { conn, path, clock })
     }
 
@@ -418,6 +484,46 @@ mod tests {
         assert!(crate::report::snapshot(&inv, &r.scope, r.week)
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn the_database_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        // Created: the directory 0700, the file and its WAL files 0600.
+        let p = dir.path().join("new/sub/inv.db");
+        {
+            let inv = Inventory::open(&p, clock.clone()).unwrap();
+            inv.set_setting("k", "v").unwrap();
+            assert_eq!(mode(p.parent().unwrap()), 0o700);
+            assert_eq!(mode(&dir.path().join("new")), 0o700);
+            assert_eq!(mode(&p), 0o600);
+            for ext in ["db-wal", "db-shm"] {
+                assert_eq!(mode(&p.with_extension(ext)), 0o600, "{ext}");
+            }
+        }
+        // Existing world-readable files (an older PatchDesk made them 0644) are tightened.
+        let q = dir.path().join("old.db");
+        drop(Inventory::open(&q, clock.clone()).unwrap());
+        for f in [
+            q.clone(),
+            q.with_extension("db-wal"),
+            q.with_extension("db-shm"),
+        ] {
+            if f.exists() {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let inv = Inventory::open(&q, clock.clone()).unwrap();
+        inv.set_setting("k", "v").unwrap();
+        assert_eq!(mode(&q), 0o600);
+        assert_eq!(mode(&q.with_extension("db-wal")), 0o600);
+        // A directory the user chose is theirs: not changed.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(Inventory::open(&q, clock).unwrap());
+        assert_eq!(mode(dir.path()), 0o755);
     }
 
     #[test]
