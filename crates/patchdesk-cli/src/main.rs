@@ -1,6 +1,8 @@
 //! `patchdesk`: the headless command line over the PatchDesk engine. A thin shell: it parses
 //! arguments, calls the engine, and renders tables, JSON and progress bars. No domain logic here.
 
+#[macro_use]
+mod term;
 mod output;
 
 use anyhow::{bail, Context, Result};
@@ -506,6 +508,9 @@ struct SettingsArgs {
     /// Paper size of PDF reports: a4 or letter.
     #[arg(long)]
     report_paper: Option<String>,
+    /// How long an apply, a rollback or a snapshot hook may run, in seconds (default 3600).
+    #[arg(long)]
+    apply_timeout: Option<u64>,
     #[arg(long)]
     json: bool,
 }
@@ -532,7 +537,7 @@ fn main() {
         Err(e) => {
             // One line, the reason and the next step.
             let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("patchdesk: {msg}");
+            errln!("patchdesk: {msg}");
             std::process::exit(1);
         }
     }
@@ -566,7 +571,7 @@ fn run(cli: Cli) -> Result<i32> {
             for loc in &from {
                 let r = classify::sync_feed(&mut inv, loc)?;
                 if !json {
-                    println!(
+                    outln!(
                         "{}: {} ({} advisories, {} CVSS records{})",
                         r.location,
                         r.outcome,
@@ -578,7 +583,7 @@ fn run(cli: Cli) -> Result<i32> {
                             .unwrap_or_default()
                     );
                     for w in &r.warnings {
-                        eprintln!("warning: {w}");
+                        errln!("warning: {w}");
                     }
                 }
                 reports.push(r);
@@ -662,17 +667,19 @@ fn run(cli: Cli) -> Result<i32> {
             if a.json {
                 output::json(&p)?;
             } else {
-                println!(
+                outln!(
                     "critical: CVSS >= {:.1} or vendor critical, due {} days after disclosure",
-                    p.critical_cvss, p.critical_days
+                    p.critical_cvss,
+                    p.critical_days
                 );
-                println!("high:     CVSS >= {:.1} or vendor high/important, due {} days after disclosure", p.high_cvss, p.high_days);
-                println!("moderate: CVSS >= {:.1}, vendor medium, or a security suite with no score: the next regular cycle", p.moderate_cvss);
-                println!(
+                outln!("high:     CVSS >= {:.1} or vendor high/important, due {} days after disclosure", p.high_cvss, p.high_days);
+                outln!("moderate: CVSS >= {:.1}, vendor medium, or a security suite with no score: the next regular cycle", p.moderate_cvss);
+                outln!(
                     "cycle:    weekly, weekday {} (0 = Monday) at {:02}:00 UTC",
-                    p.cycle_weekday, p.cycle_hour
+                    p.cycle_weekday,
+                    p.cycle_hour
                 );
-                println!("low:      at convenience");
+                outln!("low:      at convenience");
             }
             Ok(0)
         }
@@ -687,7 +694,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::ScanScript => {
-            print!("{}", scan::SCAN_SCRIPT);
+            out!("{}", scan::SCAN_SCRIPT);
             Ok(0)
         }
     }
@@ -714,9 +721,14 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
                 proxy_jump: None,
             };
             inv.add_host(&spec)?;
-            println!(
+            outln!(
                 "added {} ({}@{}:{}). Next: `patchdesk host trust {}` or `patchdesk scan {}`.",
-                spec.name, spec.user, spec.address, spec.port, spec.name, spec.name
+                spec.name,
+                spec.user,
+                spec.address,
+                spec.port,
+                spec.name,
+                spec.name
             );
             Ok(0)
         }
@@ -734,14 +746,14 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
             });
             let report = import::from_path(&file, format)?;
             for w in &report.warnings {
-                eprintln!("warning: {w}");
+                errln!("warning: {w}");
             }
             if dry_run {
                 output::json(&report.hosts)?;
                 return Ok(0);
             }
             inv.add_hosts(&report.hosts, update)?;
-            println!(
+            outln!(
                 "imported {} host(s) from {}",
                 report.hosts.len(),
                 file.display()
@@ -779,7 +791,7 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
         }
         HostCmd::Remove { name } => {
             inv.remove_host(&name)?;
-            println!("removed {name} and its history");
+            outln!("removed {name} and its history");
             Ok(0)
         }
         HostCmd::Trust {
@@ -818,9 +830,11 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
         Some(fp) => fp,
         None => {
             let key = rt.block_on(scan::host_key_fingerprint(inv, name, &ssh))?;
-            println!(
+            outln!(
                 "{name} ({}:{}) presents host key {}",
-                host.spec.address, host.spec.port, key.fingerprint
+                host.spec.address,
+                host.spec.port,
+                key.fingerprint
             );
             if !std::io::stdin().is_terminal() {
                 bail!(
@@ -828,7 +842,7 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
                     key.fingerprint
                 );
             }
-            eprint!("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. Trust it? Type yes: ");
+            err!("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. Trust it? Type yes: ");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             if line.trim() != "yes" {
@@ -838,7 +852,7 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
         }
     };
     let key = rt.block_on(scan::trust_host(inv, name, &fingerprint, replace, &ssh))?;
-    println!("trusted {name}: {}", key.fingerprint);
+    outln!("trusted {name}: {}", key.fingerprint);
     Ok(0)
 }
 
@@ -902,17 +916,17 @@ fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
             Phase::Done | Phase::Failed => {
                 pb.set_position(e.done as u64);
                 if e.phase == Phase::Failed {
-                    pb.println(format!(
+                    pb.println(term::clean(&format!(
                         "  ✗ {}: {}",
                         e.host.as_deref().unwrap_or("?"),
                         e.message
-                    ));
+                    )));
                 }
             }
             _ => {}
         }
         if let Some(h) = &e.host {
-            pb.set_message(h.clone());
+            pb.set_message(term::clean(h));
         }
     });
     let cancel = CancellationToken::new();
@@ -934,11 +948,11 @@ fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
     }
     let failed = summary.failed();
     if summary.cancelled {
-        eprintln!("patchdesk: scan cancelled; what finished was stored");
+        errln!("patchdesk: scan cancelled; what finished was stored");
         return Ok(130);
     }
     if failed > 0 {
-        eprintln!(
+        errln!(
             "patchdesk: {failed} of {} host(s) failed; see the errors above (`patchdesk host show NAME` keeps them)",
             summary.hosts.len()
         );
@@ -955,7 +969,7 @@ fn deploy_progress() -> patchdesk_engine::progress::ProgressFn {
             Phase::Done => "✓",
             _ => "·",
         };
-        eprintln!("  {mark} {host}: {}", e.message);
+        errln!("  {mark} {host}: {}", e.message);
     })
 }
 
@@ -1032,7 +1046,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 output::plan(&plan);
             }
             if !plan.blocked().is_empty() {
-                eprintln!(
+                errln!(
                     "patchdesk: the plan is blocked by {}; nothing was stored: fix it, or override with --override GUARD=\"written reason\"",
                     plan.blocked().iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ")
                 );
@@ -1051,7 +1065,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 output::json(&all)?;
             } else {
                 for d in &all {
-                    println!(
+                    outln!(
                         "{:>4}  {:<24} {:<10} {:<12} {}",
                         d.id,
                         d.name,
@@ -1107,7 +1121,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             if json {
                 output::json(&d)?;
             } else {
-                println!(
+                outln!(
                     "drill of {} (deployment {}): {}",
                     d.group,
                     d.deployment_id,
@@ -1129,7 +1143,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         } => {
             if clear {
                 rollout::set_snapshot_hook(inv, &group, None)?;
-                println!("{group}: snapshot hook removed");
+                outln!("{group}: snapshot hook removed");
                 return Ok(0);
             }
             let hook = rollout::SnapshotHook {
@@ -1138,9 +1152,10 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 on,
             };
             rollout::set_snapshot_hook(inv, &group, Some(&hook))?;
-            println!(
+            outln!(
                 "{group}: snapshot hook set ({} on {})",
-                hook.snapshot, hook.on
+                hook.snapshot,
+                hook.on
             );
             Ok(0)
         }
@@ -1152,10 +1167,10 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             let now = rollout::smoke_tests(inv, &group)?;
             if now.is_empty() {
-                println!("{group}: no smoke tests");
+                outln!("{group}: no smoke tests");
             }
             for c in now {
-                println!("{group}: {c}");
+                outln!("{group}: {c}");
             }
             Ok(0)
         }
@@ -1174,7 +1189,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                             if d.ok { "ok" } else { "failed" }
                         )
                     };
-                    println!(
+                    outln!(
                         "{:<16} last drill {when}{}",
                         d.group,
                         if d.overdue {
@@ -1204,7 +1219,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 bucket: bucket.map(|b| b.parse()).transpose()?,
             };
             rollout::save_selection(inv, &sel)?;
-            println!("selection {} saved", sel.name);
+            outln!("selection {} saved", sel.name);
             Ok(0)
         }
         DeployCmd::Selection(SelectionCmd::List { json }) => {
@@ -1213,7 +1228,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 output::json(&all)?;
             } else {
                 for s in &all {
-                    println!(
+                    outln!(
                         "{:<20} packages: {}  cves: {}  bucket: {}",
                         s.name,
                         s.packages.join(" "),
@@ -1228,7 +1243,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         }
         DeployCmd::Selection(SelectionCmd::Delete { name }) => {
             rollout::delete_selection(inv, &name)?;
-            println!("selection {name} deleted");
+            outln!("selection {name} deleted");
             Ok(0)
         }
         DeployCmd::Unpin { id, hosts, json } => {
@@ -1241,7 +1256,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             clear: false,
         } => {
             for (g, w) in rollout::maintenance_windows(inv)? {
-                println!("{g:<16} {w}");
+                outln!("{g:<16} {w}");
             }
             Ok(0)
         }
@@ -1252,14 +1267,14 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         } => {
             if clear {
                 rollout::set_maintenance_window(inv, &group, None)?;
-                println!("{group}: no maintenance window (stages run at any time)");
+                outln!("{group}: no maintenance window (stages run at any time)");
             } else if let Some(spec) = set {
                 rollout::set_maintenance_window(inv, &group, Some(&spec))?;
-                println!("{group}: maintenance window {spec}");
+                outln!("{group}: maintenance window {spec}");
             } else {
                 match rollout::maintenance_window(inv, &group)? {
-                    Some(w) => println!("{group}: maintenance window {w}"),
-                    None => println!("{group}: no maintenance window"),
+                    Some(w) => outln!("{group}: maintenance window {w}"),
+                    None => outln!("{group}: no maintenance window"),
                 }
             }
             Ok(0)
@@ -1279,6 +1294,10 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
     }
     if let Some(t) = a.dpkg_lock_wait {
         s.dpkg_lock_wait_secs = t;
+        changed = true;
+    }
+    if let Some(t) = a.apply_timeout {
+        s.apply_timeout_secs = t;
         changed = true;
     }
     if let Some(t) = a.connect_timeout {
@@ -1315,12 +1334,13 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
     if a.json {
         output::json(&s)?;
     } else {
-        println!("database         {}", inv.path().display());
-        println!("concurrency      {}", s.concurrency);
-        println!("connect timeout  {}s", s.connect_timeout_secs);
-        println!("command timeout  {}s", s.command_timeout_secs);
-        println!("dpkg lock wait   {}s", s.dpkg_lock_wait_secs);
-        println!(
+        outln!("database         {}", inv.path().display());
+        outln!("concurrency      {}", s.concurrency);
+        outln!("connect timeout  {}s", s.connect_timeout_secs);
+        outln!("command timeout  {}s", s.command_timeout_secs);
+        outln!("dpkg lock wait   {}s", s.dpkg_lock_wait_secs);
+        outln!("apply timeout    {}s", s.apply_timeout_secs);
+        outln!(
             "reports folder   {}",
             s.reports_dir
                 .as_ref()
@@ -1328,9 +1348,9 @@ fn settings_cmd(inv: &Inventory, a: SettingsArgs) -> Result<i32> {
                     .display()
                     .to_string())
         );
-        println!("report paper     {:?}", s.report_paper);
+        outln!("report paper     {:?}", s.report_paper);
         for k in &s.known_hosts {
-            println!("known_hosts      {}", k.display());
+            outln!("known_hosts      {}", k.display());
         }
     }
     Ok(0)
@@ -1379,7 +1399,7 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
             let r = report::weekly_report(inv, &scope, week)?;
             if r.summary.hosts.total == 0 {
                 bar.suspend(|| {
-                    eprintln!(
+                    errln!(
                         "warning: no host is in {} (known groups: {}); the report says so",
                         scope.title(),
                         inv.groups()
@@ -1410,7 +1430,7 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
                     bytes.len() as u64,
                 )?;
                 bar.suspend(|| {
-                    eprintln!(
+                    errln!(
                         "wrote {} ({} KiB)",
                         path.display(),
                         bytes.len().div_ceil(1024)
@@ -1435,7 +1455,7 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
                     dir,
                     files.iter().map(|(_, b)| b.len() as u64).sum(),
                 )?;
-                bar.suspend(|| eprintln!("wrote {} CSV files into {}", files.len(), dir.display()));
+                bar.suspend(|| errln!("wrote {} CSV files into {}", files.len(), dir.display()));
             }
             bar.finish_and_clear();
             if a.json {
@@ -1452,10 +1472,10 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
                     .collect();
                 output::json(&v)?;
             } else if done.is_empty() {
-                println!("every week that ended has its snapshots");
+                outln!("every week that ended has its snapshots");
             } else {
                 for (s, w) in &done {
-                    println!("{w}  {}", s.title());
+                    outln!("{w}  {}", s.title());
                 }
             }
             Ok(0)
@@ -1469,10 +1489,10 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
                     .collect();
                 output::json(&v)?;
             } else if done.is_empty() {
-                println!("nothing to do: snapshots are taken, and the reports of the last week are written (or no reports folder is set: settings --reports-dir DIR)");
+                outln!("nothing to do: snapshots are taken, and the reports of the last week are written (or no reports folder is set: settings --reports-dir DIR)");
             } else {
                 for d in &done {
-                    println!(
+                    outln!(
                         "{}  {}",
                         d.notification,
                         d.open
@@ -1489,10 +1509,10 @@ fn report_cmd(inv: &Inventory, cmd: ReportCmd) -> Result<i32> {
             if json {
                 output::json(&h)?;
             } else if h.is_empty() {
-                println!("no report generated yet");
+                outln!("no report generated yet");
             } else {
                 for e in &h {
-                    println!(
+                    outln!(
                         "{}  {}  {:<22} {:<5} {:<9} {:>8}  {}",
                         e.generated_at.format("%Y-%m-%d %H:%M"),
                         e.week,

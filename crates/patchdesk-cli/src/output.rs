@@ -12,13 +12,15 @@ use patchdesk_engine::scan::ScanSummary;
 use serde::Serialize;
 
 pub fn json<T: Serialize + ?Sized>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    let text = serde_json::to_string_pretty(v)?;
+    crate::term::stdout(&(crate::term::json_escape(&text) + "\n"));
     Ok(())
 }
 
-/// Strip terminal control sequences from untrusted text.
+/// One field of untrusted text on one line: the engine's sanitiser (control characters, terminal
+/// escapes, bidi controls); every printed line is cleaned again on its way out (`term`).
 fn safe(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
+    patchdesk_engine::text::clean(s)
 }
 
 fn opt(s: &Option<String>) -> String {
@@ -38,7 +40,7 @@ fn table() -> Table {
 
 pub fn host_table(hosts: &[HostSummary]) {
     if hosts.is_empty() {
-        println!("no hosts yet. Add one with `patchdesk host add NAME ADDRESS` or `patchdesk host import FILE`.");
+        outln!("no hosts yet. Add one with `patchdesk host add NAME ADDRESS` or `patchdesk host import FILE`.");
         return;
     }
     let mut t = table();
@@ -86,17 +88,21 @@ pub fn host_table(hosts: &[HostSummary]) {
             },
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
     let h = &d.summary.host;
-    println!(
+    outln!(
         "{}  {}@{}:{}  ({})",
-        h.spec.name, h.spec.user, h.spec.address, h.spec.port, h.spec.environment
+        h.spec.name,
+        h.spec.user,
+        h.spec.address,
+        h.spec.port,
+        h.spec.environment
     );
-    println!("  groups     {}", h.spec.groups.join(", "));
-    println!(
+    outln!("  groups     {}", h.spec.groups.join(", "));
+    outln!(
         "  host key   {}",
         h.host_key_fingerprint
             .clone()
@@ -104,10 +110,10 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
     );
     match &d.summary.last_ok_scan {
         Some(s) => {
-            println!("  os         {}", opt(&s.os_pretty));
-            println!("  kernel     {} ({})", opt(&s.kernel), opt(&s.arch));
-            println!("  booted     {}", when(&s.booted_at));
-            println!(
+            outln!("  os         {}", opt(&s.os_pretty));
+            outln!("  kernel     {} ({})", opt(&s.kernel), opt(&s.arch));
+            outln!("  booted     {}", when(&s.booted_at));
+            outln!(
                 "  reboot     {}",
                 if s.reboot_required == Some(true) {
                     format!(
@@ -122,17 +128,17 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
                     "not required".into()
                 }
             );
-            println!("  updated    {}", when(&s.last_update_at));
-            println!(
+            outln!("  updated    {}", when(&s.last_update_at));
+            outln!(
                 "  scanned    {} ({} packages)",
                 when(&Some(s.finished_at)),
                 d.summary.package_count
             );
         }
-        None => println!("  never scanned successfully"),
+        None => outln!("  never scanned successfully"),
     }
     if let Some(s) = d.summary.last_scan.as_ref().filter(|s| !s.ok) {
-        println!(
+        outln!(
             "  LAST SCAN FAILED {}: {}",
             when(&Some(s.finished_at)),
             opt(&s.error_message)
@@ -160,7 +166,7 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
                 },
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
     if packages {
         let mut t = table();
@@ -173,7 +179,7 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
                 safe(&p.source),
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
     if !history.is_empty() {
         let mut t = table();
@@ -203,13 +209,13 @@ pub fn host_detail(d: &HostDetail, history: &[ScanRecord], packages: bool) {
                 s.bytes_received.to_string(),
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
 }
 
 pub fn package_hits(hits: &[PackageHit]) {
     if hits.is_empty() {
-        println!("no host has it");
+        outln!("no host has it");
         return;
     }
     let mut t = table();
@@ -223,7 +229,7 @@ pub fn package_hits(hits: &[PackageHit]) {
             safe(&h.source),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub fn scan_summary(s: &ScanSummary) {
@@ -253,8 +259,8 @@ pub fn scan_summary(s: &ScanSummary) {
             h.duration_ms.to_string(),
         ]);
     }
-    println!("{t}");
-    println!(
+    outln!("{t}");
+    outln!(
         "{} ok, {} failed in {:.1}s",
         s.succeeded(),
         s.failed(),
@@ -276,7 +282,7 @@ pub fn countdown(secs: i64) -> String {
 
 pub fn patches(items: &[PatchItem]) {
     if items.is_empty() {
-        println!("no pending patches (scan hosts and sync advisories first)");
+        outln!("no pending patches (scan hosts and sync advisories first)");
         return;
     }
     let mut t = table();
@@ -312,27 +318,31 @@ pub fn patches(items: &[PatchItem]) {
             p.seconds_left.map(countdown).unwrap_or_else(|| "-".into()),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub fn compliance(c: &Compliance) {
-    println!("scope            {}", c.scope);
+    outln!("scope            {}", c.scope);
     match c.percent {
-        Some(p) => println!(
+        Some(p) => outln!(
             "compliance       {p:.1}% ({} of {} patches inside their deadline)",
-            c.compliant, c.with_deadline
+            c.compliant,
+            c.with_deadline
         ),
-        None => println!("compliance       - (nothing has a deadline)"),
+        None => outln!("compliance       - (nothing has a deadline)"),
     }
-    println!("overdue          {}", c.overdue);
-    println!(
+    outln!("overdue          {}", c.overdue);
+    outln!(
         "open             critical {}, high {}, moderate {}, low {}",
-        c.open_critical, c.open_high, c.open_moderate, c.open_low
+        c.open_critical,
+        c.open_high,
+        c.open_moderate,
+        c.open_low
     );
-    println!("nearest deadline {}", when(&c.nearest_deadline));
+    outln!("nearest deadline {}", when(&c.nearest_deadline));
     for t in &c.time_to_patch {
         if t.patched > 0 {
-            println!(
+            outln!(
                 "time-to-patch    {:?}: {} patched, mean {:.1} h, median {:.1} h",
                 t.bucket,
                 t.patched,
@@ -345,7 +355,7 @@ pub fn compliance(c: &Compliance) {
 
 pub fn sources(s: &[SourceStatus]) {
     if s.is_empty() {
-        println!("no advisory feeds yet: `patchdesk advisories sync --from FILE|URL`");
+        outln!("no advisory feeds yet: `patchdesk advisories sync --from FILE|URL`");
         return;
     }
     let mut t = table();
@@ -367,25 +377,25 @@ pub fn sources(s: &[SourceStatus]) {
             f.last_error.as_deref().map(safe).unwrap_or_default(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub fn plan(p: &Plan) {
     match p.deployment_id {
-        Some(id) => println!("deployment {id} planned"),
-        None => println!("plan NOT stored: blocked"),
+        Some(id) => outln!("deployment {id} planned"),
+        None => outln!("plan NOT stored: blocked"),
     }
     for (i, s) in p.stages.iter().enumerate() {
-        println!("  stage {i} {:<8} {}", s.name, s.hosts.join(", "));
+        outln!("  stage {i} {:<8} {}", s.name, s.hosts.join(", "));
     }
     // The whole transaction of each host, each package with how a rollback restores it.
     let mut host = "";
     for c in &p.transaction {
         if c.host != host {
             host = &c.host;
-            println!("  {host}:");
+            outln!("  {host}:");
         }
-        println!(
+        outln!(
             "    {:<44} {:<22} rollback: {}",
             safe(&c.describe()),
             match (c.requested, c.kind) {
@@ -398,7 +408,7 @@ pub fn plan(p: &Plan) {
         );
     }
     for r in &p.rollback {
-        println!(
+        outln!(
             "  rollback {}: {} ({})",
             r.host,
             if r.ok { "ok" } else { "NONE" },
@@ -406,26 +416,30 @@ pub fn plan(p: &Plan) {
         );
     }
     for c in &p.smoke {
-        println!("  smoke test: {c}");
+        outln!("  smoke test: {c}");
     }
     for w in &p.warnings {
-        println!("  warning: {}", safe(w));
+        outln!("  warning: {}", safe(w));
     }
     for g in &p.guards {
         match &g.overridden_by {
-            Some(r) => println!("  guard {} overridden ({r}): {}", g.code, safe(&g.message)),
-            None => println!("  BLOCKED {}: {}", g.code, safe(&g.message)),
+            Some(r) => outln!("  guard {} overridden ({r}): {}", g.code, safe(&g.message)),
+            None => outln!("  BLOCKED {}: {}", g.code, safe(&g.message)),
         }
     }
 }
 
 pub fn deployment(d: &DeploymentStatus) {
-    println!(
+    outln!(
         "deployment {} {:?} ({}, {} mode): {}",
-        d.id, d.name, d.scope, d.mode, d.state
+        d.id,
+        d.name,
+        d.scope,
+        d.mode,
+        d.state
     );
     for s in &d.stages {
-        println!(
+        outln!(
             "  {} stage {:<8} {:<8} {}{}",
             if s.idx == d.current_stage { "▶" } else { " " },
             s.name,
@@ -453,31 +467,31 @@ pub fn deployment(d: &DeploymentStatus) {
             }
         );
         for r in &s.reasons {
-            println!("      {}", safe(r));
+            outln!("      {}", safe(r));
         }
         for h in &s.hosts {
             if let Some(r) = &h.excluded {
-                println!("      {}: excluded ({})", h.host, safe(r));
+                outln!("      {}: excluded ({})", h.host, safe(r));
             }
             if let Some(n) = &h.note {
-                println!("      {}: {}", h.host, safe(n));
+                outln!("      {}: {}", h.host, safe(n));
             }
             if let (Some(e), None) = (&h.error, &h.excluded) {
-                println!("      {}: {}", h.host, safe(e));
+                outln!("      {}: {}", h.host, safe(e));
             }
         }
     }
     for (code, reason) in &d.overrides {
-        println!("  plan guard {code} overridden: {}", safe(reason));
+        outln!("  plan guard {code} overridden: {}", safe(reason));
     }
     if let Some(w) = &d.waiting_for {
-        println!("waiting for {}", safe(w));
+        outln!("waiting for {}", safe(w));
     }
 }
 
 pub fn audit(rows: &[patchdesk_engine::inventory::AuditEntry]) {
     for a in rows {
-        println!(
+        outln!(
             "{}  {:<10} {:<8} {:<14} {:<6} {}{}{}",
             a.at.format("%Y-%m-%d %H:%M:%S"),
             a.actor,

@@ -13,6 +13,7 @@
 //! - [`facts`]: parsers for what a host prints during a scan (hostile input, never panics).
 //! - [`ssh`]: SSH transport with host-key verification and agent / key-file auth.
 //! - [`known_hosts`]: OpenSSH known_hosts files, read per line, with their markers.
+//! - [`local`]: commands run on this machine (local hooks), with a timeout and bounded output.
 //! - [`scan`]: the scan job: one connection per host, bounded concurrency, progress events.
 //! - [`settings`]: stored user settings (concurrency, timeouts, known_hosts files).
 //! - [`advisory`]: security advisory feeds (OSV, Debian tracker, NVD), fetched and stored.
@@ -39,6 +40,7 @@ pub mod host;
 pub mod import;
 pub mod inventory;
 pub mod known_hosts;
+pub mod local;
 pub mod pkg;
 pub mod progress;
 pub mod report;

@@ -25,6 +25,9 @@ pub struct Settings {
     pub reports_dir: Option<PathBuf>,
     /// Paper size of the PDF reports.
     pub report_paper: crate::report::Paper,
+    /// How long an apply, a rollback or a snapshot hook may run (a kernel and initramfs upgrade
+    /// takes minutes); separate from the command timeout of scans and checks.
+    pub apply_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             dpkg_lock_wait_secs: 600,
             reports_dir: None,
             report_paper: crate::report::Paper::default(),
+            apply_timeout_secs: 3600,
         }
     }
 }
@@ -70,6 +74,11 @@ impl Settings {
         if !(1..=86_400).contains(&self.command_timeout_secs) {
             return Err(Error::Invalid(
                 "the command timeout must be between 1 and 86400 seconds".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.apply_timeout_secs) {
+            return Err(Error::Invalid(
+                "the apply timeout must be between 1 and 86400 seconds".into(),
             ));
         }
         if self.dpkg_lock_wait_secs > 86_400 {

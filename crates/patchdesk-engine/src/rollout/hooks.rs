@@ -35,6 +35,11 @@ pub fn set_snapshot_hook(inv: &Inventory, group: &str, hook: Option<&SnapshotHoo
             {
                 return Err(Error::Invalid("a snapshot hook needs a snapshot command, a restore command, and where to run them: host or local".into()));
             }
+            validate_smoke(&[h.snapshot.clone(), h.restore.clone()]).map_err(|_| {
+                Error::Invalid(
+                    "a hook command is one line of at most 1000 characters (no line breaks or control characters)".into(),
+                )
+            })?;
             inv.set_setting_json(&format!("{HOOK_PREFIX}{group}"), h)
         }
         None => inv.remove_setting(&format!("{HOOK_PREFIX}{group}")),
@@ -52,20 +57,40 @@ pub fn smoke_tests(inv: &Inventory, group: &str) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-/// Set a group's smoke tests (an empty list removes them).
-pub fn set_smoke_tests(inv: &Inventory, group: &str, commands: &[String]) -> Result<()> {
-    crate::host::validate_label(group).map_err(Error::Invalid)?;
+/// Most smoke tests one plan or group runs on each host.
+pub const MAX_SMOKE_TESTS: usize = 32;
+
+/// Smoke tests as stored and run: trimmed, empty ones dropped, each one command line (no line
+/// breaks or other control characters) of at most 1000 characters, at most
+/// [`MAX_SMOKE_TESTS`]. The same rule for a group's and a plan's (they run on every host).
+pub(super) fn validate_smoke(commands: &[String]) -> Result<Vec<String>> {
     let commands: Vec<String> = commands
         .iter()
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
-    if let Some(c) = commands.iter().find(|c| c.contains('\n') || c.len() > 1000) {
+    if let Some(c) = commands
+        .iter()
+        .find(|c| c.chars().any(crate::text::is_unsafe) || c.len() > 1000)
+    {
         return Err(Error::Invalid(format!(
-            "a smoke test is one command line of at most 1000 characters: {:?}",
-            c.chars().take(60).collect::<String>()
+            "a smoke test is one command line of at most 1000 characters (no line breaks or control characters): {:?}",
+            crate::text::clip(c, 60)
         )));
     }
+    if commands.len() > MAX_SMOKE_TESTS {
+        return Err(Error::Invalid(format!(
+            "at most {MAX_SMOKE_TESTS} smoke tests run on each host; {} were given",
+            commands.len()
+        )));
+    }
+    Ok(commands)
+}
+
+/// Set a group's smoke tests (an empty list removes them).
+pub fn set_smoke_tests(inv: &Inventory, group: &str, commands: &[String]) -> Result<()> {
+    crate::host::validate_label(group).map_err(Error::Invalid)?;
+    let commands = validate_smoke(commands)?;
     let key = format!("{SMOKE_PREFIX}{group}");
     if commands.is_empty() {
         return inv.remove_setting(&key);
@@ -120,6 +145,8 @@ mod tests {
             ["systemctl is-active nginx"]
         );
         assert!(set_smoke_tests(&inv, "web", &["a\nb".into()]).is_err());
+        assert!(set_smoke_tests(&inv, "web", &["a\u{1b}[2Jb".into()]).is_err());
+        assert!(set_smoke_tests(&inv, "web", &vec!["true".to_string(); 33]).is_err());
         assert_eq!(smoke_tests(&inv, "web").unwrap().len(), 1, "nothing lost");
         set_smoke_tests(&inv, "web", &[]).unwrap();
         assert!(smoke_tests(&inv, "web").unwrap().is_empty());

@@ -48,7 +48,7 @@ pub use plan::plan;
 pub use remote::Health;
 use remote::{
     close_interrupted, connect, detached, health, installed_packages, is_held, pin_versions,
-    rescan, run_apt, run_hook, sudo, unpin_versions, wait_for_dpkg,
+    rescan, run_apt, run_hook, sudo, unpin_versions, wait_for_dpkg, ChangeError,
 };
 pub use rollback::{rollback, unpin};
 pub use run::{advance, exclude, go, no_go};

@@ -103,6 +103,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             "{c:?} is not a CVE id (CVE-2026-12345)"
         )));
     }
+    // Plan smoke tests run on every host like a group's: the same rule.
+    let plan_smoke = super::hooks::validate_smoke(&req.smoke)?;
     if !(0..=168).contains(&req.canary_soak_hours) {
         return Err(Error::Invalid(
             "the canary soak must be between 0 and 168 hours".into(),
@@ -173,6 +175,10 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     let mut rollback = Vec::new();
     let mut transaction: Vec<Change> = Vec::new();
     let mut set = tokio::task::JoinSet::new();
+    // As many hosts probed at once as a scan connects to (Settings: concurrency).
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        crate::settings::Settings::load(inv)?.concurrency.max(1),
+    ));
     for h in &hosts {
         let rec = records[h].clone();
         let pins: Vec<(String, String)> = targets
@@ -181,7 +187,9 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             .map(|t| (t.package.clone(), t.to_version.clone()))
             .collect();
         let ssh = ssh.clone();
+        let limit = limit.clone();
         set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
             let res = probe(&rec, &pins, &ssh).await;
             (rec.spec.name.clone(), pins, res)
         });
@@ -469,10 +477,10 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         }
     }
     // No smoke tests named: the scope group's own.
-    let smoke = if req.smoke.is_empty() {
+    let smoke = if plan_smoke.is_empty() {
         super::smoke_tests(inv, &req.scope)?
     } else {
-        req.smoke.clone()
+        plan_smoke
     };
     let mut plan = Plan {
         deployment_id: None,

@@ -91,6 +91,45 @@ pub(super) fn digest(b: &[u8]) -> String {
     hex::encode(&Sha256::digest(b)[..12])
 }
 
+/// Why a change on a host did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ChangeError {
+    /// It ran past its timeout and was cut: part of it may have happened (dpkg must be checked).
+    TimedOut(String),
+    /// It failed, or could not start.
+    Failed(String),
+}
+
+impl std::fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeError::TimedOut(m) | ChangeError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<ChangeError> for String {
+    fn from(e: ChangeError) -> String {
+        e.to_string()
+    }
+}
+
+impl From<String> for ChangeError {
+    fn from(e: String) -> ChangeError {
+        ChangeError::Failed(e)
+    }
+}
+
+/// The time an apply, a rollback or a hook may take (Settings: apply timeout), not the command
+/// timeout of scans and checks.
+pub(super) fn apply_timeout(inv: &Inventory) -> std::time::Duration {
+    std::time::Duration::from_secs(
+        crate::settings::Settings::load(inv)
+            .map(|s| s.apply_timeout_secs)
+            .unwrap_or(3600),
+    )
+}
+
 /// Run one changing command on a host, audited before and after.
 pub(super) async fn run_audited(
     inv: &mut Inventory,
@@ -98,7 +137,7 @@ pub(super) async fn run_audited(
     action: &str,
     command: &str,
     ssh: &SshOptions,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ChangeError> {
     // No audit line, no change: the "before" record must exist before the command runs.
     inv.audit(
         "patchdesk",
@@ -112,8 +151,13 @@ pub(super) async fn run_audited(
     )
     .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
     let res = async {
-        let conn = connect(host, ssh).await.map_err(|e| e.to_string())?;
-        let out = conn.run(command, None).await.map_err(|e| e.to_string());
+        let conn = connect(host, ssh)
+            .await
+            .map_err(|e| ChangeError::Failed(e.to_string()))?;
+        let out = conn.run(command, None).await.map_err(|e| match e {
+            HostError::Timeout { .. } => ChangeError::TimedOut(e.to_string()),
+            e => ChangeError::Failed(e.to_string()),
+        });
         conn.close().await;
         out
     }
@@ -138,13 +182,15 @@ pub(super) async fn run_audited(
             if status == 0 {
                 Ok(())
             } else {
-                let tail: String = String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .rev()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-                Err(format!("exit status {status}: {tail}"))
+                let tail: String = crate::text::clean(
+                    &String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .rev()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                );
+                Err(ChangeError::Failed(format!("exit status {status}: {tail}")))
             }
         }
         Err(e) => {
@@ -156,7 +202,7 @@ pub(super) async fn run_audited(
                 Some(command),
                 None,
                 None,
-                Some(&e),
+                Some(&e.to_string()),
             ) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
@@ -178,15 +224,21 @@ pub(super) async fn run_hook(
     } else {
         &hook.restore
     };
+    let timeout = apply_timeout(inv);
     if hook.on == "host" {
+        let ssh = SshOptions {
+            command_timeout: timeout,
+            ..ssh.clone()
+        };
         return run_audited(
             inv,
             host,
             which,
             &format!("{}sh -c {}", sudo(host), shell_quote(cmd)),
-            ssh,
+            &ssh,
         )
-        .await;
+        .await
+        .map_err(String::from);
     }
     let name = host.spec.name.clone();
     inv.audit(
@@ -200,18 +252,20 @@ pub(super) async fn run_hook(
         Some("local hook"),
     )
     .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
-    let out = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("PATCHDESK_HOST", &name)
-        .env("PATCHDESK_ADDRESS", &host.spec.address)
-        .output()
-        .await;
+    // With a timeout, its output streamed into the digest (only its end kept), and its whole
+    // process group stopped when it overruns.
+    let out = crate::local::run(
+        cmd,
+        &[
+            ("PATCHDESK_HOST", name.as_str()),
+            ("PATCHDESK_ADDRESS", host.spec.address.as_str()),
+        ],
+        timeout,
+    )
+    .await;
     match out {
         Ok(o) => {
-            let mut all = o.stdout.clone();
-            all.extend_from_slice(&o.stderr);
-            let status = i64::from(o.status.code().unwrap_or(-1));
+            let status = i64::from(o.status.unwrap_or(-1));
             if let Err(e) = inv.audit(
                 "patchdesk",
                 Some(&name),
@@ -219,7 +273,7 @@ pub(super) async fn run_hook(
                 "after",
                 Some(cmd),
                 Some(status),
-                Some(&digest(&all)),
+                Some(&o.digest),
                 Some("local hook"),
             ) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
@@ -229,10 +283,12 @@ pub(super) async fn run_hook(
             } else {
                 Err(format!(
                     "the {which} hook exited with status {status}: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                        .lines()
-                        .last()
-                        .unwrap_or("")
+                    crate::text::clean(
+                        String::from_utf8_lossy(&o.stderr_tail)
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                    )
                 ))
             }
         }
@@ -249,7 +305,7 @@ pub(super) async fn run_hook(
             ) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
-            Err(format!("the {which} hook could not start: {e}"))
+            Err(format!("the {which} hook failed: {e}"))
         }
     }
 }
@@ -462,7 +518,9 @@ pub(super) async fn pin_versions(
         sudo(host),
         pin_file(id)
     );
-    run_audited(inv, host, "pin", &cmd, ssh).await
+    run_audited(inv, host, "pin", &cmd, ssh)
+        .await
+        .map_err(String::from)
 }
 
 /// Lift what [`pin_versions`] set.
@@ -480,7 +538,9 @@ pub(super) async fn unpin_versions(
         pin_file(id),
         s = sudo(host)
     );
-    run_audited(inv, host, "unpin", &cmd, ssh).await
+    run_audited(inv, host, "unpin", &cmd, ssh)
+        .await
+        .map_err(String::from)
 }
 
 /// Who holds the dpkg lock, from apt's "Could not get lock" message; `None` when the failure
@@ -523,25 +583,31 @@ pub(super) async fn run_apt(
     command: &str,
     ssh: &SshOptions,
     progress: &ProgressFn,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ChangeError> {
     let max = std::time::Duration::from_secs(
         crate::settings::Settings::load(inv)
             .map(|s| s.dpkg_lock_wait_secs)
             .unwrap_or(600),
     );
+    // An apply or a rollback gets its own, long timeout: cut mid-dpkg it would leave the host
+    // half-upgraded.
+    let ssh = SshOptions {
+        command_timeout: apply_timeout(inv),
+        ..ssh.clone()
+    };
     let started = std::time::Instant::now();
     loop {
-        let res = run_audited(inv, host, action, command, ssh).await;
+        let res = run_audited(inv, host, action, command, &ssh).await;
         super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
-        let Some(holder) = res.as_ref().err().and_then(|e| lock_busy(e)) else {
+        let Some(holder) = res.as_ref().err().and_then(|e| lock_busy(&e.to_string())) else {
             return res;
         };
         let waited = started.elapsed();
         if waited >= max {
-            return Err(format!(
+            return Err(ChangeError::Failed(format!(
                 "the dpkg lock stayed busy for {} s ({holder}); nothing was changed: find what holds it (unattended-upgrades, another apt) and resume",
                 waited.as_secs()
-            ));
+            )));
         }
         let msg = format!(
             "waiting for the dpkg lock ({holder}), {} s so far",
@@ -588,11 +654,59 @@ mod tests {
         assert!(!marker.exists(), "the hook did not run");
         let e = run_audited(&mut inv, &host, "apply", "true", &SshOptions::default())
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("audit log cannot be written"),
             "no connection was tried: {e}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_local_hook_has_a_timeout_and_bounded_output() {
+        let (mut inv, _) = crate::inventory::test_util::inv();
+        crate::settings::Settings {
+            apply_timeout_secs: 1,
+            ..Default::default()
+        }
+        .save(&inv)
+        .unwrap();
+        let host = HostRecord {
+            id: 1,
+            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
+            host_key: None,
+            host_key_fingerprint: None,
+            host_key_source: None,
+        };
+        let hook = SnapshotHook {
+            snapshot: "echo starting; sleep 30".into(),
+            restore: "head -c 50000000 /dev/zero; echo done >&2; exit 4".into(),
+            on: "local".into(),
+        };
+        let t = std::time::Instant::now();
+        let e = run_hook(&mut inv, &host, &hook, "snapshot", &SshOptions::default())
+            .await
+            .unwrap_err();
+        assert!(e.contains("still running after 1 s"), "{e}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        let after = &inv.audit_entries(Some("h1"), 1).unwrap()[0];
+        assert_eq!((after.phase.as_str(), after.exit_status), ("after", None));
+        assert!(
+            after.detail.as_deref().unwrap().contains("still running"),
+            "{after:?}"
+        );
+        // 50 MB of output: digested, not kept; the last stderr line is the message.
+        let e = run_hook(&mut inv, &host, &hook, "restore", &SshOptions::default())
+            .await
+            .unwrap_err();
+        assert!(e.ends_with("status 4: done"), "{e}");
+        let after = &inv.audit_entries(Some("h1"), 1).unwrap()[0];
+        assert_eq!(after.exit_status, Some(4));
+        assert_eq!(after.output_digest.as_deref().map(str::len), Some(24));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn rollback(
                             Ok(()) if kind == "pin" => {
                                 pin_versions(inv, id, &host, &pins, ssh).await
                             }
-                            other => other,
+                            other => other.map_err(String::from),
                         }
                     }
                 }

@@ -63,7 +63,11 @@ pub async fn advance(
                     // Outside the maintenance window: nothing changes until it opens.
                     return status(inv, id);
                 }
-                apply_stage(inv, id, idx, &smoke, ssh, &progress).await?
+                if !apply_stage(inv, id, idx, &smoke, ssh, &progress).await? {
+                    // An apply was cut by its timeout: stop here; the next run checks that
+                    // host with dpkg --audit before anything else happens to it.
+                    return status(inv, id);
+                }
             }
             "applied" => verify_stage(inv, id, idx, &smoke, ssh, &progress).await?,
             "soaking" => {
@@ -332,6 +336,7 @@ pub(super) async fn check_on_host(
     })
 }
 
+/// Apply a stage's hosts. `false` when an apply was cut by its timeout (the stage stays pending).
 async fn apply_stage(
     inv: &mut Inventory,
     id: i64,
@@ -339,7 +344,8 @@ async fn apply_stage(
     smoke: &[String],
     ssh: &SshOptions,
     progress: &ProgressFn,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut cut = false;
     let now = inv.clock().now();
     inv.conn().execute("UPDATE deployment_stages SET started_at = coalesce(started_at, ?3) WHERE deployment_id = ?1 AND idx = ?2", params![id, idx, now])?;
     let strict = transaction_planned(inv, id)?;
@@ -429,17 +435,28 @@ async fn apply_stage(
         let cmd = detached(&host, &install_command(&changes, Direction::Apply));
         match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
             Ok(()) => set_host(inv, id, &host, "applied", None)?,
-            Err(e) => {
+            Err(ChangeError::TimedOut(e)) => {
+                // Cut mid-apply: dpkg may be half-way. Not "failed": the resume checks it with
+                // dpkg --audit first.
+                let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with dpkg --audit first");
+                emit(progress, Some(&name), Phase::Failed, msg.clone());
+                set_host(inv, id, &host, "attention", Some(&msg))?;
+                cut = true;
+            }
+            Err(ChangeError::Failed(e)) => {
                 emit(progress, Some(&name), Phase::Failed, e.clone());
                 set_host(inv, id, &host, "failed", Some(&e))?;
             }
         }
     }
+    if cut {
+        return Ok(false);
+    }
     inv.conn().execute(
         "UPDATE deployment_stages SET state = 'applied', applied_at = ?3 WHERE deployment_id = ?1 AND idx = ?2",
         params![id, idx, inv.clock().now()],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 async fn verify_stage(
