@@ -340,6 +340,9 @@ pub fn compliance(c: &Compliance) {
         c.open_low
     );
     outln!("nearest deadline {}", when(&c.nearest_deadline));
+    for n in &c.not_assessed {
+        outln!("not assessed     {}: {}", n.host, safe(&n.reason));
+    }
     for t in &c.time_to_patch {
         if t.patched > 0 {
             outln!(

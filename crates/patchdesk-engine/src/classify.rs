@@ -948,11 +948,72 @@ mod tests {
                 "{disclosed}: {p:?}"
             );
             assert!(p.deadline.is_some());
-            let c = compliance(&inv, None).unwrap();
+            let c = compliance(&inv, &crate::report::Scope::Fleet, inv.clock().now()).unwrap();
             assert_eq!(c.open_critical, 1);
             let alerts = new_alerts(&inv).unwrap();
             assert!(alerts.iter().any(|a| a.kind == "critical"), "{alerts:?}");
         }
+    }
+
+    #[test]
+    fn hosts_that_cannot_be_read_are_never_assessed() {
+        let mut inv = fleet_with_far_future_advisory("2026-11-20 09:00:00+00:00");
+        let now = crate::clock::Clock::now(&crate::inventory::test_util::clock());
+        let failed = |code: &str, message: &str| crate::inventory::ScanOutcome::Failed {
+            code: code.into(),
+            message: message.into(),
+            bytes_received: 0,
+        };
+        for h in ["rocky", "never", "down"] {
+            inv.add_host(&crate::host::HostSpec::new(h, "192.0.2.9"))
+                .unwrap();
+        }
+        inv.record_scan(
+            "rocky",
+            now,
+            now,
+            &failed(
+                "unsupported",
+                "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts",
+            ),
+            None,
+        )
+        .unwrap();
+        inv.record_scan(
+            "down",
+            now,
+            now,
+            &failed("unreachable", "cannot connect"),
+            None,
+        )
+        .unwrap();
+        // h1 scanned fine, then became unreachable: its last inventory still stands.
+        inv.record_scan(
+            "h1",
+            now,
+            now,
+            &failed("unreachable", "cannot connect"),
+            None,
+        )
+        .unwrap();
+        let c = compliance(&inv, &crate::report::Scope::Fleet, inv.clock().now()).unwrap();
+        let got: Vec<(&str, &str)> = c
+            .not_assessed
+            .iter()
+            .map(|n| (n.host.as_str(), n.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("down", "never scanned successfully (cannot connect)"),
+                ("never", "never scanned"),
+                (
+                    "rocky",
+                    "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts"
+                ),
+            ]
+        );
+        assert_eq!(c.open_critical, 1, "h1 still counts");
     }
 
     #[test]

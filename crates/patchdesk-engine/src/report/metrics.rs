@@ -41,6 +41,54 @@ pub struct Compliance {
     pub open_low: usize,
     pub nearest_deadline: Option<DateTime<Utc>>,
     pub time_to_patch: Vec<TimeToPatch>,
+    /// Hosts of the scope whose patch level is unknown now (never read, or not readable: no
+    /// dpkg, a failed package listing): never counted as patched or compliant. Filled by
+    /// [`compliance`]; empty in stored weekly snapshots.
+    #[serde(default)]
+    pub not_assessed: Vec<NotAssessed>,
+}
+
+/// A host whose patch level PatchDesk does not know, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct NotAssessed {
+    pub host: String,
+    pub reason: String,
+}
+
+/// Error codes of a scan that mean the host's packages cannot be read at all (as opposed to an
+/// unreachable host, whose last good inventory still stands).
+const UNREADABLE: &[&str] = &["unsupported", "package_listing"];
+
+/// The hosts of a scope whose patch level is unknown now.
+pub fn not_assessed(inv: &Inventory, scope: &Scope) -> Result<Vec<NotAssessed>> {
+    Ok(inv
+        .host_summaries()?
+        .into_iter()
+        .filter(|h| match scope {
+            Scope::Fleet => true,
+            Scope::Group(g) => h.host.spec.groups.iter().any(|x| x == g),
+            Scope::Environment(e) => h.host.spec.environment == *e,
+        })
+        .filter_map(|h| {
+            let last_error = h
+                .last_scan
+                .as_ref()
+                .filter(|s| !s.ok)
+                .and_then(|s| Some((s.error_code.clone()?, s.error_message.clone()?)));
+            let reason = match (&h.last_ok_scan, &last_error) {
+                (_, Some((code, msg))) if UNREADABLE.contains(&code.as_str()) => msg.clone(),
+                (None, Some((_, msg))) => format!("never scanned successfully ({msg})"),
+                (None, None) => "never scanned".to_string(),
+                (Some(_), _) if h.package_count == 0 => "its last scan listed no package".into(),
+                (Some(_), _) => return None,
+            };
+            Some(NotAssessed {
+                host: h.host.spec.name,
+                reason,
+            })
+        })
+        .collect())
 }
 
 impl Compliance {
@@ -75,7 +123,9 @@ pub fn compliance(inv: &Inventory, scope: &Scope, at: DateTime<Utc>) -> Result<C
     let filter = scope.filter();
     let open = classify::patches_at(inv, &filter, at)?;
     let fixed = classify::fixed_exposures_at(inv, &filter, at)?;
-    Ok(compliance_from(scope, &open, &fixed))
+    let mut c = compliance_from(scope, &open, &fixed);
+    c.not_assessed = not_assessed(inv, scope)?;
+    Ok(c)
 }
 
 /// The figures from already classified open patches and applied fixes.
@@ -133,6 +183,7 @@ pub(crate) fn compliance_from(
             .filter_map(|p| p.deadline)
             .min(),
         time_to_patch,
+        not_assessed: Vec::new(),
     }
 }
 

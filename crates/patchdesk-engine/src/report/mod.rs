@@ -31,7 +31,10 @@ pub use job::{
     history, notification, record_generated, run_scheduled, write_report, GeneratedReport,
     HistoryEntry, Origin, RenderedFile, ReportFormat, ScheduledReport,
 };
-pub use metrics::{compliance, Compliance, HostCounts, ScanState, TimeToPatch, STALE_AFTER_HOURS};
+pub use metrics::{
+    compliance, not_assessed, Compliance, HostCounts, NotAssessed, ScanState, TimeToPatch,
+    STALE_AFTER_HOURS,
+};
 pub use snapshot::{close_weeks, snapshot, BucketFigures, Snapshot};
 pub use week::IsoWeek;
 

@@ -89,6 +89,7 @@ fn fail(inv: &mut Inventory, host: &str, at: DateTime<Utc>) {
         &ScanOutcome::Failed {
             code: "unreachable".into(),
             message: "cannot connect to 127.0.0.9: connection refused".into(),
+            bytes_received: 0,
         },
         None,
     )

@@ -9,6 +9,6 @@ export type Package = { name: string, version: string, arch: string,
  */
 source: string, source_version: string, 
 /**
- * dpkg's abbreviated status, e.g. `ii`, `hi` (held), `iU`.
+ * dpkg's abbreviated status, e.g. `ii`, `hi` (held), `iU`; only dpkg's own codes are stored.
  */
 status: string, };

@@ -22,4 +22,9 @@ reports_dir: string | null,
 /**
  * Paper size of the PDF reports.
  */
-report_paper: Paper, };
+report_paper: Paper, 
+/**
+ * How long an apply, a rollback or a snapshot hook may run (a kernel and initramfs upgrade
+ * takes minutes); separate from the command timeout of scans and checks.
+ */
+apply_timeout_secs: number, };
