@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 /// The read-only scan script, run as `sh -s -- FINGERPRINT` with this text on standard input.
 /// Only coreutils, dpkg-query and apt-get are used; nothing is written on the host. The exit
 /// status of the package listing and of the pending-update simulation follow their sections
-/// (`@@PD packages-exit N`): a host where they failed, or where dpkg is missing, is an error,
-/// never a host with nothing to patch.
+/// (`@@PD packages-exit N`, on a line of its own even when the tool's output ends without a
+/// newline): a host where they failed, or where dpkg is missing, is an error, never a host with
+/// nothing to patch; a host without dpkg-query never claims an unchanged state.
 pub const SCAN_SCRIPT: &str = r#"export LC_ALL=C LANG=C TZ=UTC PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 prev="${1:-}"
 echo '@@PD format 1'
@@ -49,14 +50,14 @@ echo "mtime $(stat -c %Y /var/lib/dpkg/status 2>/dev/null)"
 echo '@@PD state'
 fp=$( { stat -c '%n %s %Y %i' /var/lib/dpkg/status /var/lib/apt/extended_states /var/lib/apt/lists/*Packages* /var/lib/apt/lists/*Release 2>/dev/null; ls -ln --time-style=+%s /etc/apt/preferences /etc/apt/preferences.d /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null; } | md5sum | cut -d' ' -f1)
 echo "$fp"
-if [ -n "$prev" ] && [ "$fp" = "$prev" ]; then
+if [ -n "$prev" ] && [ "$fp" = "$prev" ] && command -v dpkg-query >/dev/null 2>&1; then
 echo '@@PD unchanged'
 else
 echo '@@PD packages'
 dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${source:Package}\t${source:Version}\t${db:Status-Abbrev}\n'
-echo "@@PD packages-exit $?"
+rc=$?; echo; echo "@@PD packages-exit $rc"
 echo '@@PD pending'
-{ apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null; echo "@@PD pending-exit $?"; } | grep -E '^(Inst |@@PD pending-exit )'
+{ apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null; rc=$?; echo; echo "@@PD pending-exit $rc"; } | grep -E '^(Inst |@@PD pending-exit )'
 fi
 echo '@@PD end'
 "#;
