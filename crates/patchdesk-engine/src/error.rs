@@ -109,7 +109,7 @@ pub enum HostError {
     #[error("{tool} failed on the host (exit status {status}), so its packages are unknown. Nothing was stored from this scan; run `{tool}` on the host to see why, then scan again.")]
     PackageListing { tool: String, status: i64 },
     #[error("the hosts being read at once sent more than {mib} MiB together, so this host's output was dropped. Scan fewer hosts at once (Settings: concurrency), or find the host that sends so much.")]
-    OutputBudget { mib: usize },
+    OutputBudget { mib: usize, bytes: u64 },
     #[error("PatchDesk hit an internal error ({0}). Nothing was stored for this host; scan it again, and report this if it persists.")]
     Internal(String),
     #[error("{0}")]

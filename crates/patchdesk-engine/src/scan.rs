@@ -482,7 +482,9 @@ async fn scan_one(host: &HostRecord, prev: Option<&str>, opts: &ScanOptions) -> 
         Ok(o) => o,
         Err(e) => {
             let bytes = match &e {
-                HostError::ConnectionLost { bytes, .. } => *bytes,
+                HostError::ConnectionLost { bytes, .. } | HostError::OutputBudget { bytes, .. } => {
+                    *bytes
+                }
                 _ => 0,
             };
             return HostScan {

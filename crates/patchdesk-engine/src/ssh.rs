@@ -85,6 +85,7 @@ impl OutputBudget {
     fn take(&self, held: &mut Option<OwnedSemaphorePermit>, n: usize) -> Result<(), HostError> {
         let exhausted = || HostError::OutputBudget {
             mib: self.bytes / (1024 * 1024),
+            bytes: held.as_ref().map_or(0, |h| h.num_permits() as u64),
         };
         let n = u32::try_from(n).map_err(|_| exhausted())?;
         let p = self
