@@ -1,6 +1,13 @@
 //! Tauri commands: each is a one-liner into the engine. Reads use their own SQLite connection
 //! (WAL lets them run while a scan writes), so the UI stays live during long jobs.
+//!
+//! Every command body runs inside [`guard`] / [`guard_async`]: a panic (a bug, or a hostile
+//! input the engine did not foresee) becomes a `UiError` reply with code `internal`, never a dead
+//! window or a promise that never settles. Setting a *local* snapshot hook (commands run with
+//! `sh -c` on this computer) and overriding a deployment guard need a native confirmation
+//! dialog (tauri-plugin-dialog, opened from Rust: the webview itself has no dialog permission).
 
+use futures_util::FutureExt;
 use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
 use patchdesk_engine::classify::{self, PatchFilter, PatchItem, Policy};
 use patchdesk_engine::host::HostSpec;
@@ -19,10 +26,12 @@ use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::ServerKey;
 use serde::Serialize;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tauri::{AppHandle, Emitter, Manager, State};
-use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +52,87 @@ impl From<patchdesk_engine::Error> for UiError {
 }
 
 type Res<T> = Result<T, UiError>;
+
+/// A panic payload as text.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+fn internal(command: &str, what: String) -> UiError {
+    tracing::error!("command {command} panicked: {what}");
+    UiError {
+        code: "internal".into(),
+        message: format!(
+            "PatchDesk hit an internal error in {command} ({}); nothing more was done. Try again; if it happens again, report it with this message.",
+            patchdesk_engine::text::clip(&what, 200)
+        ),
+    }
+}
+
+/// Test hook (debug builds only): `PATCHDESK_TEST_PANIC_ONCE=<command>` makes the first call of
+/// that command panic, so the end-to-end test can see a panic become an error reply in the real
+/// window. Set in the app's environment at launch; nothing the webview can reach.
+#[cfg(debug_assertions)]
+fn injected_fault(command: &str) {
+    static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("PATCHDESK_TEST_PANIC_ONCE").is_ok_and(|c| c == command)
+        && !FIRED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        panic!("injected test fault in {command} (PATCHDESK_TEST_PANIC_ONCE)");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_fault(_: &str) {}
+
+/// Run a command body; a panic inside becomes an error reply.
+fn guard<T>(command: &str, f: impl FnOnce() -> Res<T>) -> Res<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        injected_fault(command);
+        f()
+    }))
+    .unwrap_or_else(|p| Err(internal(command, panic_text(&*p))))
+}
+
+/// Run an async command body; a panic inside (at any await) becomes an error reply.
+async fn guard_async<T>(command: &str, f: impl Future<Output = Res<T>>) -> Res<T> {
+    AssertUnwindSafe(async {
+        injected_fault(command);
+        f.await
+    })
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|p| Err(internal(command, panic_text(&*p))))
+}
+
+/// Ask the person at the computer with a native dialog (not a web dialog: the page cannot draw
+/// it, answer it or skip it). `true` only when they pressed `ok`. Callers clean what they quote
+/// (`patchdesk_engine::text::clean`).
+async fn confirm(app: &AppHandle, title: &str, message: String, ok: &str) -> bool {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .message(message)
+        .title(title)
+        .kind(MessageDialogKind::Warning)
+        .buttons(MessageDialogButtons::OkCancelCustom(
+            ok.to_string(),
+            "Cancel".to_string(),
+        ))
+        .show(move |yes| {
+            let _ = tx.send(yes);
+        });
+    rx.await.unwrap_or(false)
+}
+
+fn not_confirmed(what: &str) -> UiError {
+    UiError {
+        code: "cancelled".into(),
+        message: format!("{what} was not confirmed; nothing was changed."),
+    }
+}
 
 pub struct AppState {
     db_path: PathBuf,
@@ -86,17 +176,19 @@ pub struct AppInfo {
 }
 
 #[tauri::command]
-pub fn app_info(state: State<'_, AppState>) -> AppInfo {
-    AppInfo {
-        db_path: state.db_path.display().to_string(),
-        version: env!("CARGO_PKG_VERSION"),
-        now: state.read().clock().now(),
-    }
+pub fn app_info(state: State<'_, AppState>) -> Res<AppInfo> {
+    guard("app_info", || {
+        Ok(AppInfo {
+            db_path: state.db_path.display().to_string(),
+            version: env!("CARGO_PKG_VERSION"),
+            now: state.read().clock().now(),
+        })
+    })
 }
 
 #[tauri::command]
 pub fn list_hosts(state: State<'_, AppState>) -> Res<Vec<HostSummary>> {
-    Ok(state.read().host_summaries()?)
+    guard("list_hosts", || Ok(state.read().host_summaries()?))
 }
 
 #[derive(Serialize)]
@@ -107,47 +199,63 @@ pub struct HostView {
 
 #[tauri::command]
 pub fn host_detail(state: State<'_, AppState>, name: String) -> Res<HostView> {
-    let inv = state.read();
-    Ok(HostView {
-        host: inv.host_detail(&name)?,
-        history: inv.scan_history(&name, 20)?,
+    guard("host_detail", || {
+        let inv = state.read();
+        Ok(HostView {
+            host: inv.host_detail(&name)?,
+            history: inv.scan_history(&name, 20)?,
+        })
     })
 }
 
 #[tauri::command]
 pub async fn add_host(state: State<'_, AppState>, spec: HostSpec) -> Res<()> {
-    state.write.lock().await.add_host(&spec)?;
-    Ok(())
+    guard_async("add_host", async {
+        state.write.lock().await.add_host(&spec)?;
+        Ok(())
+    })
+    .await
 }
 
 #[tauri::command]
 pub fn preview_import(path: String) -> Res<ImportReport> {
-    Ok(import::from_path(Path::new(&path), None)?)
+    guard("preview_import", || {
+        Ok(import::from_path(Path::new(&path), None)?)
+    })
 }
 
 #[tauri::command]
 pub async fn import_hosts(state: State<'_, AppState>, path: String, update: bool) -> Res<usize> {
-    let report = import::from_path(Path::new(&path), None)?;
-    Ok(state
-        .write
-        .lock()
-        .await
-        .add_hosts(&report.hosts, update)?
-        .len())
+    guard_async("import_hosts", async {
+        let report = import::from_path(Path::new(&path), None)?;
+        Ok(state
+            .write
+            .lock()
+            .await
+            .add_hosts(&report.hosts, update)?
+            .len())
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn remove_host(state: State<'_, AppState>, name: String) -> Res<()> {
-    Ok(state.write.lock().await.remove_host(&name)?)
+    guard_async("remove_host", async {
+        Ok(state.write.lock().await.remove_host(&name)?)
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn fetch_host_key(state: State<'_, AppState>, name: String) -> Res<ServerKey> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    let host = state.read().host(&name)?;
-    Ok(patchdesk_engine::ssh::fetch_host_key(&host.spec, &ssh)
-        .await
-        .map_err(|e| patchdesk_engine::Error::host(&name, e))?)
+    guard_async("fetch_host_key", async {
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let host = state.read().host(&name)?;
+        Ok(patchdesk_engine::ssh::fetch_host_key(&host.spec, &ssh)
+            .await
+            .map_err(|e| patchdesk_engine::Error::host(&name, e))?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -157,9 +265,12 @@ pub async fn trust_host(
     fingerprint: String,
     replace: bool,
 ) -> Res<ServerKey> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    let mut inv = state.write.lock().await;
-    Ok(scan::trust_host(&mut inv, &name, &fingerprint, replace, &ssh).await?)
+    guard_async("trust_host", async {
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let mut inv = state.write.lock().await;
+        Ok(scan::trust_host(&mut inv, &name, &fingerprint, replace, &ssh).await?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -168,25 +279,28 @@ pub async fn start_scan(
     state: State<'_, AppState>,
     names: Vec<String>,
 ) -> Res<ScanSummary> {
-    let settings = Settings::load(&state.read())?;
-    let opts = ScanOptions {
-        concurrency: settings.concurrency,
-        ssh: settings.ssh_options(),
-        ..ScanOptions::default()
-    };
-    let cancel = CancellationToken::new();
-    *state.cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
-    let emitter = app.clone();
-    let progress: ProgressFn = Arc::new(move |e: &ProgressEvent| {
-        let _ = emitter.emit("scan-progress", e);
-    });
-    let mut inv = state.write.lock().await;
-    let summary = scan::scan_hosts(&mut inv, &names, &opts, progress, cancel).await?;
-    let alerts = classify::new_alerts(&inv)?;
-    drop(inv);
-    notify_scan_finished(&summary);
-    notify_alerts(&alerts);
-    Ok(summary)
+    guard_async("start_scan", async {
+        let settings = Settings::load(&state.read())?;
+        let opts = ScanOptions {
+            concurrency: settings.concurrency,
+            ssh: settings.ssh_options(),
+            ..ScanOptions::default()
+        };
+        let cancel = CancellationToken::new();
+        *state.cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+        let emitter = app.clone();
+        let progress: ProgressFn = Arc::new(move |e: &ProgressEvent| {
+            let _ = emitter.emit("scan-progress", e);
+        });
+        let mut inv = state.write.lock().await;
+        let summary = scan::scan_hosts(&mut inv, &names, &opts, progress, cancel).await?;
+        let alerts = classify::new_alerts(&inv)?;
+        drop(inv);
+        notify_scan_finished(&summary);
+        notify_alerts(&alerts);
+        Ok(summary)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -195,19 +309,23 @@ pub fn patches(
     bucket: Option<String>,
     group: Option<String>,
 ) -> Res<Vec<PatchItem>> {
-    let filter = PatchFilter {
-        bucket: bucket.map(|b| b.parse()).transpose()?,
-        group,
-        ..PatchFilter::default()
-    };
-    Ok(classify::patches(&state.read(), &filter)?)
+    guard("patches", || {
+        let filter = PatchFilter {
+            bucket: bucket.map(|b| b.parse()).transpose()?,
+            group,
+            ..PatchFilter::default()
+        };
+        Ok(classify::patches(&state.read(), &filter)?)
+    })
 }
 
 #[tauri::command]
 pub fn compliance(state: State<'_, AppState>, group: Option<String>) -> Res<Compliance> {
-    let inv = state.read();
-    let scope = group.map_or(Scope::Fleet, Scope::Group);
-    Ok(report::compliance(&inv, &scope, inv.clock().now())?)
+    guard("compliance", || {
+        let inv = state.read();
+        let scope = group.map_or(Scope::Fleet, Scope::Group);
+        Ok(report::compliance(&inv, &scope, inv.clock().now())?)
+    })
 }
 
 // Reports.
@@ -215,7 +333,7 @@ pub fn compliance(state: State<'_, AppState>, group: Option<String>) -> Res<Comp
 /// The scopes a report can cover now.
 #[tauri::command]
 pub fn report_scopes(state: State<'_, AppState>) -> Res<Vec<Scope>> {
-    Ok(Scope::all(&state.read())?)
+    guard("report_scopes", || Ok(Scope::all(&state.read())?))
 }
 
 /// A report with the chart the PDF draws (as SVG) and the line a notification would say.
@@ -254,22 +372,25 @@ pub async fn report_preview(
     scope: Scope,
     week: Option<String>,
 ) -> Res<ReportPreview> {
-    let week = parse_week(week)?;
-    tauri::async_runtime::spawn_blocking(move || {
-        report_progress(&app, "reading the data");
-        let state = app.state::<AppState>();
-        let r = report::weekly_report(&state.read(), &scope, week)?;
-        Ok(ReportPreview {
-            chart_svg: patchdesk_report::chart_svg(&r),
-            notification: report::notification(&r),
-            report: r,
+    guard_async("report_preview", async {
+        let week = parse_week(week)?;
+        tauri::async_runtime::spawn_blocking(move || {
+            report_progress(&app, "reading the data");
+            let state = app.state::<AppState>();
+            let r = report::weekly_report(&state.read(), &scope, week)?;
+            Ok(ReportPreview {
+                chart_svg: patchdesk_report::chart_svg(&r),
+                notification: report::notification(&r),
+                report: r,
+            })
         })
+        .await
+        .map_err(|e| UiError {
+            code: "report".into(),
+            message: format!("the report could not be made ({e}); try again"),
+        })?
     })
     .await
-    .map_err(|e| UiError {
-        code: "report".into(),
-        message: format!("the report could not be made ({e}); try again"),
-    })?
 }
 
 /// Where to save: the native save dialog (a folder for CSV), or `PATCHDESK_SAVE_PATH` when set
@@ -311,110 +432,125 @@ pub async fn report_export(
     format: ReportFormat,
     open_after: bool,
 ) -> Res<Option<String>> {
-    let week = parse_week(week)?;
-    let (r, paper) = {
-        let state = app.state::<AppState>();
-        let inv = state.read();
-        (
-            report::weekly_report(&inv, &scope, week)?,
-            Settings::load(&inv)?.report_paper,
-        )
-    };
-    let stem = patchdesk_report::file_stem(&r);
-    let Some(path) = ask_path(&app, format, &stem).await else {
-        return Ok(None);
-    };
-    let worker = app.clone();
-    let out = path.clone();
-    tauri::async_runtime::spawn_blocking(move || -> Res<()> {
-        let (files, bytes): (Vec<(PathBuf, Vec<u8>)>, u64) = match format {
-            ReportFormat::Csv => {
-                report_progress(&worker, "writing the CSV tables");
-                let files: Vec<(PathBuf, Vec<u8>)> = patchdesk_report::csv_tables(&r)
-                    .map_err(patchdesk_engine::Error::from)?
-                    .into_iter()
-                    .map(|(n, b)| (out.join(n), b))
-                    .collect();
-                let n = files.iter().map(|(_, b)| b.len() as u64).sum();
-                std::fs::create_dir_all(&out).map_err(|e| {
-                    patchdesk_engine::Error::Io(format!("cannot create {}", out.display()), e)
-                })?;
-                (files, n)
-            }
-            ReportFormat::Json => {
-                let b = patchdesk_report::json(&r).map_err(patchdesk_engine::Error::from)?;
-                let n = b.len() as u64;
-                (vec![(out.clone(), b)], n)
-            }
-            ReportFormat::Pdf => {
-                report_progress(&worker, "rendering the PDF");
-                let b = patchdesk_report::pdf(&r, paper).map_err(patchdesk_engine::Error::from)?;
-                let n = b.len() as u64;
-                (vec![(out.clone(), b)], n)
-            }
+    guard_async("report_export", async {
+        let week = parse_week(week)?;
+        let (r, paper) = {
+            let state = app.state::<AppState>();
+            let inv = state.read();
+            (
+                report::weekly_report(&inv, &scope, week)?,
+                Settings::load(&inv)?.report_paper,
+            )
         };
-        for (p, b) in &files {
-            std::fs::write(p, b).map_err(|e| {
-                patchdesk_engine::Error::Io(
-                    format!("cannot write {} (choose another place)", p.display()),
-                    e,
-                )
-            })?;
+        let stem = patchdesk_report::file_stem(&r);
+        let Some(path) = ask_path(&app, format, &stem).await else {
+            return Ok(None);
+        };
+        let worker = app.clone();
+        let out = path.clone();
+        tauri::async_runtime::spawn_blocking(move || -> Res<()> {
+            let (files, bytes): (Vec<(PathBuf, Vec<u8>)>, u64) = match format {
+                ReportFormat::Csv => {
+                    report_progress(&worker, "writing the CSV tables");
+                    let files: Vec<(PathBuf, Vec<u8>)> = patchdesk_report::csv_tables(&r)
+                        .map_err(patchdesk_engine::Error::from)?
+                        .into_iter()
+                        .map(|(n, b)| (out.join(n), b))
+                        .collect();
+                    let n = files.iter().map(|(_, b)| b.len() as u64).sum();
+                    std::fs::create_dir_all(&out).map_err(|e| {
+                        patchdesk_engine::Error::Io(format!("cannot create {}", out.display()), e)
+                    })?;
+                    (files, n)
+                }
+                ReportFormat::Json => {
+                    let b = patchdesk_report::json(&r).map_err(patchdesk_engine::Error::from)?;
+                    let n = b.len() as u64;
+                    (vec![(out.clone(), b)], n)
+                }
+                ReportFormat::Pdf => {
+                    report_progress(&worker, "rendering the PDF");
+                    let b =
+                        patchdesk_report::pdf(&r, paper).map_err(patchdesk_engine::Error::from)?;
+                    let n = b.len() as u64;
+                    (vec![(out.clone(), b)], n)
+                }
+            };
+            for (p, b) in &files {
+                std::fs::write(p, b).map_err(|e| {
+                    patchdesk_engine::Error::Io(
+                        format!("cannot write {} (choose another place)", p.display()),
+                        e,
+                    )
+                })?;
+            }
+            let state = worker.state::<AppState>();
+            report::record_generated(&state.read(), &r, report::Origin::App, format, &out, bytes)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| UiError {
+            code: "report".into(),
+            message: format!("the report could not be written ({e}); try again"),
+        })??;
+        if open_after {
+            if let Err(e) = app.opener().open_path(path.to_string_lossy(), None::<&str>) {
+                tracing::warn!("cannot open {}: {e}", path.display());
+            }
         }
-        let state = worker.state::<AppState>();
-        report::record_generated(&state.read(), &r, report::Origin::App, format, &out, bytes)?;
-        Ok(())
+        Ok(Some(path.display().to_string()))
     })
     .await
-    .map_err(|e| UiError {
-        code: "report".into(),
-        message: format!("the report could not be written ({e}); try again"),
-    })??;
-    if open_after {
-        if let Err(e) = app.opener().open_path(path.to_string_lossy(), None::<&str>) {
-            tracing::warn!("cannot open {}: {e}", path.display());
-        }
-    }
-    Ok(Some(path.display().to_string()))
 }
 
 /// The reports generated so far, newest first.
 #[tauri::command]
 pub fn report_history(state: State<'_, AppState>) -> Res<Vec<HistoryEntry>> {
-    Ok(report::history(&state.read(), 100)?)
+    guard("report_history", || {
+        Ok(report::history(&state.read(), 100)?)
+    })
 }
 
 #[tauri::command]
 pub fn get_policy(state: State<'_, AppState>) -> Res<Policy> {
-    Ok(Policy::load(&state.read())?)
+    guard("get_policy", || Ok(Policy::load(&state.read())?))
 }
 
 #[tauri::command]
 pub async fn save_policy(state: State<'_, AppState>, policy: Policy) -> Res<()> {
-    Ok(policy.save(&*state.write.lock().await)?)
+    guard_async("save_policy", async {
+        Ok(policy.save(&*state.write.lock().await)?)
+    })
+    .await
 }
 
 #[tauri::command]
 pub fn advisory_sources(state: State<'_, AppState>) -> Res<Vec<SourceStatus>> {
-    Ok(advisory::sources(&state.read())?)
+    guard("advisory_sources", || Ok(advisory::sources(&state.read())?))
 }
 
 #[tauri::command]
 pub async fn sync_advisories(state: State<'_, AppState>, location: String) -> Res<SyncReport> {
-    let mut inv = state.write.lock().await;
-    // Fetching is blocking I/O: keep it off the async workers.
-    let report = tokio::task::block_in_place(|| classify::sync_feed(&mut inv, &location))?;
-    let alerts = classify::new_alerts(&inv)?;
-    notify_alerts(&alerts);
-    Ok(report)
+    guard_async("sync_advisories", async {
+        let mut inv = state.write.lock().await;
+        // Fetching is blocking I/O: keep it off the async workers.
+        let report = tokio::task::block_in_place(|| classify::sync_feed(&mut inv, &location))?;
+        let alerts = classify::new_alerts(&inv)?;
+        notify_alerts(&alerts);
+        Ok(report)
+    })
+    .await
 }
 
 /// Deadlines move with time, not only with scans: the UI calls this every minute.
 #[tauri::command]
 pub async fn check_alerts(state: State<'_, AppState>) -> Res<usize> {
-    let alerts = classify::new_alerts(&*state.write.lock().await)?;
-    notify_alerts(&alerts);
-    Ok(alerts.len())
+    guard_async("check_alerts", async {
+        let alerts = classify::new_alerts(&*state.write.lock().await)?;
+        notify_alerts(&alerts);
+        Ok(alerts.len())
+    })
+    .await
 }
 
 fn notify_alerts(alerts: &[classify::Alert]) {
@@ -424,25 +560,31 @@ fn notify_alerts(alerts: &[classify::Alert]) {
 }
 
 #[tauri::command]
-pub fn cancel_scan(state: State<'_, AppState>) {
-    if let Some(c) = state
-        .cancel
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
-        c.cancel();
-    }
+pub fn cancel_scan(state: State<'_, AppState>) -> Res<()> {
+    guard("cancel_scan", || {
+        if let Some(c) = state
+            .cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            c.cancel();
+        }
+        Ok(())
+    })
 }
 
 #[tauri::command]
 pub fn get_settings(state: State<'_, AppState>) -> Res<Settings> {
-    Ok(Settings::load(&state.read())?)
+    guard("get_settings", || Ok(Settings::load(&state.read())?))
 }
 
 #[tauri::command]
 pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Res<()> {
-    Ok(settings.save(&*state.write.lock().await)?)
+    guard_async("save_settings", async {
+        Ok(settings.save(&*state.write.lock().await)?)
+    })
+    .await
 }
 
 /// "Scan finished: 5 ok, 1 failed" on the desktop (notify-rust speaks D-Bus in pure Rust).
@@ -582,21 +724,54 @@ fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
     );
 }
 
+/// The overrides a plan request would apply (guards waived with a written reason).
+fn overrides_of(request: &PlanRequest) -> Vec<(&str, &str)> {
+    request
+        .overrides
+        .iter()
+        .filter(|(_, reason)| !reason.trim().is_empty())
+        .map(|(g, r)| (g.as_str(), r.as_str()))
+        .collect()
+}
+
 #[tauri::command]
-pub async fn deploy_plan(state: State<'_, AppState>, request: PlanRequest) -> Res<Plan> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    Ok(rollout::plan(&mut *state.write.lock().await, &request, &ssh).await?)
+pub async fn deploy_plan(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    request: PlanRequest,
+) -> Res<Plan> {
+    guard_async("deploy_plan", async {
+        let overrides = overrides_of(&request);
+        if !overrides.is_empty() {
+            let clean = patchdesk_engine::text::clean;
+            let list: String = overrides
+                .iter()
+                .map(|(g, r)| format!("\n  • {}: \"{}\"", clean(g), clean(r)))
+                .collect();
+            let message = format!(
+                "Plan \"{}\" for {} while overriding these guards:\n{list}\n\nA guard stops a deployment that skips the canary, goes to all of production at once, or has no way back. Override only if you checked what it warns about.",
+                clean(&request.name),
+                clean(&request.scope)
+            );
+            if !confirm(&app, "PatchDesk: override deployment guards?", message, "Override").await {
+                return Err(not_confirmed("Overriding the guards"));
+            }
+        }
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        Ok(rollout::plan(&mut *state.write.lock().await, &request, &ssh).await?)
+    })
+    .await
 }
 
 #[tauri::command]
 pub fn deploy_list(state: State<'_, AppState>) -> Res<Vec<DeploymentStatus>> {
-    Ok(rollout::list(&state.read())?)
+    guard("deploy_list", || Ok(rollout::list(&state.read())?))
 }
 
 /// One deployment as of now, with each host's transaction.
 #[tauri::command]
 pub fn deploy_status(state: State<'_, AppState>, id: i64) -> Res<DeploymentStatus> {
-    Ok(rollout::status(&state.read(), id)?)
+    guard("deploy_status", || Ok(rollout::status(&state.read(), id)?))
 }
 
 #[tauri::command]
@@ -605,16 +780,19 @@ pub async fn deploy_advance(
     state: State<'_, AppState>,
     id: i64,
 ) -> Res<DeploymentStatus> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    let st = rollout::advance(
-        &mut *state.write.lock().await,
-        id,
-        &ssh,
-        deploy_progress(&app),
-    )
-    .await?;
-    notify_gate(&app, &state, &st);
-    Ok(st)
+    guard_async("deploy_advance", async {
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let st = rollout::advance(
+            &mut *state.write.lock().await,
+            id,
+            &ssh,
+            deploy_progress(&app),
+        )
+        .await?;
+        notify_gate(&app, &state, &st);
+        Ok(st)
+    })
+    .await
 }
 
 /// Go or no-go at the current gate. A go at a gate the engine judged no-go needs
@@ -627,24 +805,42 @@ pub async fn deploy_decide(
     go: bool,
     override_reason: Option<String>,
 ) -> Res<DeploymentStatus> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    let mut inv = state.write.lock().await;
-    let st = if go {
-        rollout::go(
-            &mut inv,
-            id,
-            override_reason.as_deref(),
-            "user",
-            &ssh,
-            deploy_progress(&app),
-        )
-        .await?
-    } else {
-        rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?
-    };
-    drop(inv);
-    notify_gate(&app, &state, &st);
-    Ok(st)
+    guard_async("deploy_decide", async {
+        if let (true, Some(reason)) = (
+            go,
+            override_reason.as_deref().filter(|r| !r.trim().is_empty()),
+        ) {
+            let clean = patchdesk_engine::text::clean;
+            let st = rollout::status(&state.read(), id)?;
+            let message = format!(
+                "Deployment \"{}\": go on past the engine's no-go at this gate, for this reason:\n\n  \"{}\"\n\nThe next stage will patch more hosts although the last one was not healthy.",
+                clean(&st.name),
+                clean(reason)
+            );
+            if !confirm(&app, "PatchDesk: go over the engine's no-go?", message, "Go anyway").await {
+                return Err(not_confirmed("Going over the no-go"));
+            }
+        }
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let mut inv = state.write.lock().await;
+        let st = if go {
+            rollout::go(
+                &mut inv,
+                id,
+                override_reason.as_deref(),
+                "user",
+                &ssh,
+                deploy_progress(&app),
+            )
+            .await?
+        } else {
+            rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?
+        };
+        drop(inv);
+        notify_gate(&app, &state, &st);
+        Ok(st)
+    })
+    .await
 }
 
 /// Leave a host out of the rest of a deployment, with a written reason.
@@ -655,13 +851,16 @@ pub async fn deploy_exclude(
     host: String,
     reason: String,
 ) -> Res<DeploymentStatus> {
-    Ok(rollout::exclude(
-        &*state.write.lock().await,
-        id,
-        &host,
-        &reason,
-        "user",
-    )?)
+    guard_async("deploy_exclude", async {
+        Ok(rollout::exclude(
+            &*state.write.lock().await,
+            id,
+            &host,
+            &reason,
+            "user",
+        )?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -670,9 +869,12 @@ pub async fn deploy_unpin(
     state: State<'_, AppState>,
     id: i64,
 ) -> Res<DeploymentStatus> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    let mut inv = state.write.lock().await;
-    Ok(rollout::unpin(&mut inv, id, &[], &ssh, deploy_progress(&app)).await?)
+    guard_async("deploy_unpin", async {
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        let mut inv = state.write.lock().await;
+        Ok(rollout::unpin(&mut inv, id, &[], &ssh, deploy_progress(&app)).await?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -681,27 +883,36 @@ pub fn audit_entries(
     host: Option<String>,
     limit: usize,
 ) -> Res<Vec<AuditEntry>> {
-    Ok(state
-        .read()
-        .audit_entries(host.as_deref(), limit.min(10_000))?)
+    guard("audit_entries", || {
+        Ok(state
+            .read()
+            .audit_entries(host.as_deref(), limit.min(10_000))?)
+    })
 }
 
 #[tauri::command]
 pub fn deploy_selections(state: State<'_, AppState>) -> Res<Vec<Selection>> {
-    Ok(rollout::selections(&state.read())?)
+    guard("deploy_selections", || {
+        Ok(rollout::selections(&state.read())?)
+    })
 }
 
 #[tauri::command]
 pub async fn save_selection(state: State<'_, AppState>, selection: Selection) -> Res<()> {
-    Ok(rollout::save_selection(
-        &*state.write.lock().await,
-        &selection,
-    )?)
+    guard_async("save_selection", async {
+        Ok(rollout::save_selection(
+            &*state.write.lock().await,
+            &selection,
+        )?)
+    })
+    .await
 }
 
 #[tauri::command]
 pub fn group_settings(state: State<'_, AppState>) -> Res<Vec<GroupSettings>> {
-    Ok(rollout::group_settings(&state.read())?)
+    guard("group_settings", || {
+        Ok(rollout::group_settings(&state.read())?)
+    })
 }
 
 #[tauri::command]
@@ -710,12 +921,15 @@ pub async fn set_maintenance_window(
     group: String,
     window: Option<String>,
 ) -> Res<()> {
-    let inv = state.write.lock().await;
-    Ok(rollout::set_maintenance_window(
-        &inv,
-        &group,
-        window.as_deref(),
-    )?)
+    guard_async("set_maintenance_window", async {
+        let inv = state.write.lock().await;
+        Ok(rollout::set_maintenance_window(
+            &inv,
+            &group,
+            window.as_deref(),
+        )?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -724,18 +938,49 @@ pub async fn set_smoke_tests(
     group: String,
     commands: Vec<String>,
 ) -> Res<()> {
-    let inv = state.write.lock().await;
-    Ok(rollout::set_smoke_tests(&inv, &group, &commands)?)
+    guard_async("set_smoke_tests", async {
+        let inv = state.write.lock().await;
+        Ok(rollout::set_smoke_tests(&inv, &group, &commands)?)
+    })
+    .await
 }
 
+/// A local hook runs its commands with `sh -c` on this computer, as the person running
+/// PatchDesk: setting one (or changing it) needs their confirmation in a native dialog.
 #[tauri::command]
 pub async fn set_snapshot_hook(
+    app: AppHandle,
     state: State<'_, AppState>,
     group: String,
     hook: Option<SnapshotHook>,
 ) -> Res<()> {
-    let inv = state.write.lock().await;
-    Ok(rollout::set_snapshot_hook(&inv, &group, hook.as_ref())?)
+    guard_async("set_snapshot_hook", async {
+        if let Some(h) = hook.as_ref().filter(|h| h.on == "local") {
+            let current = rollout::snapshot_hook(&state.read(), &group)?;
+            if current.as_ref() != Some(h) {
+                let clean = patchdesk_engine::text::clean;
+                let message = format!(
+                    "Group {}: before each of its hosts is patched, and to roll one back, PatchDesk will run these commands on THIS computer, with sh -c, as you:\n\n  snapshot: {}\n  restore:  {}\n\nAllow them only if you wrote them.",
+                    clean(&group),
+                    clean(&h.snapshot),
+                    clean(&h.restore)
+                );
+                if !confirm(
+                    &app,
+                    "PatchDesk: run commands on this computer?",
+                    message,
+                    "Allow",
+                )
+                .await
+                {
+                    return Err(not_confirmed("The local snapshot hook"));
+                }
+            }
+        }
+        let inv = state.write.lock().await;
+        Ok(rollout::set_snapshot_hook(&inv, &group, hook.as_ref())?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -744,18 +989,95 @@ pub async fn deploy_rollback(
     state: State<'_, AppState>,
     id: i64,
 ) -> Res<DeploymentStatus> {
-    let ssh = Settings::load(&state.read())?.ssh_options();
-    Ok(rollout::rollback(
-        &mut *state.write.lock().await,
-        id,
-        &[],
-        &ssh,
-        deploy_progress(&app),
-    )
-    .await?)
+    guard_async("deploy_rollback", async {
+        let ssh = Settings::load(&state.read())?.ssh_options();
+        Ok(rollout::rollback(
+            &mut *state.write.lock().await,
+            id,
+            &[],
+            &ssh,
+            deploy_progress(&app),
+        )
+        .await?)
+    })
+    .await
 }
 
 #[tauri::command]
 pub fn deploy_drills(state: State<'_, AppState>) -> Res<Vec<rollout::DrillStatus>> {
-    Ok(rollout::drills(&state.read())?)
+    guard("deploy_drills", || Ok(rollout::drills(&state.read())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_command_is_an_error_reply() {
+        let r: Res<u32> = guard("compliance", || {
+            let d = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+            // What a far-future feed date did to classification before it was checked.
+            let _ = d + chrono::Duration::days(7);
+            Ok(1)
+        });
+        let e = r.unwrap_err();
+        assert_eq!(e.code, "internal");
+        assert!(
+            e.message
+                .starts_with("PatchDesk hit an internal error in compliance ("),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("Try again"), "{}", e.message);
+        assert_eq!(guard("x", || Ok(2)).unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_an_async_command_is_an_error_reply() {
+        let r: Res<u32> = guard_async("start_scan", async {
+            tokio::task::yield_now().await;
+            panic!("boom after an await");
+        })
+        .await;
+        let e = r.unwrap_err();
+        assert_eq!(e.code, "internal");
+        assert!(e.message.contains("boom after an await"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_window_may_call_exactly_the_registered_commands() {
+        let main = include_str!("main.rs");
+        let registered: Vec<&str> = main
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("commands::"))
+            .map(|l| l.trim_end_matches(','))
+            .collect();
+        let mut listed: Vec<&str> = crate::allowlist::COMMANDS.to_vec();
+        let mut reg = registered.clone();
+        listed.sort();
+        reg.sort();
+        assert_eq!(reg, listed, "main.rs registers what allowlist.rs lists");
+        let cap: serde_json::Value =
+            serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+        let mut perms: Vec<String> = cap["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        perms.sort();
+        let mut want: Vec<String> = crate::allowlist::COMMANDS
+            .iter()
+            .map(|c| format!("allow-{}", c.replace('_', "-")))
+            .chain([
+                "core:event:allow-listen".into(),
+                "core:event:allow-unlisten".into(),
+            ])
+            .collect();
+        want.sort();
+        assert_eq!(perms, want, "one permission per command, nothing else");
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+        assert_eq!(conf["app"]["withGlobalTauri"], false);
+    }
 }

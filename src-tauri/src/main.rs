@@ -4,6 +4,8 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+#[cfg(test)]
+mod allowlist;
 mod commands;
 
 use commands::AppState;
@@ -23,6 +25,7 @@ fn main() {
         }
     };
     tauri::Builder::default()
+        // Native dialogs, opened from Rust only (no dialog permission for the window).
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(state)

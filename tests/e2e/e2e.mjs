@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { screenshotRoot } from "./screen.mjs";
 
 const WD = process.env.WD_URL ?? "http://127.0.0.1:4444";
 const APP = process.env.PATCHDESK_APP;
@@ -61,6 +62,27 @@ async function step(name, f) {
     await shot("FAILED-" + name.replace(/[^a-z0-9]+/gi, "-")).catch(() => {});
   }
 }
+/** Call one of the app's commands the way the UI does (the IPC bridge every Tauri page has; the
+ *  capability decides what it may call). Resolves to {ok} or {err}. */
+const invoke = (cmd, args = {}) =>
+  exec(`return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((ok) => ({ ok }), (err) => ({ err }))`, [cmd, args]);
+
+/** A native (GTK) dialog: a window of its own, outside the webview. Wait for it, photograph the
+ *  whole screen, then answer it with a real key press (X test events through xdotool): Return
+ *  presses its first button (Allow / Override), Escape cancels. */
+async function nativeDialog(title, key, shotName) {
+  const id = await waitFor(`native dialog "${title}"`, () => {
+    try { return execFileSync("xdotool", ["search", "--name", title], { encoding: "utf8" }).trim().split("\n")[0]; } catch { return ""; }
+  }, 15000);
+  await sleep(700); // drawn
+  if (shotName) screenshotRoot(path.join(ART, `${shotName}.png`));
+  execFileSync("xdotool", ["windowfocus", "--sync", id]);
+  execFileSync("xdotool", ["key", "--clearmodifiers", key]);
+  await waitFor("the dialog to close", () => {
+    try { execFileSync("xdotool", ["search", "--name", title]); return false; } catch { return true; }
+  }, 10000);
+}
+
 /** Set an input's value the way typing does (Svelte listens to `input`). */
 const setValue = (css, value) =>
   exec(`const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));`, [css, value]);
@@ -70,6 +92,23 @@ try {
     const t = await waitFor("dashboard", () => text("main"));
     check("dashboard starts empty", t.includes("No hosts yet"), t);
     await shot("01-dashboard-empty");
+  });
+
+  await step("the window's attack surface: no global API, only its own commands", async () => {
+    const globals = await exec(`return [typeof window.__TAURI__, typeof window.__TAURI_INTERNALS__]`);
+    check("withGlobalTauri is off (the UI imports @tauri-apps/api)", globals[0] === "undefined", globals.join(","));
+    const dialog = await invoke("plugin:dialog|message", { message: "from the page" });
+    check("the page cannot open dialogs itself (only Rust does, to confirm)", String(dialog.err ?? "").includes("not allowed"), JSON.stringify(dialog));
+    const win = await invoke("plugin:window|title", { label: "main" });
+    check("nor call core plugins it was not given", String(win.err ?? "").includes("not allowed"), JSON.stringify(win));
+    // PATCHDESK_TEST_PANIC_ONCE=get_policy (set by run.sh): the first call panics inside the
+    // command; the window gets an error reply and keeps working.
+    const first = await invoke("get_policy");
+    check("a panic inside a command is an error reply, not a dead app",
+      first.err?.code === "internal" && first.err.message.includes("internal error in get_policy"), JSON.stringify(first));
+    const again = await invoke("get_policy");
+    check("the next call works", again.ok?.critical_days === 7, JSON.stringify(again));
+    check("the window is alive", (await text("main")).includes("No hosts yet"));
   });
 
   await step("import the fleet from CSV", async () => {
@@ -123,12 +162,18 @@ try {
     await setValue("#group-snapshot", "true snapshot");
     await setValue("#group-restore", "true restore");
     await exec(`const s = document.querySelector('#group-hook-on'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    // A local hook runs on this computer: a native dialog asks first. Cancel: nothing changes.
     await click("#group-save");
+    await nativeDialog("run commands on this computer", "Escape", "03b-native-dialog-local-hook");
+    const refused = await waitFor("not confirmed", () => text("#settings-error"));
+    check("cancelling the native dialog changes nothing", refused.includes("not confirmed; nothing was changed") && !/db/.test(cli("deploy", "window")), refused);
+    await click("#group-save");
+    await nativeDialog("run commands on this computer", "Return");
     await waitFor("group saved", async () => (await text("main")).includes("Group db saved"));
     const row = await exec(`return [...document.querySelectorAll('#groups-table tbody tr')].map(r => r.innerText).find(t => t.startsWith('db'))`);
     check("the group shows its window and hook", row.includes("sat 22:00-06:00") && row.includes("true snapshot / true restore (on local)"), row);
     check("the engine has them (read back by the CLI)", /db\s+sat 22:00-06:00/.test(cli("deploy", "window")), cli("deploy", "window"));
-    await shot("03b-settings-groups");
+    await shot("03c-settings-groups");
     // Empty fields remove both, so the deployment below runs at any time.
     await setValue("#group-window", "");
     await setValue("#group-snapshot", "");
@@ -393,6 +438,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       await setValue("#override-reason", "pd-02 is rebuilt; the smoke check is obsolete");
       await shot("20-deploy-override-no-go");
       await click("#override-confirm");
+      await nativeDialog("go over the engine's no-go", "Return", "20c-native-dialog-no-go-override");
       const waiting = await waitFor("blocked by pd-02", async () => {
         const t = await text("#deploy-waiting").catch(() => "");
         return t.includes("pd-02 to be repaired or excluded") ? t : "";
@@ -456,6 +502,29 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const hist = await waitFor("history", () => text("#report-history"));
     check("the history lists both exports", hist.includes("pdf") && hist.includes("csv") && hist.includes("Group web"), hist);
     await shot("20-reports-exported");
+  });
+
+  await step("overriding a guard needs a native confirmation", async () => {
+    await click("#nav-deploy");
+    await exec(`[...document.querySelectorAll('#run-view button')].find(b => b.textContent === 'All deployments')?.click()`);
+    await waitFor("select step", () => find("#deploy-scope"));
+    await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'office'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await waitFor("packages", () => find('#deploy-packages input[value="pd-hello"]'));
+    await click('#deploy-packages input[value="pd-hello"]');
+    await setValue("#deploy-waves", "100");
+    await setValue("#deploy-name", "all at once");
+    await click("#deploy-plan");
+    await waitFor("blocked plan", async () => (await text("#plan-view")).includes("single-stage"), 30000);
+    await setValue('.blocking input.override', "an emergency fix, checked by hand");
+    await click("#deploy-replan");
+    await nativeDialog("override deployment guards", "Escape", "23-native-dialog-guard-override");
+    const refused = await waitFor("not confirmed", () => text("#deploy-error"));
+    check("a guard override the person did not confirm plans nothing", refused.includes("not confirmed; nothing was changed"), refused);
+    await click("#deploy-replan");
+    await nativeDialog("override deployment guards", "Return");
+    const started = await waitFor("stored plan", () => text("#deploy-start"), 30000);
+    check("confirmed in the native dialog, the plan is stored with the override", /Start deployment #\d+/.test(started), started);
+    await shot("24-deploy-plan-overridden");
   });
 
   await step("strings from hosts are text, and the CSP forbids eval", async () => {

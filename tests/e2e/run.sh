@@ -33,6 +33,8 @@ export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify
 # Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
 export PATCHDESK_SAVE_PATH="$work/exports"
 mkdir -p "$PATCHDESK_SAVE_PATH"
+# Debug builds only: the first get_policy call panics, so the e2e sees a panic become an error reply.
+export PATCHDESK_TEST_PANIC_ONCE=get_policy
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 display=":$((90 + RANDOM % 9))"

@@ -53,7 +53,21 @@ pub struct Compliance {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct NotAssessed {
     pub host: String,
+    pub kind: Unassessed,
     pub reason: String,
+}
+
+/// Why a host's patch level is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum Unassessed {
+    /// Not scanned yet.
+    NeverScanned,
+    /// Scanned, never successfully (unreachable, refused key...).
+    NeverRead,
+    /// Its packages cannot be read (no dpkg, a failing package listing, an empty list).
+    Unreadable,
 }
 
 /// Error codes of a scan that mean the host's packages cannot be read at all (as opposed to an
@@ -76,15 +90,24 @@ pub fn not_assessed(inv: &Inventory, scope: &Scope) -> Result<Vec<NotAssessed>> 
                 .as_ref()
                 .filter(|s| !s.ok)
                 .and_then(|s| Some((s.error_code.clone()?, s.error_message.clone()?)));
-            let reason = match (&h.last_ok_scan, &last_error) {
-                (_, Some((code, msg))) if UNREADABLE.contains(&code.as_str()) => msg.clone(),
-                (None, Some((_, msg))) => format!("never scanned successfully ({msg})"),
-                (None, None) => "never scanned".to_string(),
-                (Some(_), _) if h.package_count == 0 => "its last scan listed no package".into(),
+            let (kind, reason) = match (&h.last_ok_scan, &last_error) {
+                (_, Some((code, msg))) if UNREADABLE.contains(&code.as_str()) => {
+                    (Unassessed::Unreadable, msg.clone())
+                }
+                (None, Some((_, msg))) => (
+                    Unassessed::NeverRead,
+                    format!("never scanned successfully ({msg})"),
+                ),
+                (None, None) => (Unassessed::NeverScanned, "never scanned".to_string()),
+                (Some(_), _) if h.package_count == 0 => (
+                    Unassessed::Unreadable,
+                    "its last scan listed no package".into(),
+                ),
                 (Some(_), _) => return None,
             };
             Some(NotAssessed {
                 host: h.host.spec.name,
+                kind,
                 reason,
             })
         })

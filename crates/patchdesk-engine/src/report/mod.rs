@@ -33,7 +33,7 @@ pub use job::{
 };
 pub use metrics::{
     compliance, not_assessed, Compliance, HostCounts, NotAssessed, ScanState, TimeToPatch,
-    STALE_AFTER_HOURS,
+    Unassessed, STALE_AFTER_HOURS,
 };
 pub use snapshot::{close_weeks, snapshot, BucketFigures, Snapshot};
 pub use week::IsoWeek;
