@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, filterHosts, filterPackages, fleetStats, hostState, sortHosts, visibleWindow } from "./view";
+import { ago, filterHosts, filterPackages, fleetStats, hostState, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -144,5 +144,29 @@ describe("reports", () => {
     expect(svgDataUrl("<svg a='1'>&</svg>")).toBe("data:image/svg+xml;charset=utf-8,%3Csvg%20a%3D'1'%3E%26%3C%2Fsvg%3E");
     expect(hoursText(null)).toBe("none yet");
     expect(hoursText(123)).toBe("5.1 days");
+  });
+});
+
+describe("hosts PatchDesk cannot read (issue #9 item 21)", () => {
+  const rocky = "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts";
+  it("a host without dpkg is never counted as scanned or patched", () => {
+    const failed = scan({ ok: false, error_code: "unsupported", error_message: rocky });
+    const h = host("rocky", { last_scan: failed, last_ok_scan: null, package_count: 0 });
+    expect(hostState(h, now)).toBe("error");
+    const s = fleetStats([host("a"), h], now);
+    expect([s.ok, s.error, s.pending, s.hostsWithPending]).toEqual([1, 1, 0, 0]);
+  });
+  it("the Dashboard lists the unreadable ones, not the never-scanned", () => {
+    const comp = {
+      scope: "fleet", with_deadline: 0, compliant: 0, percent: null, overdue: 0, open_critical: 0, open_high: 0,
+      open_moderate: 0, open_low: 0, nearest_deadline: null, time_to_patch: [],
+      not_assessed: [
+        { host: "rocky", kind: "unreadable" as const, reason: rocky },
+        { host: "new", kind: "never_scanned" as const, reason: "never scanned" },
+        { host: "down", kind: "never_read" as const, reason: "never scanned successfully (cannot connect)" },
+      ],
+    };
+    expect(unreadableHosts(comp).map((n) => n.host)).toEqual(["rocky"]);
+    expect(unreadableHosts(null)).toEqual([]);
   });
 });

@@ -1,5 +1,7 @@
 // View logic of the PatchDesk UI: pure functions, tested with Vitest (view.test.ts).
+import type { Compliance } from "./bindings/Compliance";
 import type { HostSummary } from "./bindings/HostSummary";
+import type { NotAssessed } from "./bindings/NotAssessed";
 import type { Package } from "./bindings/Package";
 
 export type HostState = "ok" | "stale" | "unreachable" | "error" | "never";
@@ -211,4 +213,10 @@ export function svgDataUrl(svg: string): string {
 export function hoursText(h: number | null): string {
   if (h === null) return "none yet";
   return h < 48 ? `${h.toFixed(1)} h` : `${(h / 24).toFixed(1)} days`;
+}
+
+/** Hosts whose packages cannot be read (no dpkg, a failing package listing): never counted as
+ *  patched. Never-scanned and unreachable hosts are left out: they have cards of their own. */
+export function unreadableHosts(comp: Compliance | null): NotAssessed[] {
+  return (comp?.not_assessed ?? []).filter((n) => n.kind === "unreadable");
 }
