@@ -560,3 +560,113 @@ fn item_12_a_passphrase_is_asked_once_before_connecting() {
     let db = std::fs::read(&cli.db).unwrap();
     assert!(!db.windows(pass.len()).any(|w| w == pass.as_bytes()));
 }
+
+/// Put pd-01's pd-tools back to 2.0-1 and the repository as it was, even when the test fails.
+struct SlowRepo<'a>(&'a Fleet);
+
+impl Drop for SlowRepo<'_> {
+    fn drop(&mut self) {
+        let f = self.0;
+        let run = |args: &[&str]| {
+            let _ = Command::new("bash").arg(&f.script).args(args).output();
+        };
+        run(&["exec", "pd-01", "--", "sh", "-c", "dpkg --configure -a; apt-get install -y -q --allow-downgrades pd-tools=2.0-1 >/dev/null 2>&1"]);
+        run(&["unpublish", "pd-tools", "2.3-1"]);
+        run(&["unpublish", "pd-tools", "2.4-1"]);
+        run(&["exec", "pd-01", "--", "apt-get", "update", "-qq"]);
+    }
+}
+
+fn host_state(st: &Value) -> (String, String) {
+    let h = &st["stages"][0]["hosts"][0];
+    (
+        h["state"].as_str().unwrap_or("").to_string(),
+        h["error"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn item_9_apply_has_its_own_long_timeout_and_a_cut_apply_is_checked_on_resume() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let _restore = SlowRepo(&fleet);
+    let cli = cli_for(&fleet, "pd-01", "slow", "slowgroup");
+    // Scans and checks must finish in 3 s; the package's maintainer script takes 4 s.
+    cli.ok(&["settings", "--command-timeout", "3"]);
+    let plan = |name: &str| -> String {
+        assert_eq!(scan(&cli, "slow").0["ok"], true);
+        let p = cli.json(&[
+            "deploy",
+            "plan",
+            "--name",
+            name,
+            "--scope",
+            "slowgroup",
+            "--package",
+            "pd-tools",
+            "--soak-hours",
+            "0",
+            "--override",
+            "no-canary=a single test host",
+            "--json",
+        ]);
+        p["deployment_id"].as_i64().expect("planned").to_string()
+    };
+    fleet.run(&["publish", "pd-tools", "2.3-1", "--slow"]);
+    fleet.exec("pd-01", &["apt-get", "update", "-qq"]);
+    let id = plan("slow apply");
+    let st = cli.json(&["deploy", "start", &id, "--json"]);
+    assert_eq!(
+        host_state(&st).0,
+        "applied",
+        "the apply outlived the 3 s command timeout: {st}"
+    );
+    assert_eq!(common::installed(&fleet, "pd-01", "pd-tools"), "2.3-1");
+
+    // An apply cut by its own timeout: attention, not failed; the next run checks dpkg first.
+    fleet.run(&["publish", "pd-tools", "2.4-1", "--slow"]);
+    fleet.exec("pd-01", &["apt-get", "update", "-qq"]);
+    let id = plan("cut apply");
+    cli.ok(&["settings", "--apply-timeout", "2"]);
+    let st = cli.json(&["deploy", "start", &id, "--json"]);
+    let (state, error) = host_state(&st);
+    assert_eq!(state, "attention", "{st}");
+    assert!(
+        error.contains("timed out after 2s") && error.contains("dpkg --audit"),
+        "{error}"
+    );
+    assert_eq!(st["state"], "running");
+    assert_eq!(
+        st["stages"][0]["state"], "pending",
+        "the stage stops there: {st}"
+    );
+    let audit = cli.json(&["audit", "--host", "slow", "--json"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "apply"
+                && a["phase"] == "after"
+                && a["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("timed out"))),
+        "the cut apply is in the audit log: {audit}"
+    );
+    cli.ok(&["settings", "--apply-timeout", "3600"]);
+    std::thread::sleep(Duration::from_secs(6)); // whatever still ran on the host settles
+    let out = cli.cmd(&["deploy", "start", &id, "--json"]);
+    let mut st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dpkg --audit"),
+        "resumed with dpkg --audit first: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if host_state(&st).0 == "attention" {
+        // dpkg was left half-way: the repair the message names, then resume.
+        fleet.exec("pd-01", &["dpkg", "--configure", "-a"]);
+        st = cli.json(&["deploy", "start", &id, "--json"]);
+    }
+    assert_eq!(host_state(&st).0, "applied", "{st}");
+    assert_eq!(common::installed(&fleet, "pd-01", "pd-tools"), "2.4-1");
+}
