@@ -533,9 +533,7 @@ fn item_12_a_passphrase_is_asked_once_before_connecting() {
     );
     let out = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "(sleep 3; printf '%s\\n' \"$PASS\") | script -qec \"$CMD\" /dev/null"
-        ))
+        .arg("(sleep 3; printf '%s\\n' \"$PASS\") | script -qec \"$CMD\" /dev/null")
         .env("PASS", &pass)
         .env("CMD", &cmd)
         .env("HOME", "/nonexistent-home")
