@@ -32,10 +32,17 @@ impl ManualClock {
         }
     }
 
-    /// Move the clock forward (or backward, with a negative duration).
+    /// Move the clock forward (or backward, with a negative duration); it stops at the ends of
+    /// the calendar.
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        *now = now
+            .checked_add_signed(by)
+            .unwrap_or(if by < Duration::zero() {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            });
     }
 
     pub fn set(&self, to: DateTime<Utc>) {
@@ -65,8 +72,9 @@ pub fn from_env() -> SharedClock {
     match std::env::var("PATCHDESK_CLOCK_OFFSET")
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(Duration::try_seconds)
     {
-        Some(secs) => Arc::new(OffsetClock(Duration::seconds(secs))),
+        Some(offset) => Arc::new(OffsetClock(offset)),
         None => Arc::new(SystemClock),
     }
 }
@@ -76,7 +84,8 @@ struct OffsetClock(Duration);
 
 impl Clock for OffsetClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.0
+        let now = Utc::now();
+        now.checked_add_signed(self.0).unwrap_or(now)
     }
 }
 

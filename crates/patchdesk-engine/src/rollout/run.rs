@@ -583,7 +583,11 @@ async fn verify_stage(
     } else {
         "gate"
     };
-    let soak_until = applied_at.unwrap_or_else(|| inv.clock().now()) + Duration::seconds(soak);
+    // Checked: past the end of the calendar the soak never ends (the gate waits for a person).
+    let soak_until = applied_at
+        .unwrap_or_else(|| inv.clock().now())
+        .checked_add_signed(Duration::try_seconds(soak).unwrap_or(Duration::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     inv.conn().execute(
         "UPDATE deployment_stages SET state = ?3, soak_until = CASE WHEN ?3 = 'soaking' THEN ?4 ELSE soak_until END, reasons = ?5 WHERE deployment_id = ?1 AND idx = ?2",
         params![id, idx, next, soak_until, serde_json::to_string(&reasons).unwrap_or_default()],

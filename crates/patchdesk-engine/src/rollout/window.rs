@@ -111,8 +111,8 @@ fn next_open_in<T: TimeZone>(
     }
     let today = now.with_timezone(tz).date_naive();
     (0..=7)
-        .flat_map(|off| {
-            let date = today + Duration::days(off);
+        .filter_map(|off| today.checked_add_signed(Duration::try_days(off)?))
+        .flat_map(|date| {
             windows.iter().filter_map(move |w| {
                 let wd = date.weekday().num_days_from_monday() as usize;
                 if !w.days[wd] {
