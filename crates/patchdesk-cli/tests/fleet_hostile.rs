@@ -533,7 +533,8 @@ fn item_12_a_passphrase_is_asked_once_before_connecting() {
     );
     let out = Command::new("sh")
         .arg("-c")
-        .arg("(sleep 3; printf '%s\\n' \"$PASS\") | script -qec \"$CMD\" /dev/null")
+        // (timeout: a CLI that asks once per host would wait for answers that never come)
+        .arg("(sleep 3; printf '%s\\n' \"$PASS\") | timeout 60 script -qec \"$CMD\" /dev/null")
         .env("PASS", &pass)
         .env("CMD", &cmd)
         .env("HOME", "/nonexistent-home")
@@ -568,7 +569,7 @@ impl Drop for SlowRepo<'_> {
         let run = |args: &[&str]| {
             let _ = Command::new("bash").arg(&f.script).args(args).output();
         };
-        run(&["exec", "pd-01", "--", "sh", "-c", "dpkg --configure -a; apt-get install -y -q --allow-downgrades pd-tools=2.0-1 >/dev/null 2>&1"]);
+        run(&["exec", "pd-01", "--", "sh", "-c", "dpkg --configure -a; apt-get install -y -q -o DPkg::Lock::Timeout=120 --allow-downgrades pd-tools=2.0-1 >/dev/null 2>&1"]);
         run(&["unpublish", "pd-tools", "2.3-1"]);
         run(&["unpublish", "pd-tools", "2.4-1"]);
         run(&["exec", "pd-01", "--", "apt-get", "update", "-qq"]);
