@@ -445,7 +445,7 @@ async fn scan_one(host: &HostRecord, prev: Option<&str>, opts: &ScanOptions) -> 
         pinned: host.host_key.clone(),
         accept_fingerprint: opts.accept.get(&host.spec.name).cloned(),
     };
-    let conn = match Connection::open(&host.spec, trust, &opts.ssh).await {
+    let conn = match Connection::open(&host.spec, trust, &opts.ssh, None).await {
         Ok(c) => c,
         Err(e) => {
             return HostScan {

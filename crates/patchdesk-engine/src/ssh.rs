@@ -444,12 +444,22 @@ fn connect_error(address: &str, port: u16, e: russh::Error) -> HostError {
 }
 
 impl Connection {
-    /// Connect, verify the host key, and authenticate.
+    /// Connect, verify the host key, and authenticate. A key file not unlocked yet in
+    /// `options.keys` is unlocked first, with `passphrase` when it is encrypted: before the
+    /// connection and its timeouts, once per key file for everyone sharing those options (a scan
+    /// unlocks all its key files up front, see [`crate::scan::scan_hosts`]).
     pub async fn open(
         spec: &HostSpec,
         trust: Trust,
         options: &SshOptions,
+        passphrase: Option<PassphraseFn>,
     ) -> Result<Connection, HostError> {
+        if let (Auth::KeyFile { path }, Some(ask)) = (&spec.auth, passphrase) {
+            if options.keys.get(path).is_none() {
+                let (keys, path) = (options.keys.clone(), path.clone());
+                let _ = tokio::task::spawn_blocking(move || keys.unlock(&path, Some(&ask))).await;
+            }
+        }
         let (res, check) = handshake(spec, trust, options.known_hosts.clone(), options).await;
         let (verdict, offered) = {
             let mut c = check.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,7 +17,7 @@ pub(super) async fn connect(
         pinned: host.host_key.clone(),
         accept_fingerprint: None,
     };
-    Connection::open(&host.spec, trust, ssh).await
+    Connection::open(&host.spec, trust, ssh, None).await
 }
 
 pub(super) fn sudo(host: &HostRecord) -> &'static str {
