@@ -283,7 +283,7 @@ fn items_11_18_19_what_a_host_says_never_drives_the_terminal() {
     t.os_release("NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nPRETTY_NAME=\"\u{1b}]0;pwned\u{7}\u{1b}[2JDebian \u{202e}21 mrowkoob\"\n");
     t.fake(
         "apt-get",
-        "#!/bin/sh\ncase \" $* \" in *\" -s \"*) /usr/bin/apt-get \"$@\"; rc=$?; printf 'Inst pd-evil [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all\\033[31m])\\n'; exit $rc;; esac\nprintf '\\033]0;pwned\\007\\033[2J\\342\\200\\256E: evil failure\\n' >&2\nexit 100\n",
+        "#!/bin/sh\ncase \" $* \" in *\" dist-upgrade \"*) /usr/bin/apt-get \"$@\"; rc=$?; printf 'Inst pd-evil [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all\\033[31m])\\n'; exit $rc;; *\" -s \"*) exec /usr/bin/apt-get \"$@\";; esac\nprintf '\\033]0;pwned\\007\\033[2J\\342\\200\\256E: evil failure\\n' >&2\nexit 100\n",
     );
     let (r, _, _) = scan(&cli, "evil");
     assert_eq!(r["ok"], true, "{r}");

@@ -472,11 +472,22 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
             }
             _ => {}
         }
-        if let Some(&status) = s.exits.get("pending").filter(|s| **s != 0) {
-            return Err(FactsError::ListingFailed {
-                tool: "apt-get -s dist-upgrade",
-                status,
-            });
+        // Without apt at all the host cannot be assessed. An apt that fails (broken
+        // dependencies, a lock, damaged lists) still leaves dpkg's list of what is installed,
+        // which is what verification and rollback read: kept, with the failure said.
+        match s.exits.get("pending") {
+            Some(127) => {
+                return Err(FactsError::ListingFailed {
+                    tool: "apt-get -s dist-upgrade",
+                    status: 127,
+                })
+            }
+            Some(&status) if status != 0 => w.push(|| {
+                format!(
+                    "pending: `apt-get -s dist-upgrade` failed on the host (exit status {status}): the pending updates are unknown until it works (run it there to see why)"
+                )
+            }),
+            _ => {}
         }
         let (pkgs, warn) = dpkg_query(s.get("packages")?)?;
         if pkgs.is_empty() {
@@ -988,11 +999,19 @@ mod tests {
                 status: 2
             })
         );
-        let apt = with_section("pending", "@@PD pending-exit 100");
+        let no_apt = with_section("pending", "@@PD pending-exit 127");
         assert!(matches!(
-            parse_scan(&apt),
-            Err(FactsError::ListingFailed { status: 100, .. })
+            parse_scan(&no_apt),
+            Err(FactsError::ListingFailed { status: 127, .. })
         ));
+        // apt failing (broken dependencies) keeps dpkg's list and says so.
+        let apt = parse_scan(&with_section("pending", "@@PD pending-exit 100")).unwrap();
+        assert!(apt.packages.is_some_and(|p| !p.is_empty()));
+        assert!(
+            apt.warnings.iter().any(|w| w.contains("exit status 100")),
+            "{:?}",
+            apt.warnings
+        );
         let ok = with_section("pending", "Inst pd-hello [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all])\n@@PD pending-exit 0");
         assert_eq!(parse_scan(&ok).unwrap().pending.unwrap().len(), 1);
     }
