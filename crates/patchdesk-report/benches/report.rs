@@ -115,6 +115,7 @@ fn main() {
             ScanOutcome::Failed {
                 code: "unreachable".into(),
                 message: "connection refused".into(),
+                bytes_received: 0,
             }
         } else {
             ScanOutcome::Ok {

@@ -127,6 +127,7 @@ pub fn fail(db: &mut Db, host: &str) {
             &ScanOutcome::Failed {
                 code: "unreachable".into(),
                 message: "cannot connect to 127.0.0.9:22: connection refused. Check the host is up and reachable, then scan again.".into(),
+                bytes_received: 0,
             },
             None,
         )
