@@ -41,9 +41,9 @@ pub struct Compliance {
     pub open_low: usize,
     pub nearest_deadline: Option<DateTime<Utc>>,
     pub time_to_patch: Vec<TimeToPatch>,
-    /// Hosts of the scope whose patch level is unknown now (never read, or not readable: no
-    /// dpkg, a failed package listing): never counted as patched or compliant. Filled by
-    /// [`compliance`]; empty in stored weekly snapshots.
+    /// Hosts of the scope whose patch level is unknown (never read, or not readable: no dpkg, a
+    /// failed package listing) as their scans stood at the instant: never counted as patched or
+    /// compliant. (Empty in weekly snapshots stored before this was added.)
     #[serde(default)]
     pub not_assessed: Vec<NotAssessed>,
 }
@@ -74,16 +74,21 @@ pub enum Unassessed {
 /// unreachable host, whose last good inventory still stands).
 const UNREADABLE: &[&str] = &["unsupported", "package_listing"];
 
-/// The hosts of a scope whose patch level is unknown now.
-pub fn not_assessed(inv: &Inventory, scope: &Scope) -> Result<Vec<NotAssessed>> {
-    Ok(inv
-        .host_summaries()?
+/// The hosts of a scope whose patch level is unknown at `at` (as their scans stood then).
+pub fn not_assessed(inv: &Inventory, scope: &Scope, at: DateTime<Utc>) -> Result<Vec<NotAssessed>> {
+    let filter = scope.filter();
+    let hosts: Vec<HostSummary> = inv
+        .host_summaries_at(at)?
         .into_iter()
-        .filter(|h| match scope {
-            Scope::Fleet => true,
-            Scope::Group(g) => h.host.spec.groups.iter().any(|x| x == g),
-            Scope::Environment(e) => h.host.spec.environment == *e,
-        })
+        .filter(|h| filter.admits(&h.host.spec))
+        .collect();
+    Ok(not_assessed_of(&hosts))
+}
+
+/// Which of these hosts cannot be assessed, and why.
+pub(crate) fn not_assessed_of(hosts: &[HostSummary]) -> Vec<NotAssessed> {
+    hosts
+        .iter()
         .filter_map(|h| {
             let last_error = h
                 .last_scan
@@ -106,12 +111,12 @@ pub fn not_assessed(inv: &Inventory, scope: &Scope) -> Result<Vec<NotAssessed>> 
                 (Some(_), _) => return None,
             };
             Some(NotAssessed {
-                host: h.host.spec.name,
+                host: h.host.spec.name.clone(),
                 kind,
                 reason,
             })
         })
-        .collect())
+        .collect()
 }
 
 impl Compliance {
@@ -147,7 +152,7 @@ pub fn compliance(inv: &Inventory, scope: &Scope, at: DateTime<Utc>) -> Result<C
     let open = classify::patches_at(inv, &filter, at)?;
     let fixed = classify::fixed_exposures_at(inv, &filter, at)?;
     let mut c = compliance_from(scope, &open, &fixed);
-    c.not_assessed = not_assessed(inv, scope)?;
+    c.not_assessed = not_assessed(inv, scope, at)?;
     Ok(c)
 }
 

@@ -23,8 +23,8 @@ compliant: number,
  */
 percent: number | null, overdue: number, open_critical: number, open_high: number, open_moderate: number, open_low: number, nearest_deadline: string | null, time_to_patch: Array<TimeToPatch>, 
 /**
- * Hosts of the scope whose patch level is unknown now (never read, or not readable: no
- * dpkg, a failed package listing): never counted as patched or compliant. Filled by
- * [`compliance`]; empty in stored weekly snapshots.
+ * Hosts of the scope whose patch level is unknown (never read, or not readable: no dpkg, a
+ * failed package listing) as their scans stood at the instant: never counted as patched or
+ * compliant. (Empty in weekly snapshots stored before this was added.)
  */
 not_assessed: Array<NotAssessed>, };
