@@ -20,7 +20,8 @@ use patchdesk_engine::report::{
     self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
 };
 use patchdesk_engine::rollout::{
-    self, DeploymentStatus, GroupSettings, Plan, PlanRequest, Selection, SnapshotHook,
+    self, DeploymentState, DeploymentStatus, GateVerdict, GroupSettings, HostState, Mode, Plan,
+    PlanRequest, Selection, SnapshotHook, StageState,
 };
 use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
 use patchdesk_engine::settings::Settings;
@@ -668,18 +669,21 @@ fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
     let Some(stage) = st.stages.get(st.current_stage as usize) else {
         return;
     };
-    if st.state == "halted" || st.state == "rolled-back" {
+    if matches!(
+        st.state,
+        DeploymentState::Halted | DeploymentState::RolledBack
+    ) {
         // An auto gate said no-go: say so once, and what was rolled back by policy.
         let fresh = state
             .gates_notified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((st.id, -1));
-        if fresh && st.mode == "auto" {
+        if fresh && st.mode == Mode::Auto {
             let rolled = stage
                 .hosts
                 .iter()
-                .filter(|h| h.state == "rolled-back")
+                .filter(|h| h.state == HostState::RolledBack)
                 .count();
             notify_open_deployment(
                 app,
@@ -694,7 +698,7 @@ fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
         }
         return;
     }
-    if stage.state != "gate" || st.mode != "manual" {
+    if stage.state != StageState::Gate || st.mode != Mode::Manual {
         return;
     }
     let fresh = state
@@ -705,8 +709,12 @@ fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
     if !fresh {
         return;
     }
-    let ok = stage.hosts.iter().filter(|h| h.state == "applied").count();
-    let verdict = if stage.healthy == Some(true) {
+    let ok = stage
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Applied)
+        .count();
+    let verdict = if stage.verdict == Some(GateVerdict::Go) {
         "go?"
     } else {
         "the engine says no-go"

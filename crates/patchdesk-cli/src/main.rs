@@ -986,8 +986,8 @@ fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
     } else {
         output::deployment(st);
     }
-    Ok(match st.state.as_str() {
-        "halted" => EXIT_HALTED,
+    Ok(match st.state {
+        rollout::DeploymentState::Halted => EXIT_HALTED,
         _ => 0,
     })
 }

@@ -470,7 +470,7 @@ pub fn deployment(d: &DeploymentStatus) {
             }
         );
         for r in &s.reasons {
-            outln!("      {}", safe(r));
+            outln!("      {}", safe(&r.to_string()));
         }
         for h in &s.hosts {
             if let Some(r) = &h.excluded {

@@ -111,7 +111,7 @@ fn rollout_through_canary_and_waves_then_rollback() {
     let (st, _) = at(&cli, t1, &["deploy", "start", &id, "--json"]);
     let canary = stage(&st, "canary");
     assert_eq!(canary["state"], "gate");
-    assert_eq!(canary["healthy"], true, "{canary}");
+    assert_eq!(canary["verdict"], "go", "{canary}");
     let reasons = canary["reasons"].to_string();
     assert!(
         reasons.contains("not available"),
@@ -457,7 +457,7 @@ fn a_changed_host_key_or_a_stopped_host_mid_deployment_halts_it_at_the_gate() {
     fleet.run(&["start-host", "pd-05"]);
     let (rb, _) = at(&cli, t0, &["deploy", "rollback", &id, "--json"]);
     assert_eq!(wave["state"], "gate", "{wave}");
-    assert_eq!(wave["healthy"], false);
+    assert_eq!(wave["verdict"], "no-go");
     let reasons = wave["reasons"].to_string();
     assert!(
         reasons.contains("HOST KEY HAS CHANGED") && reasons.contains("Nothing was run"),

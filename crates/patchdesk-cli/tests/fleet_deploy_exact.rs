@@ -312,7 +312,7 @@ fn a_transaction_that_removes_a_package_is_refused_unless_overridden_and_rolls_b
     let _undo = RollbackOnDrop(&cli, id.clone());
     let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
     assert_eq!(stage(&st, "canary")["state"], "gate", "{st}");
-    assert_eq!(stage(&st, "canary")["healthy"], true, "{st}");
+    assert_eq!(stage(&st, "canary")["verdict"], "go", "{st}");
     let gone = fleet.exec(
         "pd-01",
         &["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "pd-agent"],
@@ -410,7 +410,7 @@ fn kill_9_mid_maintainer_script_resume_waits_for_dpkg_then_finishes_with_the_aud
         "{stderr}"
     );
     assert_eq!(stage(&st, "canary")["state"], "gate", "{st}");
-    assert_eq!(stage(&st, "canary")["healthy"], true, "{st}");
+    assert_eq!(stage(&st, "canary")["verdict"], "go", "{st}");
     assert_eq!(host(&st, "pd-01")["note"], Value::Null);
     for h in hosts {
         assert_eq!(installed(&fleet, h, "pd-tools"), "2.6-1", "{h}");
@@ -749,7 +749,7 @@ fn go_at_a_no_go_gate_is_refused_and_an_override_needs_a_reason_that_is_recorded
     let id = p["deployment_id"].as_i64().unwrap().to_string();
     let _undo = RollbackOnDrop(&cli, id.clone());
     let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
-    assert_eq!(stage(&st, "canary")["healthy"], false, "{st}");
+    assert_eq!(stage(&st, "canary")["verdict"], "no-go", "{st}");
     let plain = cli.cmd_with(&["deploy", "go", &id], &[("PATCHDESK_NOW", T0)]);
     let err = String::from_utf8_lossy(&plain.stderr).to_string();
     assert_eq!(plain.status.code(), Some(1), "{err}");

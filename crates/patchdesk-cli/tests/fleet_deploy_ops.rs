@@ -100,8 +100,15 @@ fn a_busy_dpkg_lock_is_waited_for_visibly_then_given_up_with_a_clear_error() {
     assert_eq!(v02, "1.1-1", "the other canary host went on");
     assert!(
         stage(&st, "canary")["reasons"]
-            .to_string()
-            .contains("NO-GO pd-01: the dpkg lock stayed busy"),
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["verdict"] == "no-go"
+                && r["host"] == "pd-01"
+                && r["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("the dpkg lock stayed busy")),
         "{st}"
     );
 

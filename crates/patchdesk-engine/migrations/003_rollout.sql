@@ -24,7 +24,7 @@ CREATE TABLE deployment_stages (
     applied_at TEXT,
     soak_until TEXT,
     decision TEXT,                      -- go | no-go
-    reasons TEXT,                       -- JSON array
+    reasons TEXT,                       -- JSON array of rollout::GateReason (schema 7; strings before)
     decided_at TEXT,
     decided_by TEXT,
     PRIMARY KEY (deployment_id, idx)
@@ -53,7 +53,7 @@ CREATE TABLE deployment_targets (
 CREATE TABLE rollback_paths (
     deployment_id INTEGER NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
     host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,                 -- downgrade | none
+    kind TEXT NOT NULL,                 -- downgrade | pin | snapshot | none (rollout::RollbackKind)
     ok INTEGER NOT NULL,
     detail TEXT NOT NULL,
     override_reason TEXT,

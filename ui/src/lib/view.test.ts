@@ -87,7 +87,14 @@ describe("formatting", () => {
   });
 });
 
-import { byBucket, changeLine, changeWhy, countdown, secondsLeftNow, secondsUntil } from "./view";
+import { byBucket, changeLine, changeWhy, countdown, reasonText, secondsLeftNow, secondsUntil } from "./view";
+
+describe("gate reasons", () => {
+  it("read as the CLI prints them, the verdict typed", () => {
+    expect(reasonText({ verdict: "no-go", host: "web-2", message: "smoke test `x` failed (exit 1)" })).toBe("NO-GO web-2: smoke test `x` failed (exit 1)");
+    expect(reasonText({ verdict: "go", host: "web-1", message: "now needs a reboot" })).toBe("web-1: now needs a reboot");
+  });
+});
 
 describe("countdowns", () => {
   it("formats time left and overdue", () => {

@@ -1,5 +1,6 @@
 // View logic of the PatchDesk UI: pure functions, tested with Vitest (view.test.ts).
 import type { Compliance } from "./bindings/Compliance";
+import type { GateReason } from "./bindings/GateReason";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { NotAssessed } from "./bindings/NotAssessed";
 import type { Package } from "./bindings/Package";
@@ -155,6 +156,11 @@ export function secondsUntil(iso: string | null | undefined, now: Date): number 
 /** One package of a deployment's transaction: `pd-libfoo1 1:3.0-1 → 1:3.1-1`. */
 export function changeLine(c: { package: string; from_version: string | null; to_version: string | null }): string {
   return `${c.package} ${c.from_version ?? "(new)"} → ${c.to_version ?? "(removed)"}`;
+}
+
+/** A gate reason as one line, as the CLI prints it: `NO-GO web-2: smoke test … failed`. */
+export function reasonText(r: GateReason): string {
+  return `${r.verdict === "no-go" ? "NO-GO " : ""}${r.host}: ${r.message}`;
 }
 
 /** Why a package is in the transaction. */

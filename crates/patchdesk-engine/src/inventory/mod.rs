@@ -27,6 +27,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/004_rollout_policy.sql")),
         M::up(include_str!("../../migrations/005_deploy_transaction.sql")),
         M::up(include_str!("../../migrations/006_reports.sql")),
+        M::up(include_str!("../../migrations/007_leases.sql")),
     ])
 });
 
@@ -343,7 +344,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 6;
+    const LATEST: i64 = 7;
 
     #[test]
     fn migrations_are_valid() {
@@ -392,7 +393,10 @@ mod tests {
         let st = crate::rollout::status(&inv, 1).unwrap();
         assert_eq!((st.name.as_str(), st.state.as_str()), ("old", "halted"));
         assert!(!st.rollback_on_no_go);
-        assert_eq!(st.stages[0].hosts[0].state, "applied");
+        assert_eq!(
+            st.stages[0].hosts[0].state,
+            crate::rollout::HostState::Applied
+        );
         assert!(!st.stages[0].hosts[0].pinned);
     }
 
@@ -431,10 +435,15 @@ mod tests {
         assert_eq!(h.changes[0].kind, crate::rollout::ChangeKind::Upgrade);
         assert_eq!(
             (
-                st.stages[0].healthy,
+                st.stages[0].verdict,
                 st.stages[0].override_reason.as_deref()
             ),
-            (Some(false), None)
+            (Some(crate::rollout::GateVerdict::NoGo), None)
+        );
+        // Its stored reason became typed (schema 7): the verdict is no longer read from text.
+        assert_eq!(
+            st.stages[0].reasons,
+            [crate::rollout::GateReason::no_go("h1", "x")]
         );
         // The new tables and columns work on the upgraded file.
         let st = crate::rollout::exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();

@@ -7,6 +7,7 @@ use super::{Compliance, HostCounts, IsoWeek, ScanState, Scope};
 use crate::classify::{self, Bucket, FixedExposure, PatchFilter, PatchItem, Policy};
 use crate::error::{Error, Result};
 use crate::inventory::{HostSummary, Inventory};
+use crate::rollout::{DeploymentState, GateReason, GateVerdict, HostState};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -605,8 +606,8 @@ struct StageAt {
     override_reason: Option<String>,
     decided_by: Option<String>,
     started_at: Option<DateTime<Utc>>,
-    decision: Option<String>,
-    reasons: Vec<String>,
+    decision: Option<GateVerdict>,
+    reasons: Vec<GateReason>,
     decided_at: Option<DateTime<Utc>>,
 }
 
@@ -632,7 +633,7 @@ fn deployments(
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, DateTime<Utc>>(3)?,
-                r.get::<_, String>(4)?,
+                r.get::<_, DeploymentState>(4)?,
                 r.get::<_, DateTime<Utc>>(5)?,
                 r.get::<_, String>(6)?,
             ))
@@ -655,7 +656,7 @@ fn deployments(
     let mut rows = Vec::new();
     let mut overrides = Vec::new();
     for (id, name, dscope, created_at, state, updated_at, overrides_json) in deployments {
-        let hosts: Vec<(String, String)> = hosts_stmt
+        let hosts: Vec<(String, HostState)> = hosts_stmt
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let touches = hosts.iter().any(|(h, _)| names.contains(h))
@@ -684,7 +685,7 @@ fn deployments(
         let mut rolled_back = Vec::new();
         let mut rollback_in_period = false;
         for (h, st) in &hosts {
-            if st != "rolled-back" {
+            if *st != HostState::RolledBack {
                 continue;
             }
             let t: Option<DateTime<Utc>> =
@@ -696,17 +697,17 @@ fn deployments(
         }
         let outcome_at = |t: DateTime<Utc>| -> DeploymentOutcome {
             let decided = |s: &StageAt| s.decided_at.is_some_and(|d| d <= t);
-            if state == "rolled-back" && updated_at <= t {
+            if state == DeploymentState::RolledBack && updated_at <= t {
                 DeploymentOutcome::RolledBack
             } else if stages
                 .iter()
-                .any(|s| decided(s) && s.decision.as_deref() == Some("no-go"))
+                .any(|s| decided(s) && s.decision == Some(GateVerdict::NoGo))
             {
                 DeploymentOutcome::Halted
             } else if !stages.is_empty()
                 && stages
                     .iter()
-                    .all(|s| decided(s) && s.decision.as_deref() == Some("go"))
+                    .all(|s| decided(s) && s.decision == Some(GateVerdict::Go))
             {
                 DeploymentOutcome::Finished
             } else if stages.iter().any(|s| s.started_at.is_some_and(|x| x <= t)) {
@@ -738,12 +739,12 @@ fn deployments(
             stages: stages.len(),
             gates_passed: decided
                 .iter()
-                .filter(|s| s.decision.as_deref() == Some("go"))
+                .filter(|s| s.decision == Some(GateVerdict::Go))
                 .count(),
             no_go_reasons: decided
                 .iter()
-                .filter(|s| s.decision.as_deref() == Some("no-go"))
-                .flat_map(|s| s.reasons.iter().cloned())
+                .filter(|s| s.decision == Some(GateVerdict::NoGo))
+                .flat_map(|s| s.reasons.iter().map(GateReason::to_string))
                 .collect(),
             rolled_back_hosts: rolled_back,
         });

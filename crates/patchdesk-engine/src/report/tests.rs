@@ -354,7 +354,7 @@ fn deployments_overrides_and_drills_in_the_period() {
                VALUES ('hello <fix> & co', 'web', '2026-11-24 13:00:00+00:00', '2026-11-26 10:00:00+00:00', 'halted', 1, 'manual', 0, '[]', '[]', '{\"no-canary\":\"web has no non-prod host; accepted by Ana\"}');
              INSERT INTO deployment_stages (deployment_id, idx, name, state, started_at, decision, reasons, decided_at)
                VALUES (1, 0, 'canary', 'done', '2026-11-24 14:00:00+00:00', 'go', '[]', '2026-11-25 09:00:00+00:00'),
-                      (1, 1, '100%', 'failed', '2026-11-26 08:00:00+00:00', 'no-go', '[\"NO-GO web-2: smoke test failed\"]', '2026-11-26 10:00:00+00:00');
+                      (1, 1, '100%', 'failed', '2026-11-26 08:00:00+00:00', 'no-go', '[{\"verdict\":\"no-go\",\"host\":\"web-2\",\"message\":\"smoke test failed\"}]', '2026-11-26 10:00:00+00:00');
              INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state) VALUES (1, 1, 0, 'applied'), (1, 2, 1, 'rolled-back');",
         )
         .unwrap();

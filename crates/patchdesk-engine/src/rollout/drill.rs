@@ -44,7 +44,8 @@ pub async fn drill(
     };
     let applied = advance(inv, id, ssh, progress.clone()).await?;
     let rolled = rollback(inv, id, &[], ssh, progress).await?;
-    let ok = applied.state == "finished" && rolled.state == "rolled-back";
+    let ok =
+        applied.state == DeploymentState::Finished && rolled.state == DeploymentState::RolledBack;
     let now = inv.clock().now();
     let st = DrillStatus {
         group: req.scope.clone(),

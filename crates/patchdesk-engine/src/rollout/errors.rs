@@ -28,7 +28,7 @@ pub enum DeployError {
     CannotExclude {
         id: i64,
         host: String,
-        state: String,
+        state: super::HostState,
     },
     #[error("{host} is already excluded from deployment {id} ({reason})")]
     AlreadyExcluded {

@@ -10,7 +10,9 @@
 //! and it continues exactly where the database says it stopped (a host caught mid-apply waits for
 //! any dpkg still running there, is checked with `dpkg --audit` and its versions, and the open
 //! audit record is closed with the outcome). Every command that changes a host is written to the
-//! audit log before and after it runs. Must not parse scan output or touch other modules' tables.
+//! audit log before and after it runs. States, modes, rollback kinds and gate verdicts are the
+//! enums of `state` (stored by name), never string literals. Must not parse scan output or touch
+//! other modules' tables.
 
 use crate::classify::{self, Bucket, PatchFilter};
 use crate::error::{Error, HostError, Result};
@@ -35,6 +37,7 @@ mod remote;
 mod rollback;
 mod run;
 mod selection;
+mod state;
 mod transaction;
 mod window;
 
@@ -53,6 +56,9 @@ use remote::{
 pub use rollback::{rollback, unpin};
 pub use run::{advance, exclude, go, no_go};
 pub use selection::{delete_selection, save_selection, selection, selections, Selection};
+pub use state::{
+    verdict, DeploymentState, GateReason, GateVerdict, HostState, Mode, RollbackKind, StageState,
+};
 use transaction::Direction;
 pub use transaction::{Change, ChangeKind};
 pub use window::{maintenance_window, maintenance_windows, set_maintenance_window};
@@ -130,7 +136,7 @@ pub struct StagePlan {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RollbackPath {
     pub host: String,
-    pub kind: String,
+    pub kind: RollbackKind,
     pub ok: bool,
     pub detail: String,
 }
@@ -206,7 +212,7 @@ pub(super) fn scope_of(inv: &Inventory, id: i64) -> Result<String> {
         })?)
 }
 
-pub(super) fn rollback_kind(inv: &Inventory, id: i64, host: &HostRecord) -> Result<String> {
+pub(super) fn rollback_kind(inv: &Inventory, id: i64, host: &HostRecord) -> Result<RollbackKind> {
     Ok(inv
         .conn()
         .query_row(
@@ -215,7 +221,7 @@ pub(super) fn rollback_kind(inv: &Inventory, id: i64, host: &HostRecord) -> Resu
             |r| r.get(0),
         )
         .optional()?
-        .unwrap_or_else(|| "downgrade".into()))
+        .unwrap_or(RollbackKind::Downgrade))
 }
 
 /// Where a deployment is, for the CLI and the UI.
@@ -225,8 +231,8 @@ pub struct DeploymentStatus {
     pub id: i64,
     pub name: String,
     pub scope: String,
-    pub state: String,
-    pub mode: String,
+    pub state: DeploymentState,
+    pub mode: Mode,
     pub current_stage: i64,
     pub stages: Vec<StageStatus>,
     pub warnings: Vec<String>,
@@ -242,16 +248,16 @@ pub struct DeploymentStatus {
 pub struct StageStatus {
     pub idx: i64,
     pub name: String,
-    pub state: String,
+    pub state: StageState,
     pub soak_until: Option<DateTime<Utc>>,
     pub soak_seconds_left: Option<i64>,
-    /// The engine's recommendation at the gate, and the decision taken.
-    pub healthy: Option<bool>,
-    pub decision: Option<String>,
+    /// The engine's verdict at the gate (from `reasons`), and the decision taken.
+    pub verdict: Option<GateVerdict>,
+    pub decision: Option<GateVerdict>,
     pub decided_by: Option<String>,
     /// A go given at a gate the engine judged no-go: the written reason.
     pub override_reason: Option<String>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<GateReason>,
     pub hosts: Vec<HostStatus>,
     /// The stage waits for a closed maintenance window that opens then.
     pub window_opens_at: Option<DateTime<Utc>>,
@@ -261,7 +267,7 @@ pub struct StageStatus {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HostStatus {
     pub host: String,
-    pub state: String,
+    pub state: HostState,
     pub error: Option<String>,
     /// A pin rollback holds the previous versions on this host (until `deploy unpin`).
     pub pinned: bool,
@@ -305,7 +311,7 @@ fn load_status(
         .query_row(
             "SELECT name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go FROM deployments WHERE id = ?1",
             [id],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, bool>(7)?)),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, DeploymentState>(2)?, r.get::<_, Mode>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, bool>(7)?)),
         )
         .optional()?
         .ok_or(DeployError::UnknownDeployment(id))?;
@@ -313,17 +319,14 @@ fn load_status(
     let mut stages = stmt
         .query_map([id], |r| {
             let soak_until: Option<DateTime<Utc>> = r.get(3)?;
-            let reasons: Vec<String> = r
-                .get::<_, Option<String>>(5)?
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default();
+            let reasons = reasons_of(r.get::<_, Option<String>>(5)?.as_deref());
             Ok(StageStatus {
                 idx: r.get(0)?,
                 name: r.get(1)?,
                 state: r.get(2)?,
                 soak_until,
                 soak_seconds_left: soak_until.map(|u| (u - now).num_seconds().max(0)),
-                healthy: None,
+                verdict: None,
                 decision: r.get(4)?,
                 decided_by: r.get(6)?,
                 override_reason: r.get(7)?,
@@ -360,21 +363,21 @@ fn load_status(
             }
             s.hosts.push(h);
         }
-        if as_of_now && s.state == "soaking" && s.soak_until.is_some_and(|u| u <= now) {
+        if as_of_now && s.state == StageState::Soaking && s.soak_until.is_some_and(|u| u <= now) {
             // The soak is over: the stage waits at its gate (the end-of-soak check runs when the
             // gate is decided, or by itself in auto mode).
-            s.state = "gate".into();
+            s.state = StageState::Gate;
         }
-        if s.state == "gate" || s.decision.is_some() {
-            s.healthy = Some(s.reasons.iter().all(|r| !r.starts_with("NO-GO")));
+        if s.state == StageState::Gate || s.decision.is_some() {
+            s.verdict = Some(verdict(&s.reasons));
         }
     }
     let (name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go) = row;
-    let active = state == "running" || state == "planned";
+    let active = state.is_active();
     let mut window_wait = None;
     if let Some(s) = stages
         .get_mut(current_stage as usize)
-        .filter(|s| active && s.state == "pending")
+        .filter(|s| active && s.state == StageState::Pending)
     {
         let hosts: Vec<HostRecord> = s
             .hosts
@@ -403,7 +406,7 @@ fn load_status(
     let unresolved: Vec<&HostStatus> = stages
         .iter()
         .flat_map(|s| &s.hosts)
-        .filter(|h| h.excluded.is_none() && (h.state == "attention" || h.state == "applying"))
+        .filter(|h| h.excluded.is_none() && h.state.is_unresolved())
         .collect();
     let waiting_for = if window_wait.is_some() {
         window_wait
@@ -429,13 +432,13 @@ fn load_status(
     } else if active {
         stages
             .get(current_stage as usize)
-            .and_then(|s| match s.state.as_str() {
-                "soaking" => Some(format!(
+            .and_then(|s| match s.state {
+                StageState::Soaking => Some(format!(
                     "the {} soak ({} left)",
                     s.name,
                     hours_minutes(s.soak_seconds_left.unwrap_or(0))
                 )),
-                "gate" if mode == "manual" => Some(format!(
+                StageState::Gate if mode == Mode::Manual => Some(format!(
                     "your go / no-go on the {} gate{}",
                     s.name,
                     if s.soak_until.is_some_and(|u| u <= now) && s.decision.is_none() && as_of_now {
@@ -444,7 +447,7 @@ fn load_status(
                         ""
                     }
                 )),
-                "gate" => Some(format!(
+                StageState::Gate => Some(format!(
                     "the end-of-soak check of the {} gate (auto mode decides at the next run)",
                     s.name
                 )),
@@ -483,13 +486,13 @@ pub fn list(inv: &Inventory) -> Result<Vec<DeploymentStatus>> {
 /// One host of a stage, as stored.
 pub(super) struct StageHost {
     pub host: HostRecord,
-    pub state: String,
+    pub state: HostState,
     /// Left out of the rest of the deployment.
     pub excluded: bool,
 }
 
 pub(super) fn stage_hosts(inv: &Inventory, id: i64, idx: i64) -> Result<Vec<StageHost>> {
-    let rows: Vec<(String, String, bool)> = inv
+    let rows: Vec<(String, HostState, bool)> = inv
         .conn()
         .prepare("SELECT h.name, d.state, d.excluded_reason IS NOT NULL FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name")?
         .query_map(params![id, idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -574,7 +577,7 @@ pub(super) fn set_host(
     inv: &Inventory,
     id: i64,
     host: &HostRecord,
-    state: &str,
+    state: HostState,
     error: Option<&str>,
 ) -> Result<()> {
     inv.conn().execute(
@@ -582,6 +585,12 @@ pub(super) fn set_host(
         params![id, host.id, state, error],
     )?;
     Ok(())
+}
+
+/// A stage's stored reasons (JSON); unreadable ones are dropped, never guessed.
+pub(super) fn reasons_of(json: Option<&str>) -> Vec<GateReason> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
 }
 
 /// What a host is doing right now, shown beside its state (`None` clears it).

@@ -200,7 +200,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         let path = match res {
             Err(e) => RollbackPath {
                 host: host.clone(),
-                kind: "none".into(),
+                kind: RollbackKind::None,
                 ok: false,
                 detail: e,
             },
@@ -317,7 +317,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                 if missing.is_empty() && req.pin && probe.can_pin {
                     RollbackPath {
                         host: host.clone(),
-                        kind: "pin".into(),
+                        kind: RollbackKind::Pin,
                         ok: true,
                         detail: format!("{exact}, and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
                     }
@@ -327,14 +327,14 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     }
                     RollbackPath {
                         host: host.clone(),
-                        kind: "downgrade".into(),
+                        kind: RollbackKind::Downgrade,
                         ok: true,
                         detail: exact,
                     }
                 } else {
                     RollbackPath {
                         host: host.clone(),
-                        kind: "none".into(),
+                        kind: RollbackKind::None,
                         ok: false,
                         detail: format!(
                             "the repositories no longer offer {}: no downgrade path",
@@ -456,7 +456,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     // A group snapshot hook is a rollback path of its own where no downgrade is possible.
     if let Some(hook) = snapshot_hook(inv, &req.scope)? {
         for r in rollback.iter_mut().filter(|r| !r.ok) {
-            r.kind = "snapshot".into();
+            r.kind = RollbackKind::Snapshot;
             r.ok = true;
             r.detail = format!(
                 "{}; restore by the {} hook `{}`",
@@ -506,17 +506,18 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         .collect();
     tx.execute(
         "INSERT INTO deployments (name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides, rollback_on_no_go, transaction_planned)
-         VALUES (?1, ?2, ?3, ?3, 'planned', 0, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
+         VALUES (?1, ?2, ?3, ?3, ?10, 0, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
         params![
             req.name.trim(),
             req.scope,
             now,
-            if req.auto { "auto" } else { "manual" },
+            if req.auto { Mode::Auto } else { Mode::Manual },
             req.canary_soak_hours * 3600,
             serde_json::to_string(&smoke).unwrap_or_default(),
             serde_json::to_string(&plan.warnings).unwrap_or_default(),
             serde_json::to_string(&overrides).unwrap_or_default(),
             req.rollback_on_no_go,
+            DeploymentState::Planned,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -524,10 +525,10 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         tx.query_row("SELECT id FROM hosts WHERE name = ?1", [name], |r| r.get(0))
     };
     for (i, s) in plan.stages.iter().enumerate() {
-        tx.execute("INSERT INTO deployment_stages (deployment_id, idx, name, state) VALUES (?1, ?2, ?3, 'pending')", params![id, i as i64, s.name])?;
+        tx.execute("INSERT INTO deployment_stages (deployment_id, idx, name, state) VALUES (?1, ?2, ?3, ?4)", params![id, i as i64, s.name, StageState::Pending])?;
         for h in &s.hosts {
             let hid = host_id(&tx, h)?;
-            tx.execute("INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state) VALUES (?1, ?2, ?3, 'pending')", params![id, hid, i as i64])?;
+            tx.execute("INSERT INTO deployment_hosts (deployment_id, host_id, stage_idx, state) VALUES (?1, ?2, ?3, ?4)", params![id, hid, i as i64, HostState::Pending])?;
         }
     }
     for t in &plan.targets {

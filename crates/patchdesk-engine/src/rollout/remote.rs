@@ -98,12 +98,17 @@ pub(super) enum ChangeError {
     TimedOut(String),
     /// It failed, or could not start.
     Failed(String),
+    /// apt refused at once because another package manager holds the dpkg lock: nothing was
+    /// changed. `holder` says who (e.g. `held by process 812 (apt-get)`).
+    DpkgLocked { holder: String, message: String },
 }
 
 impl std::fmt::Display for ChangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChangeError::TimedOut(m) | ChangeError::Failed(m) => f.write_str(m),
+            ChangeError::TimedOut(m)
+            | ChangeError::Failed(m)
+            | ChangeError::DpkgLocked { message: m, .. } => f.write_str(m),
         }
     }
 }
@@ -180,18 +185,16 @@ pub(super) async fn run_audited(
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
             if status == 0 {
-                Ok(())
-            } else {
-                let tail: String = crate::text::clean(
-                    &String::from_utf8_lossy(&out.stderr)
-                        .lines()
-                        .rev()
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(" / "),
-                );
-                Err(ChangeError::Failed(format!("exit status {status}: {tail}")))
+                return Ok(());
             }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: String =
+                crate::text::clean(&stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / "));
+            let message = format!("exit status {status}: {tail}");
+            Err(match dpkg_lock_holder(&stderr) {
+                Some(holder) => ChangeError::DpkgLocked { holder, message },
+                None => ChangeError::Failed(message),
+            })
         }
         Err(e) => {
             if let Err(e) = inv.audit(
@@ -543,21 +546,29 @@ pub(super) async fn unpin_versions(
         .map_err(String::from)
 }
 
-/// Who holds the dpkg lock, from apt's "Could not get lock" message; `None` when the failure
-/// was something else.
-pub(super) fn lock_busy(error: &str) -> Option<String> {
-    if !(error.contains("Could not get lock") || error.contains("Unable to acquire the dpkg")) {
+/// Who holds the dpkg lock, read from the `E:` lines apt writes to stderr when it cannot take
+/// the lock (host output: bounded, control characters dropped); `None` when apt failed for
+/// another reason. The only place apt's lock message is read: callers get
+/// [`ChangeError::DpkgLocked`].
+pub(super) fn dpkg_lock_holder(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("E:"))
+        .take(16)
+        .collect();
+    if !lines
+        .iter()
+        .any(|l| l.contains("Could not get lock") || l.contains("Unable to acquire the dpkg"))
+    {
         return None;
     }
     Some(
-        error
-            .find("held by process")
-            .map(|i| {
-                error[i..]
-                    .split(" / ")
-                    .next()
-                    .unwrap_or_default()
-                    .trim_end_matches('.')
+        lines
+            .iter()
+            .find_map(|l| l.find("held by process").map(|i| &l[i..]))
+            .map(|h| {
+                h.trim_end_matches('.')
                     .chars()
                     .filter(|c| !c.is_control())
                     .take(80)
@@ -599,15 +610,17 @@ pub(super) async fn run_apt(
     loop {
         let res = run_audited(inv, host, action, command, &ssh).await;
         super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
-        let Some(holder) = res.as_ref().err().and_then(|e| lock_busy(&e.to_string())) else {
-            return res;
+        let holder = match res {
+            Err(ChangeError::DpkgLocked { holder, .. }) => holder,
+            other => return other,
         };
         let waited = started.elapsed();
         if waited >= max {
-            return Err(ChangeError::Failed(format!(
+            let message = format!(
                 "the dpkg lock stayed busy for {} s ({holder}); nothing was changed: find what holds it (unattended-upgrades, another apt) and resume",
                 waited.as_secs()
-            )));
+            );
+            return Err(ChangeError::DpkgLocked { holder, message });
         }
         let msg = format!(
             "waiting for the dpkg lock ({holder}), {} s so far",
@@ -711,18 +724,20 @@ mod tests {
 
     #[test]
     fn a_busy_dpkg_lock_is_recognised_with_its_holder() {
-        let e = "exit status 100: E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it? / E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 19720 (apt-get)";
+        let e = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 19720 (apt-get)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n";
         assert_eq!(
-            lock_busy(e).as_deref(),
+            dpkg_lock_holder(e).as_deref(),
             Some("held by process 19720 (apt-get)")
         );
         assert_eq!(
-            lock_busy("E: Could not get lock /var/lib/dpkg/lock").as_deref(),
+            dpkg_lock_holder("E: Could not get lock /var/lib/dpkg/lock\n").as_deref(),
             Some("held by another package manager")
         );
+        assert_eq!(dpkg_lock_holder("E: Unable to locate package x\n"), None);
         assert_eq!(
-            lock_busy("exit status 100: E: Unable to locate package x"),
-            None
+            dpkg_lock_holder("W: a package named Could not get lock was not found\n"),
+            None,
+            "only apt's own error lines count"
         );
     }
 

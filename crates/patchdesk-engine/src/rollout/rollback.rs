@@ -26,16 +26,13 @@ pub async fn rollback(
             if only.is_empty() && hs.excluded.is_some() {
                 continue;
             }
-            if !matches!(
-                hs.state.as_str(),
-                "applied" | "failed" | "attention" | "rolling-back"
-            ) {
+            if !hs.state.may_roll_back() {
                 continue;
             }
             let host = inv.host(&hs.host)?;
             let changes = changes_of(inv, id, &host)?;
             // Records cut off by a crash close before anything else runs on the host.
-            if hs.state == "attention" {
+            if hs.state == HostState::Attention {
                 close_interrupted(
                     inv,
                     &host,
@@ -43,7 +40,7 @@ pub async fn rollback(
                     "outcome not established: superseded by the rollback",
                 )?;
             }
-            if hs.state == "rolling-back" {
+            if hs.state == HostState::RollingBack {
                 close_interrupted(
                     inv,
                     &host,
@@ -51,7 +48,7 @@ pub async fn rollback(
                     "established on resume: interrupted; the rollback runs again",
                 )?;
             }
-            set_host(inv, id, &host, "rolling-back", None)?;
+            set_host(inv, id, &host, HostState::RollingBack, None)?;
             emit(
                 &progress,
                 Some(&hs.host),
@@ -66,7 +63,7 @@ pub async fn rollback(
                 .iter()
                 .filter_map(|c| Some((c.package.clone(), c.from_version.clone()?)))
                 .collect();
-            let result = if kind == "snapshot" {
+            let result = if kind == RollbackKind::Snapshot {
                 match snapshot_hook(inv, &scope_of(inv, id)?)? {
                     Some(hook) => run_hook(inv, &host, &hook, "restore", ssh).await,
                     None => Err(
@@ -85,7 +82,7 @@ pub async fn rollback(
                     Ok(()) => {
                         let cmd = detached(&host, &install_command(&changes, Direction::Rollback));
                         match run_apt(inv, id, &host, "rollback", &cmd, ssh, &progress).await {
-                            Ok(()) if kind == "pin" => {
+                            Ok(()) if kind == RollbackKind::Pin => {
                                 pin_versions(inv, id, &host, &pins, ssh).await
                             }
                             other => other.map_err(String::from),
@@ -94,14 +91,14 @@ pub async fn rollback(
                 }
             };
             match result {
-                Ok(()) => touched.push((host, changes, pins, kind == "pin")),
+                Ok(()) => touched.push((host, changes, pins, kind == RollbackKind::Pin)),
                 Err(e) => {
                     emit(&progress, Some(&hs.host), Phase::Failed, e.clone());
                     set_host(
                         inv,
                         id,
                         &host,
-                        "failed",
+                        HostState::Failed,
                         Some(&format!("rollback failed: {e}")),
                     )?
                 }
@@ -140,7 +137,7 @@ pub async fn rollback(
             );
         }
         if wrong.is_empty() {
-            set_host(inv, id, host, "rolled-back", None)?;
+            set_host(inv, id, host, HostState::RolledBack, None)?;
             inv.conn().execute(
                 "UPDATE deployment_hosts SET pinned = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
                 params![id, host.id, pinned],
@@ -156,7 +153,7 @@ pub async fn rollback(
                 inv,
                 id,
                 host,
-                "failed",
+                HostState::Failed,
                 Some(&format!(
                     "after rollback, not restored: {}",
                     wrong.join(", ")
@@ -165,14 +162,21 @@ pub async fn rollback(
         }
     }
     let left: i64 = inv.conn().query_row(
-        "SELECT count(*) FROM deployment_hosts WHERE deployment_id = ?1 AND excluded_reason IS NULL AND state IN ('applied', 'applying', 'failed', 'attention', 'rolling-back')",
-        [id],
+        "SELECT count(*) FROM deployment_hosts WHERE deployment_id = ?1 AND excluded_reason IS NULL AND state IN (?2, ?3, ?4, ?5, ?6)",
+        params![
+            id,
+            HostState::Applied,
+            HostState::Applying,
+            HostState::Failed,
+            HostState::Attention,
+            HostState::RollingBack
+        ],
         |r| r.get(0),
     )?;
     if left == 0 {
         inv.conn().execute(
-            "UPDATE deployments SET state = 'rolled-back', updated_at = ?2 WHERE id = ?1",
-            params![id, inv.clock().now()],
+            "UPDATE deployments SET state = ?3, updated_at = ?2 WHERE id = ?1",
+            params![id, inv.clock().now(), DeploymentState::RolledBack],
         )?;
     }
     status(inv, id)

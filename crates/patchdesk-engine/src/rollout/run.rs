@@ -21,13 +21,13 @@ pub async fn advance(
     recheck_unresolved(inv, id, ssh, &progress).await?;
     loop {
         let st = stored_status(inv, id)?;
-        if !(st.state == "planned" || st.state == "running") {
+        if !st.state.is_active() {
             return status(inv, id);
         }
-        if st.state == "planned" {
+        if st.state == DeploymentState::Planned {
             inv.conn().execute(
-                "UPDATE deployments SET state = 'running', updated_at = ?2 WHERE id = ?1",
-                params![id, inv.clock().now()],
+                "UPDATE deployments SET state = ?3, updated_at = ?2 WHERE id = ?1",
+                params![id, inv.clock().now(), DeploymentState::Running],
             )?;
         }
         let Some(stage) = st.stages.get(st.current_stage as usize) else {
@@ -52,8 +52,8 @@ pub async fn advance(
                 |r| r.get::<_, String>(0),
             )
             .map(|j| serde_json::from_str(&j).unwrap_or_default())?;
-        match stage.state.as_str() {
-            "pending" => {
+        match stage.state {
+            StageState::Pending => {
                 let hosts: Vec<HostRecord> = stage_hosts(inv, id, idx)?
                     .into_iter()
                     .filter(|h| !h.excluded)
@@ -69,8 +69,8 @@ pub async fn advance(
                     return status(inv, id);
                 }
             }
-            "applied" => verify_stage(inv, id, idx, &smoke, ssh, &progress).await?,
-            "soaking" => {
+            StageState::Applied => verify_stage(inv, id, idx, &smoke, ssh, &progress).await?,
+            StageState::Soaking => {
                 let until = stage.soak_until.unwrap_or_else(|| inv.clock().now());
                 if inv.clock().now() < until {
                     return status(inv, id);
@@ -78,20 +78,17 @@ pub async fn advance(
                 // End of soak: measure again before the gate.
                 verify_stage(inv, id, idx, &smoke, ssh, &progress).await?;
             }
-            "gate" => {
-                let healthy = stage.reasons.iter().all(|r| !r.starts_with("NO-GO"));
-                if st.mode == "auto" && healthy {
-                    decide(inv, id, Decision::Go, "auto")?;
-                } else if st.mode == "auto" {
-                    return no_go(inv, id, "auto", ssh, progress).await;
-                } else {
-                    return status(inv, id);
+            StageState::Gate => match (st.mode, verdict(&stage.reasons)) {
+                (Mode::Auto, GateVerdict::Go) => decide(inv, id, Decision::Go, "auto")?,
+                (Mode::Auto, GateVerdict::NoGo) => {
+                    return no_go(inv, id, "auto", ssh, progress).await
                 }
-            }
-            "done" => {
+                (Mode::Manual, _) => return status(inv, id),
+            },
+            StageState::Done => {
                 inv.conn().execute("UPDATE deployments SET current_stage = current_stage + 1, updated_at = ?2 WHERE id = ?1", params![id, inv.clock().now()])?;
             }
-            _ => return status(inv, id),
+            StageState::Failed => return status(inv, id),
         }
     }
 }
@@ -100,12 +97,19 @@ pub async fn advance(
 /// excluded: the deployment is finished. Returns whether it is.
 fn finish_if_done(inv: &Inventory, id: i64) -> Result<bool> {
     let n = inv.conn().execute(
-        "UPDATE deployments SET state = 'finished', updated_at = ?2
-         WHERE id = ?1 AND state = 'running'
+        "UPDATE deployments SET state = ?3, updated_at = ?2
+         WHERE id = ?1 AND state = ?4
            AND current_stage >= (SELECT count(*) FROM deployment_stages WHERE deployment_id = ?1)
            AND NOT EXISTS (SELECT 1 FROM deployment_hosts WHERE deployment_id = ?1
-                             AND state IN ('attention', 'applying') AND excluded_reason IS NULL)",
-        params![id, inv.clock().now()],
+                             AND state IN (?5, ?6) AND excluded_reason IS NULL)",
+        params![
+            id,
+            inv.clock().now(),
+            DeploymentState::Finished,
+            DeploymentState::Running,
+            HostState::Attention,
+            HostState::Applying
+        ],
     )?;
     Ok(n == 1)
 }
@@ -119,12 +123,12 @@ async fn recheck_unresolved(
     progress: &ProgressFn,
 ) -> Result<()> {
     let st = stored_status(inv, id)?;
-    if st.state != "running" {
+    if st.state != DeploymentState::Running {
         return Ok(());
     }
-    for stage in st.stages.iter().filter(|s| s.state != "pending") {
+    for stage in st.stages.iter().filter(|s| s.state != StageState::Pending) {
         for h in &stage.hosts {
-            if h.excluded.is_some() || !(h.state == "attention" || h.state == "applying") {
+            if h.excluded.is_some() || !h.state.is_unresolved() {
                 continue;
             }
             let host = inv.host(&h.host)?;
@@ -132,7 +136,7 @@ async fn recheck_unresolved(
                 inv,
                 id,
                 &host,
-                &h.state,
+                h.state,
                 h.error.as_deref(),
                 false,
                 ssh,
@@ -163,19 +167,19 @@ async fn resume_host(
     inv: &mut Inventory,
     id: i64,
     host: &HostRecord,
-    prior_state: &str,
+    prior_state: HostState,
     prior_error: Option<&str>,
     may_reapply: bool,
     ssh: &SshOptions,
     progress: &ProgressFn,
 ) -> Result<Resumed> {
     let name = host.spec.name.clone();
-    if prior_state == "applying" {
+    if prior_state == HostState::Applying {
         set_host(
             inv,
             id,
             host,
-            "attention",
+            HostState::Attention,
             Some("interrupted while applying: checking it (waiting for dpkg, then dpkg --audit)"),
         )?;
     }
@@ -193,7 +197,7 @@ async fn resume_host(
                 inv,
                 id,
                 host,
-                "attention",
+                HostState::Attention,
                 Some(&format!(
                     "the interrupted apply cannot be checked ({e}); resume once it is reachable"
                 )),
@@ -204,7 +208,7 @@ async fn resume_host(
     if let Err(e) = wait_for_dpkg(inv, id, host, &conn, progress).await {
         conn.close().await;
         emit(progress, Some(&name), Phase::Failed, e.clone());
-        set_host(inv, id, host, "attention", Some(&e))?;
+        set_host(inv, id, host, HostState::Attention, Some(&e))?;
         return Ok(Resumed::Unresolved);
     }
     let audit = conn.run(&format!("{}dpkg --audit", sudo(host)), None).await;
@@ -234,7 +238,7 @@ async fn resume_host(
                 "dpkg --audit reports packages left half-installed ({p}): repair it (`dpkg --configure -a`), then resume"
             );
             emit(progress, Some(&name), Phase::Failed, msg.clone());
-            set_host(inv, id, host, "attention", Some(&msg))?;
+            set_host(inv, id, host, HostState::Attention, Some(&msg))?;
             return Ok(Resumed::Unresolved);
         }
         (None, Err(e)) => {
@@ -242,7 +246,7 @@ async fn resume_host(
                 inv,
                 id,
                 host,
-                "attention",
+                HostState::Attention,
                 Some(&format!(
                     "the interrupted apply cannot be checked ({e}); resume"
                 )),
@@ -267,7 +271,7 @@ async fn resume_host(
             Phase::Done,
             format!("the interrupted apply had {outcome}: verified, not repeated"),
         );
-        set_host(inv, id, host, "applied", None)?;
+        set_host(inv, id, host, HostState::Applied, None)?;
         return Ok(Resumed::Completed);
     }
     let missing = missing.join(", ");
@@ -290,7 +294,7 @@ async fn resume_host(
         "the interrupted apply did not complete ({missing}): roll it back, or exclude it with a reason"
     );
     emit(progress, Some(&name), Phase::Failed, msg.clone());
-    set_host(inv, id, host, "failed", Some(&msg))?;
+    set_host(inv, id, host, HostState::Failed, Some(&msg))?;
     Ok(Resumed::Unresolved)
 }
 
@@ -355,9 +359,12 @@ async fn apply_stage(
         }
         let host = sh.host;
         let name = host.spec.name.clone();
-        match sh.state.as_str() {
-            "applied" | "failed" | "rolling-back" | "rolled-back" => continue,
-            "applying" | "attention" => {
+        match sh.state {
+            HostState::Applied
+            | HostState::Failed
+            | HostState::RollingBack
+            | HostState::RolledBack => continue,
+            HostState::Applying | HostState::Attention => {
                 // Interrupted mid-apply (crash, kill, host dropped): establish what happened first.
                 let prior_error: Option<String> = inv.conn().query_row(
                     "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
@@ -368,7 +375,7 @@ async fn apply_stage(
                     inv,
                     id,
                     &host,
-                    &sh.state,
+                    sh.state,
                     prior_error.as_deref(),
                     true,
                     ssh,
@@ -380,20 +387,20 @@ async fn apply_stage(
                     Resumed::NotCompleted => {}
                 }
             }
-            _ => {}
+            HostState::Pending => {}
         }
         let changes = changes_of(inv, id, &host)?;
         if changes.is_empty() {
             let msg = "its apt transaction was not planned (the host could not be checked at plan time); nothing was applied: plan again once it is reachable";
             emit(progress, Some(&name), Phase::Failed, msg.into());
-            set_host(inv, id, &host, "failed", Some(msg))?;
+            set_host(inv, id, &host, HostState::Failed, Some(msg))?;
             continue;
         }
         if strict {
             // apt must be about to do exactly the planned transaction, nothing it chooses itself.
             if let Err(e) = check_on_host(&host, &changes, Direction::Apply, ssh).await {
                 emit(progress, Some(&name), Phase::Failed, e.clone());
-                set_host(inv, id, &host, "failed", Some(&e))?;
+                set_host(inv, id, &host, HostState::Failed, Some(&e))?;
                 continue;
             }
         }
@@ -418,11 +425,11 @@ async fn apply_stage(
             if let Err(e) = run_hook(inv, &host, &hook, "snapshot", ssh).await {
                 let msg = format!("{e}; nothing was applied");
                 emit(progress, Some(&name), Phase::Failed, msg.clone());
-                set_host(inv, id, &host, "failed", Some(&msg))?;
+                set_host(inv, id, &host, HostState::Failed, Some(&msg))?;
                 continue;
             }
         }
-        set_host(inv, id, &host, "applying", None)?;
+        set_host(inv, id, &host, HostState::Applying, None)?;
         emit(
             progress,
             Some(&name),
@@ -434,18 +441,19 @@ async fn apply_stage(
         );
         let cmd = detached(&host, &install_command(&changes, Direction::Apply));
         match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
-            Ok(()) => set_host(inv, id, &host, "applied", None)?,
+            Ok(()) => set_host(inv, id, &host, HostState::Applied, None)?,
             Err(ChangeError::TimedOut(e)) => {
                 // Cut mid-apply: dpkg may be half-way. Not "failed": the resume checks it with
                 // dpkg --audit first.
                 let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with dpkg --audit first");
                 emit(progress, Some(&name), Phase::Failed, msg.clone());
-                set_host(inv, id, &host, "attention", Some(&msg))?;
+                set_host(inv, id, &host, HostState::Attention, Some(&msg))?;
                 cut = true;
             }
-            Err(ChangeError::Failed(e)) => {
+            Err(e @ (ChangeError::Failed(_) | ChangeError::DpkgLocked { .. })) => {
+                let e = e.to_string();
                 emit(progress, Some(&name), Phase::Failed, e.clone());
-                set_host(inv, id, &host, "failed", Some(&e))?;
+                set_host(inv, id, &host, HostState::Failed, Some(&e))?;
             }
         }
     }
@@ -453,8 +461,8 @@ async fn apply_stage(
         return Ok(false);
     }
     inv.conn().execute(
-        "UPDATE deployment_stages SET state = 'applied', applied_at = ?3 WHERE deployment_id = ?1 AND idx = ?2",
-        params![id, idx, inv.clock().now()],
+        "UPDATE deployment_stages SET state = ?4, applied_at = ?3 WHERE deployment_id = ?1 AND idx = ?2",
+        params![id, idx, inv.clock().now(), StageState::Applied],
     )?;
     Ok(true)
 }
@@ -476,21 +484,24 @@ async fn verify_stage(
     rescan(inv, &names, ssh).await?;
     let mut reasons = Vec::new();
     for sh in &hosts {
-        let (host, state) = (&sh.host, sh.state.as_str());
+        let (host, state) = (&sh.host, sh.state);
         let name = &host.spec.name;
         if sh.excluded {
-            reasons.push(format!("{name}: excluded from the deployment: not checked"));
+            reasons.push(GateReason::note(
+                name,
+                "excluded from the deployment: not checked",
+            ));
             continue;
         }
-        if state == "failed" || state == "attention" {
+        if state == HostState::Failed || state == HostState::Attention {
             let err: Option<String> = inv.conn().query_row(
                 "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
                 params![id, host.id],
                 |r| r.get(0),
             )?;
-            reasons.push(format!(
-                "NO-GO {name}: {}",
-                err.unwrap_or_else(|| "failed".into())
+            reasons.push(GateReason::no_go(
+                name,
+                err.unwrap_or_else(|| "failed".into()),
             ));
             continue;
         }
@@ -502,15 +513,21 @@ async fn verify_stage(
                 .map(|p| p.version.as_str());
             match (&c.to_version, have) {
                 (Some(v), Some(h)) if h == v => {}
-                (Some(v), h) => reasons.push(format!(
-                    "NO-GO {name}: {} {v} is not installed (has {})",
-                    c.package,
-                    h.unwrap_or("none")
+                (Some(v), h) => reasons.push(GateReason::no_go(
+                    name,
+                    format!(
+                        "{} {v} is not installed (has {})",
+                        c.package,
+                        h.unwrap_or("none")
+                    ),
                 )),
                 (None, None) => {}
-                (None, Some(h)) => reasons.push(format!(
-                    "NO-GO {name}: {} is still installed ({h}) although the transaction removes it",
-                    c.package
+                (None, Some(h)) => reasons.push(GateReason::no_go(
+                    name,
+                    format!(
+                        "{} is still installed ({h}) although the transaction removes it",
+                        c.package
+                    ),
                 )),
             }
         }
@@ -525,36 +542,43 @@ async fn verify_stage(
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default();
         if !after.reachable {
-            reasons.push(format!(
-                "NO-GO {name}: not back: {}",
-                after.error.clone().unwrap_or_default()
+            reasons.push(GateReason::no_go(
+                name,
+                format!("not back: {}", after.error.clone().unwrap_or_default()),
             ));
         }
         for (cmd, status) in &after.smoke {
             if *status != 0 {
-                reasons.push(format!(
-                    "NO-GO {name}: smoke test `{cmd}` failed (exit {status})"
+                reasons.push(GateReason::no_go(
+                    name,
+                    format!("smoke test `{cmd}` failed (exit {status})"),
                 ));
             }
         }
         match (baseline.failed_units, after.failed_units) {
-            (Some(b), Some(a)) if a > b => reasons.push(format!(
-                "NO-GO {name}: new failed systemd units ({b} → {a})"
+            (Some(b), Some(a)) if a > b => reasons.push(GateReason::no_go(
+                name,
+                format!("new failed systemd units ({b} → {a})"),
             )),
-            (_, None) => reasons.push(format!(
-                "{name}: failed units not available (no systemd): not checked"
+            (_, None) => reasons.push(GateReason::note(
+                name,
+                "failed units not available (no systemd): not checked",
             )),
             _ => {}
         }
         match (baseline.journal_errors, after.journal_errors) {
-            (Some(b), Some(a)) if a > b => {
-                reasons.push(format!("NO-GO {name}: new journal errors ({b} → {a})"))
-            }
-            (_, None) => reasons.push(format!("{name}: journal errors not available: not checked")),
+            (Some(b), Some(a)) if a > b => reasons.push(GateReason::no_go(
+                name,
+                format!("new journal errors ({b} → {a})"),
+            )),
+            (_, None) => reasons.push(GateReason::note(
+                name,
+                "journal errors not available: not checked",
+            )),
             _ => {}
         }
         if after.reboot_required && !baseline.reboot_required {
-            reasons.push(format!("{name}: now needs a reboot"));
+            reasons.push(GateReason::note(name, "now needs a reboot"));
         }
         inv.conn().execute(
             "UPDATE deployment_hosts SET health = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
@@ -566,7 +590,7 @@ async fn verify_stage(
         )?;
         emit(progress, Some(name), Phase::Done, "verified".into());
     }
-    let (stage_name, state, applied_at): (String, String, Option<DateTime<Utc>>) = inv.conn().query_row(
+    let (stage_name, state, applied_at): (String, StageState, Option<DateTime<Utc>>) = inv.conn().query_row(
         "SELECT name, state, applied_at FROM deployment_stages WHERE deployment_id = ?1 AND idx = ?2",
         params![id, idx],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -576,12 +600,12 @@ async fn verify_stage(
         [id],
         |r| r.get(0),
     )?;
-    let healthy = reasons.iter().all(|r| !r.starts_with("NO-GO"));
+    let healthy = verdict(&reasons) == GateVerdict::Go;
     // A healthy canary soaks before its gate; an unhealthy one goes to the gate at once.
-    let next = if state == "applied" && stage_name == "canary" && soak > 0 && healthy {
-        "soaking"
+    let next = if state == StageState::Applied && stage_name == "canary" && soak > 0 && healthy {
+        StageState::Soaking
     } else {
-        "gate"
+        StageState::Gate
     };
     // Checked: past the end of the calendar the soak never ends (the gate waits for a person).
     let soak_until = applied_at
@@ -589,8 +613,8 @@ async fn verify_stage(
         .checked_add_signed(Duration::try_seconds(soak).unwrap_or(Duration::MAX))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     inv.conn().execute(
-        "UPDATE deployment_stages SET state = ?3, soak_until = CASE WHEN ?3 = 'soaking' THEN ?4 ELSE soak_until END, reasons = ?5 WHERE deployment_id = ?1 AND idx = ?2",
-        params![id, idx, next, soak_until, serde_json::to_string(&reasons).unwrap_or_default()],
+        "UPDATE deployment_stages SET state = ?3, soak_until = CASE WHEN ?6 THEN ?4 ELSE soak_until END, reasons = ?5 WHERE deployment_id = ?1 AND idx = ?2",
+        params![id, idx, next, soak_until, serde_json::to_string(&reasons).unwrap_or_default(), next == StageState::Soaking],
     )?;
     Ok(())
 }
@@ -651,14 +675,17 @@ pub async fn go(
         other => other,
     };
     let st = stored_status(inv, id)?;
-    if st.state == "running" {
+    if st.state == DeploymentState::Running {
         if let Some(s) = st.stages.get(st.current_stage as usize) {
             let now = inv.clock().now();
-            let soak_over = s.state == "soaking" && s.soak_until.is_some_and(|u| u <= now);
-            if soak_over || s.state == "applied" {
+            let soak_over =
+                s.state == StageState::Soaking && s.soak_until.is_some_and(|u| u <= now);
+            if soak_over || s.state == StageState::Applied {
                 let after = advance(inv, id, ssh, progress.clone()).await?;
                 // Auto mode may have decided the gate itself.
-                if after.current_stage != st.current_stage || after.state != "running" {
+                if after.current_stage != st.current_stage
+                    || after.state != DeploymentState::Running
+                {
                     return Ok(after);
                 }
             }
@@ -691,7 +718,7 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
     let stage = st
         .stages
         .get(st.current_stage as usize)
-        .filter(|s| s.state == "gate" && (st.state == "running" || st.state == "planned"))
+        .filter(|s| s.state == StageState::Gate && st.state.is_active())
         .ok_or_else(|| DeployError::NotAtGate {
             id,
             waiting: st
@@ -700,11 +727,11 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
                 .map(|w| format!("it waits for {w}"))
                 .unwrap_or_else(|| format!("it is {}", st.state)),
         })?;
-    let no_go_reasons: Vec<&str> = stage
+    let no_go_reasons: Vec<String> = stage
         .reasons
         .iter()
-        .filter(|r| r.starts_with("NO-GO"))
-        .map(String::as_str)
+        .filter(|r| r.is_no_go())
+        .map(GateReason::to_string)
         .collect();
     let healthy = no_go_reasons.is_empty();
     let (go, override_reason) = match decision {
@@ -724,12 +751,12 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
     let tx = inv.conn().unchecked_transaction()?;
     tx.execute(
         "UPDATE deployment_stages SET state = ?3, decision = ?4, decided_at = ?5, decided_by = ?6, override_reason = ?7 WHERE deployment_id = ?1 AND idx = ?2",
-        params![id, stage.idx, if go { "done" } else { "failed" }, if go { "go" } else { "no-go" }, now, who, override_reason],
+        params![id, stage.idx, if go { StageState::Done } else { StageState::Failed }, if go { GateVerdict::Go } else { GateVerdict::NoGo }, now, who, override_reason],
     )?;
     if !go {
         tx.execute(
-            "UPDATE deployments SET state = 'halted', updated_at = ?2 WHERE id = ?1",
-            params![id, now],
+            "UPDATE deployments SET state = ?3, updated_at = ?2 WHERE id = ?1",
+            params![id, now, DeploymentState::Halted],
         )?;
     }
     tx.commit()?;
@@ -784,14 +811,11 @@ pub fn exclude(
         }
         .into());
     }
-    if !matches!(
-        h.state.as_str(),
-        "pending" | "failed" | "attention" | "applying"
-    ) {
+    if !h.state.may_exclude() {
         return Err(DeployError::CannotExclude {
             id,
             host: host.to_string(),
-            state: h.state.clone(),
+            state: h.state,
         }
         .into());
     }
@@ -813,7 +837,7 @@ pub fn exclude(
             h.state
         )),
     )?;
-    if h.state == "attention" || h.state == "applying" {
+    if h.state.is_unresolved() {
         close_interrupted(
             inv,
             &rec,
@@ -857,13 +881,16 @@ mod tests {
         // The clock says 2026-11-24T12:00:00Z; the soak ended an hour before.
         let inv = deployment("soaking", "2026-11-24T11:00:00Z", "[]", "applied");
         let st = status(&inv, 1).unwrap();
-        assert_eq!(st.stages[0].state, "gate");
+        assert_eq!(st.stages[0].state, StageState::Gate);
         assert_eq!(st.stages[0].soak_seconds_left, Some(0));
         assert_eq!(
             st.waiting_for.as_deref(),
             Some("your go / no-go on the canary gate (the soak is over)")
         );
-        assert_eq!(stored_status(&inv, 1).unwrap().stages[0].state, "soaking");
+        assert_eq!(
+            stored_status(&inv, 1).unwrap().stages[0].state,
+            StageState::Soaking
+        );
         let running = deployment("soaking", "2026-11-24T15:30:00Z", "[]", "applied");
         let st = status(&running, 1).unwrap();
         assert_eq!(st.stages[0].soak_seconds_left, Some(3 * 3600 + 1800));
@@ -879,7 +906,7 @@ mod tests {
         let inv = deployment(
             "gate",
             "2026-11-24T11:00:00Z",
-            r#"["NO-GO h1: smoke test `x` failed (exit 1)"]"#,
+            r#"[{"verdict":"no-go","host":"h1","message":"smoke test `x` failed (exit 1)"}]"#,
             "applied",
         );
         let e = decide(&inv, 1, Decision::Go, "user").unwrap_err();
@@ -898,12 +925,17 @@ mod tests {
         let s = &st.stages[0];
         assert_eq!(
             (
-                s.state.as_str(),
-                s.decision.as_deref(),
+                s.state,
+                s.decision,
                 s.override_reason.as_deref(),
                 s.decided_by.as_deref()
             ),
-            ("done", Some("go"), Some("known flaky"), Some("user"))
+            (
+                StageState::Done,
+                Some(GateVerdict::Go),
+                Some("known flaky"),
+                Some("user")
+            )
         );
         let a = &inv.audit_entries(None, 1).unwrap()[0];
         assert_eq!(a.action, "gate-go-override");
@@ -926,7 +958,7 @@ mod tests {
             .execute("UPDATE deployments SET current_stage = 1 WHERE id = 1", [])
             .unwrap();
         let st = status(&inv, 1).unwrap();
-        assert_eq!(st.state, "running");
+        assert_eq!(st.state, DeploymentState::Running);
         assert!(
             st.waiting_for
                 .as_deref()
@@ -947,7 +979,7 @@ mod tests {
             "unknown_deployment"
         );
         let st = exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();
-        assert_eq!(st.state, "finished", "nothing else held it");
+        assert_eq!(st.state, DeploymentState::Finished, "nothing else held it");
         assert_eq!(
             st.stages[0].hosts[0].excluded.as_deref(),
             Some("decommissioned")
