@@ -4,6 +4,8 @@
 #[macro_use]
 mod term;
 mod output;
+// The job runner's commands: jobs, automation, service (issue #11).
+mod automation;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -91,6 +93,16 @@ enum Command {
     /// Deployments: plan rings with rollback paths, run stages through go/no-go gates, roll back.
     #[command(subcommand)]
     Deploy(DeployCmd),
+    /// What the job runner ran, what is due next, and why something did not run; ask for a job
+    /// now (`jobs run scan`) or cancel one.
+    Jobs(automation::JobsArgs),
+    /// Schedules (daily scan, feed sync, weekly report), automation policies per group
+    /// (auto-canary), pause and resume.
+    #[command(subcommand)]
+    Automation(automation::AutomationCmd),
+    /// The headless job runner: `service run` in the foreground (systemd or a terminal).
+    #[command(subcommand)]
+    Service(automation::ServiceCmd),
     /// Print the read-only script a scan runs on each host (for review, and for the benchmark's
     /// raw-OpenSSH baseline).
     ScanScript,
@@ -693,6 +705,9 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Jobs(a) => automation::jobs_cmd(&inv, a),
+        Command::Automation(c) => automation::automation_cmd(&inv, c),
+        Command::Service(c) => automation::service_cmd(&mut inv, c),
         Command::ScanScript => {
             out!("{}", scan::SCAN_SCRIPT);
             Ok(0)

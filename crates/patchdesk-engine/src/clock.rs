@@ -60,9 +60,17 @@ impl Clock for ManualClock {
 pub type SharedClock = Arc<dyn Clock>;
 
 /// The wall clock; or a fixed instant when `PATCHDESK_NOW` (RFC 3339) is set; or the wall clock
-/// shifted by `PATCHDESK_CLOCK_OFFSET` seconds. Used by end-to-end tests that drive the real
-/// binaries across days.
+/// shifted by `PATCHDESK_CLOCK_OFFSET` seconds; or, with `PATCHDESK_CLOCK_FILE`, whatever that
+/// file says each time the time is read (so a test can move the clock of a process that keeps
+/// running, e.g. `patchdesk service run`). Used by end-to-end tests that drive the real binaries
+/// across days.
 pub fn from_env() -> SharedClock {
+    if let Some(path) = std::env::var_os("PATCHDESK_CLOCK_FILE") {
+        return Arc::new(FileClock {
+            path: path.into(),
+            last: Mutex::new(None),
+        });
+    }
     if let Some(at) = std::env::var("PATCHDESK_NOW")
         .ok()
         .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
@@ -89,6 +97,59 @@ impl Clock for OffsetClock {
     }
 }
 
+/// A clock read from a file at each `now()`: an RFC 3339 instant (time stands still there), or a
+/// whole number of seconds added to the wall clock. An unreadable file keeps the last good
+/// reading (the wall clock before any): a test writing the file never makes time jump back to
+/// the wall clock.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+    last: Mutex<Option<Reading>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Reading {
+    At(DateTime<Utc>),
+    Offset(Duration),
+}
+
+impl FileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn read(&self) -> Option<Reading> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let text = text.trim();
+        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+            return Some(Reading::At(at.with_timezone(&Utc)));
+        }
+        text.trim_start_matches('+')
+            .parse::<i64>()
+            .ok()
+            .and_then(Duration::try_seconds)
+            .map(Reading::Offset)
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = self.read() {
+            *last = Some(r);
+        }
+        let wall = Utc::now();
+        match *last {
+            Some(Reading::At(t)) => t,
+            Some(Reading::Offset(d)) => wall.checked_add_signed(d).unwrap_or(wall),
+            None => wall,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +162,28 @@ mod tests {
         let c = ManualClock::new(start);
         c.advance(Duration::hours(48));
         assert_eq!(c.now(), start + Duration::hours(48));
+    }
+
+    #[test]
+    fn a_file_clock_moves_a_running_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("clock");
+        let c = FileClock::new(&p);
+        let wall = Utc::now();
+        assert!(
+            (c.now() - wall).num_seconds().abs() < 5,
+            "no file: the wall clock"
+        );
+        std::fs::write(&p, "2026-11-24T12:00:00Z\n").unwrap();
+        assert_eq!(c.now().to_rfc3339(), "2026-11-24T12:00:00+00:00");
+        std::fs::write(&p, "+90000").unwrap();
+        let d = (c.now() - Utc::now()).num_seconds();
+        assert!((89_990..=90_000).contains(&d), "{d}");
+        std::fs::write(&p, "garbage").unwrap();
+        let d = (c.now() - Utc::now()).num_seconds();
+        assert!(
+            (89_990..=90_000).contains(&d),
+            "the last good reading stays: {d}"
+        );
     }
 }

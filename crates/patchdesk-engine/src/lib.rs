@@ -21,6 +21,8 @@
 //! - [`rollout`]: the deployment state machine (plan, stage, gate, verify, rollback).
 //! - [`report`]: compliance % and time-to-patch as of an instant, weekly snapshots, the weekly
 //!   report data, its history and the scheduled weekly run.
+//! - [`jobs`]: background work: the job runner, its schedules (pure `due`), automation
+//!   policies (auto-canary, auto-progress) and the job history.
 //! - [`clock`]: injected time, so soaks and deadlines are testable in seconds.
 //! - [`text`]: the one rule for which characters from outside are never kept or shown.
 
@@ -39,6 +41,7 @@ pub mod facts;
 pub mod host;
 pub mod import;
 pub mod inventory;
+pub mod jobs;
 pub mod known_hosts;
 pub mod local;
 pub mod pkg;

@@ -28,6 +28,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/005_deploy_transaction.sql")),
         M::up(include_str!("../../migrations/006_reports.sql")),
         M::up(include_str!("../../migrations/007_leases.sql")),
+        M::up(include_str!("../../migrations/008_jobs.sql")),
     ])
 });
 
@@ -344,7 +345,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 7;
+    const LATEST: i64 = 8;
 
     #[test]
     fn migrations_are_valid() {
