@@ -9,7 +9,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config curl ca-certificates git python3)
 app_pkgs=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev file)
-e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock poppler-utils xdotool x11-apps)
+e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock python3-xlib poppler-utils xdotool x11-apps)
 # The rpm test hosts: rpmbuild, createrepo_c/modifyrepo_c for their repository, python3-rpm for
 # rpm's own version comparison (the oracle of tests/version_rpm.rs), dnf as on the hosts.
 rpm_pkgs=(rpm dnf dnf-plugins-core createrepo-c python3-rpm)

@@ -42,4 +42,8 @@ pub const COMMANDS: &[&str] = &[
     "report_preview",
     "report_export",
     "report_history",
+    "jobs_overview",
+    "jobs_run",
+    "jobs_cancel",
+    "automation_pause",
 ];

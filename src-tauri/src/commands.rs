@@ -52,7 +52,7 @@ impl From<patchdesk_engine::Error> for UiError {
     }
 }
 
-type Res<T> = Result<T, UiError>;
+pub(crate) type Res<T> = Result<T, UiError>;
 
 /// A panic payload as text.
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -90,7 +90,7 @@ fn injected_fault(command: &str) {
 fn injected_fault(_: &str) {}
 
 /// Run a command body; a panic inside becomes an error reply.
-fn guard<T>(command: &str, f: impl FnOnce() -> Res<T>) -> Res<T> {
+pub(crate) fn guard<T>(command: &str, f: impl FnOnce() -> Res<T>) -> Res<T> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         injected_fault(command);
         f()
@@ -99,7 +99,7 @@ fn guard<T>(command: &str, f: impl FnOnce() -> Res<T>) -> Res<T> {
 }
 
 /// Run an async command body; a panic inside (at any await) becomes an error reply.
-async fn guard_async<T>(command: &str, f: impl Future<Output = Res<T>>) -> Res<T> {
+pub(crate) async fn guard_async<T>(command: &str, f: impl Future<Output = Res<T>>) -> Res<T> {
     AssertUnwindSafe(async {
         injected_fault(command);
         f.await
@@ -140,7 +140,7 @@ pub struct AppState {
     /// Reads (lists, details) — never blocked by a running scan.
     read: Mutex<Inventory>,
     /// Writes and long jobs.
-    write: tokio::sync::Mutex<Inventory>,
+    pub(crate) write: tokio::sync::Mutex<Inventory>,
     cancel: Mutex<Option<CancellationToken>>,
     /// Gates already announced on the desktop: (deployment, stage).
     gates_notified: Mutex<std::collections::BTreeSet<(i64, i64)>>,
@@ -163,7 +163,7 @@ impl AppState {
         })
     }
 
-    fn read(&self) -> std::sync::MutexGuard<'_, Inventory> {
+    pub(crate) fn read(&self) -> std::sync::MutexGuard<'_, Inventory> {
         self.read.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -616,7 +616,7 @@ fn notify_scan_finished(summary: &ScanSummary) {
 
 /// A gate notification whose click ("Open", or the notification itself) brings the window up
 /// on that deployment in the wizard.
-fn notify_open_deployment(app: &AppHandle, id: i64, summary: String, body: String) {
+pub(crate) fn notify_open_deployment(app: &AppHandle, id: i64, summary: String, body: String) {
     let app = app.clone();
     std::thread::spawn(move || {
         let shown = notify_rust::Notification::new()
@@ -644,7 +644,7 @@ fn notify_open_deployment(app: &AppHandle, id: i64, summary: String, body: Strin
 }
 
 /// Show a desktop notification without blocking the caller.
-fn notify(summary: String, body: String) {
+pub(crate) fn notify(summary: String, body: String) {
     std::thread::spawn(move || {
         if let Err(e) = notify_rust::Notification::new()
             .appname("PatchDesk")
@@ -1057,7 +1057,13 @@ mod tests {
         let main = include_str!("main.rs");
         let registered: Vec<&str> = main
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("commands::"))
+            .filter_map(|l| {
+                let l = l.trim();
+                l.strip_prefix("commands::")
+                    .or_else(|| l.strip_prefix("runner::"))
+            })
+            // The command list, not the calls (`runner::start(app.handle());`).
+            .filter(|l| !l.contains('('))
             .map(|l| l.trim_end_matches(','))
             .collect();
         let mut listed: Vec<&str> = crate::allowlist::COMMANDS.to_vec();

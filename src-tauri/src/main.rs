@@ -7,8 +7,10 @@
 #[cfg(test)]
 mod allowlist;
 mod commands;
+mod runner;
 
 use commands::AppState;
+use tauri::Manager;
 
 fn main() {
     tracing_subscriber::fmt()
@@ -29,6 +31,21 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(state)
+        .setup(|app| {
+            // The engine's job runner starts with the app; the window only listens.
+            runner::start(app.handle());
+            runner::tray(app.handle());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // While automation is on, closing the window keeps PatchDesk in the tray.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if runner::keeps_running(window.app_handle()) {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_hosts,
@@ -70,6 +87,10 @@ fn main() {
             commands::report_preview,
             commands::report_export,
             commands::report_history,
+            runner::jobs_overview,
+            runner::jobs_run,
+            runner::jobs_cancel,
+            runner::automation_pause,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -530,11 +530,73 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await shot("24-deploy-plan-overridden");
   });
 
+  await step("activity: the app's job runner runs a job asked for in the window, and lists it", async () => {
+    await click("#nav-activity");
+    await waitFor("activity view", () => find("#jobs-history"));
+    await click("#jobs-scan-now");
+    const row = await waitFor("the scan job", async () => {
+      const rows = await exec(`return [...document.querySelectorAll('#jobs-history tr.job-scan')].map(r => r.innerText)`);
+      return rows.find((r) => r.includes("succeeded")) ?? "";
+    }, 90000);
+    check("the Activity view shows the job the runner ran: kind, scope, who, state, result", /scan/.test(row) && /\buser\b/.test(row) && /host\(s\) scanned/.test(row), row);
+    check("a job's error keeps its next step", /pd-06/.test(row) && /scan again|reachable/.test(row), row);
+    const upcoming = await text("#jobs-upcoming");
+    check("what is due next is listed", upcoming.includes("daily 07:00") && upcoming.includes("feed-sync") && upcoming.includes("weekly mon 07:30"), upcoming);
+    await click("#automation-pause");
+    const paused = await waitFor("paused", async () => (await text("#jobs-upcoming")).includes("automation is paused") ? await text("#automation-paused") : "");
+    check("pausing automation says why scheduled jobs will not run", paused.includes("paused"), paused);
+    await shot("20-activity-paused");
+    await click("#automation-resume");
+    await waitFor("resumed", () => find("#automation-on"));
+    await shot("20b-activity");
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));
     const evalBlocked = await exec(`try { window.eval('1+1'); return false; } catch (e) { return true; }`);
     check("the content security policy blocks eval", evalBlocked === true, String(evalBlocked));
+  });
+  // Last: the window goes away and does not come back in this session.
+  await step("close the window: PatchDesk stays in the tray and finishes a soak-and-gate by itself", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, args, { encoding: "utf8", env: process.env });
+    const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
+    const plan = JSON.parse(cli("deploy", "plan", "--name", "tray soak", "--scope", "canary", "--package", "pd-tools", "--soak-hours", "24", "--auto", "--json"));
+    const id = plan.deployment_id;
+    // Started from the window (the app's write connection: never at the same time as its runner).
+    const started = await invoke("deploy_advance", { id });
+    check("the canary is applied and soaks", started.ok?.stages?.[0]?.state === "soaking", JSON.stringify(started).slice(0, 300));
+    // Close the window as a window manager would (WM_DELETE_WINDOW to every PatchDesk window).
+    const wids = execFileSync("xdotool", ["search", "--name", "^PatchDesk$"], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    execFileSync("/usr/bin/python3", ["-c",
+      "import sys; from Xlib import display, X, protocol\n" +
+      "d = display.Display(); p = d.intern_atom('WM_PROTOCOLS'); dw = d.intern_atom('WM_DELETE_WINDOW')\n" +
+      "for wid in sys.argv[1:]:\n" +
+      "    w = d.create_resource_object('window', int(wid))\n" +
+      "    w.send_event(protocol.event.ClientMessage(window=w, client_type=p, data=(32, [dw, X.CurrentTime, 0, 0, 0])), event_mask=X.NoEventMask)\n" +
+      "d.flush()", ...wids]);
+    await sleep(1500);
+    const visible = execFileSync("bash", ["-c", "xdotool search --onlyvisible --name '^PatchDesk$' || true"], { encoding: "utf8" }).trim();
+    check("closing the window hides it", visible === "", visible);
+    // A day later (the injected clock moves), nobody touches anything.
+    fs.writeFileSync(process.env.PATCHDESK_CLOCK_FILE, "2026-11-25T13:00:00Z\n");
+    const st = await waitFor("the deployment finished by the app's runner", () => {
+      const s = JSON.parse(cli("deploy", "status", String(id), "--json"));
+      return s.state === "finished" ? s : null;
+    }, 90000);
+    check("the gate after the soak passed by itself", st.stages[0].decision === "go" && st.stages[0].decided_by === "auto", JSON.stringify(st.stages[0]).slice(0, 300));
+    const jobs = JSON.parse(cli("jobs", "--json"));
+    const adv = jobs.history.find((j) => j.kind === "deployment-advance" && j.scope?.deployment === id && j.state === "succeeded");
+    check("the app's runner did it (a deployment-advance job run by the app)", !!adv && /^app \d+$/.test(adv.runner ?? ""), JSON.stringify(adv));
+    const pid = Number((adv?.runner ?? "app 0").split(" ")[1]);
+    let alive = false;
+    try { process.kill(pid, 0); alive = true; } catch { alive = false; }
+    check("the app is still running, in the tray", alive, String(pid));
+    check("the canary really carries the new version", fleetExec("pd-01", "dpkg-query", "-W", "-f=${Version}", "pd-tools") === "2.1-1");
+    const log = fs.readFileSync(NOTIFY_LOG, "utf8");
+    check("the gate passed by itself is announced", log.includes("tray soak: canary gate passed by itself"), log.split("\n").filter((l) => l.includes("tray")).join(" | "));
+    const rb = JSON.parse(cli("deploy", "rollback", String(id), "--json"));
+    check("rolled back afterwards", rb.state === "rolled-back", rb.state);
   });
 } finally {
   await wd("DELETE", S).catch(() => {});

@@ -30,6 +30,10 @@ tests/fleet/fleet.sh up 6 >/dev/null
 work=$(mktemp -d)
 # The app's clock is injected: deadlines and countdowns are checked at a fixed instant.
 export PATCHDESK_NOW=2026-11-24T12:00:00Z
+# ... read from a file the test can rewrite while the app runs (it overrides PATCHDESK_NOW), and
+# the app's job runner looks at what is due every second.
+export PATCHDESK_CLOCK_FILE="$work/clock" PATCHDESK_TICK_SECS=1
+echo "$PATCHDESK_NOW" >"$PATCHDESK_CLOCK_FILE"
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
 # Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
 export PATCHDESK_SAVE_PATH="$work/exports"

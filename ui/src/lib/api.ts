@@ -27,6 +27,11 @@ import type { Scope } from "./bindings/Scope";
 import type { WeeklyReport } from "./bindings/WeeklyReport";
 import type { HistoryEntry } from "./bindings/HistoryEntry";
 import type { ReportFormat } from "./bindings/ReportFormat";
+import type { Overview } from "./bindings/Overview";
+import type { JobEvent } from "./bindings/JobEvent";
+import type { JobKind } from "./bindings/JobKind";
+import type { JobRecord } from "./bindings/JobRecord";
+import type { Notice } from "./bindings/Notice";
 
 /** A report with the chart the PDF draws (SVG) and the line its notification says. */
 export interface ReportPreview {
@@ -100,6 +105,15 @@ export const api = {
   reportExport: (scope: Scope, week: string | null, format: ReportFormat, openAfter: boolean) =>
     invoke<string | null>("report_export", { scope, week, format, openAfter }),
   reportHistory: () => invoke<HistoryEntry[]>("report_history"),
+  /** The job runner (it runs in the app; the window only asks and listens). */
+  jobsOverview: () => invoke<Overview>("jobs_overview"),
+  jobsRun: (kind: JobKind, group: string | null = null) => invoke<number>("jobs_run", { kind, group }),
+  jobsCancel: (id: number) => invoke<JobRecord>("jobs_cancel", { id }),
+  automationPause: (pause: boolean) => invoke<Overview>("automation_pause", { pause }),
+  onJobEvent: (f: (e: JobEvent) => void): Promise<UnlistenFn> =>
+    listen<JobEvent>("job-event", (ev) => f(ev.payload)),
+  onAutomationNotice: (f: (n: Notice) => void): Promise<UnlistenFn> =>
+    listen<Notice>("automation-notice", (ev) => f(ev.payload)),
   onReportProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("report-progress", (ev) => f(ev.payload)),
   /** A gate notification was clicked: open that deployment. */

@@ -4,7 +4,7 @@ import type { ProgressEvent } from "./bindings/ProgressEvent";
 import type { ScanSummary } from "./bindings/ScanSummary";
 import { api, errorText } from "./api";
 
-export type View = "dashboard" | "hosts" | "host" | "patches" | "deploy" | "reports" | "add" | "scan" | "settings";
+export type View = "dashboard" | "hosts" | "host" | "patches" | "deploy" | "reports" | "activity" | "add" | "scan" | "settings";
 
 /** Engine clock minus the browser clock, so the UI ticks on the engine's (injected) time. */
 let clockOffset = 0;

@@ -1,0 +1,215 @@
+//! The app's job runner and tray: the engine's `jobs::Runner` starts with the app and ticks on
+//! the write connection (so it never advances a deployment at the same time as a command of this
+//! window); its job events go to the window as `job-event` Tauri events, what automation did as
+//! desktop notifications. The window only listens. Closing the window keeps PatchDesk in the
+//! tray while automation is on (tray menu: open, scan now, pause automation, quit).
+//!
+//! Owns no domain logic: schedules, policies and what is due are the engine's.
+
+use crate::commands::{self, guard, guard_async, AppState, Res};
+use patchdesk_engine::jobs::{self, JobEvent, JobKind, JobRecord, JobScope, Notice, Overview};
+use std::sync::Arc;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Emitter, Manager, State};
+use tokio_util::sync::CancellationToken;
+
+/// The runner's handles, managed by Tauri.
+pub struct Automation {
+    canceller: jobs::runner::Canceller,
+    wake: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+}
+
+/// Seconds between two ticks (`PATCHDESK_TICK_SECS`, default 30; the tests use 1).
+fn tick() -> std::time::Duration {
+    std::time::Duration::from_secs(
+        std::env::var("PATCHDESK_TICK_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30u64)
+            .max(1),
+    )
+}
+
+fn notice(app: &AppHandle, n: &Notice) {
+    match n.deployment_id {
+        Some(id) => commands::notify_open_deployment(app, id, n.title.clone(), n.body.clone()),
+        None => commands::notify(n.title.clone(), n.body.clone()),
+    }
+    let _ = app.emit("automation-notice", n);
+}
+
+/// Start the runner with the app.
+pub fn start(app: &AppHandle) {
+    let (ev_app, n_app) = (app.clone(), app.clone());
+    let hooks = jobs::RunnerHooks {
+        render: Arc::new(patchdesk_report::scheduled_files),
+        on_event: Arc::new(move |e: &JobEvent| {
+            let _ = ev_app.emit("job-event", e);
+        }),
+        on_notice: Arc::new(move |n: &Notice| notice(&n_app, n)),
+        passphrase: None,
+        // Deadlines come due with time, not only with scans (the UI no longer polls for them).
+        alerts_every: Some(chrono::Duration::minutes(1)),
+    };
+    let mut runner = jobs::Runner::new("app", hooks);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let shutdown = runner.shutdown_token();
+    app.manage(Automation {
+        canceller: runner.canceller(),
+        wake: wake.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let every = tick();
+        while !shutdown.is_cancelled() {
+            {
+                let state = handle.state::<AppState>();
+                let mut inv = state.write.lock().await;
+                if let Err(e) = runner.tick(&mut inv).await {
+                    tracing::warn!("job runner: {e}");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = wake.notified() => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Automation is on (not paused): closing the window keeps the app in the tray.
+pub fn keeps_running(app: &AppHandle) -> bool {
+    let state = app.state::<AppState>();
+    let inv = state.read();
+    jobs::paused(&inv).map(|p| p.is_none()).unwrap_or(true)
+}
+
+fn show(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
+/// The tray icon and its menu. A desktop without a tray (no StatusNotifier host) gets a warning
+/// in the log; the app works without it.
+pub fn tray(app: &AppHandle) {
+    let build = || -> tauri::Result<()> {
+        let open = MenuItem::with_id(app, "open", "Open PatchDesk", true, None::<&str>)?;
+        let scan = MenuItem::with_id(app, "scan", "Scan now", true, None::<&str>)?;
+        let pause = MenuItem::with_id(app, "pause", "Pause automation", true, None::<&str>)?;
+        let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+        let menu = Menu::with_items(app, &[&open, &scan, &pause, &quit])?;
+        let mut b = TrayIconBuilder::with_id("patchdesk")
+            .tooltip("PatchDesk")
+            .menu(&menu)
+            .on_menu_event(move |app, ev| match ev.id.as_ref() {
+                "open" => show(app),
+                "scan" => {
+                    let _ = enqueue(app, JobKind::Scan, JobScope::All);
+                }
+                "pause" => {
+                    let paused = toggle_pause(app);
+                    let _ = pause.set_text(if paused {
+                        "Resume automation"
+                    } else {
+                        "Pause automation"
+                    });
+                }
+                "quit" => {
+                    app.state::<Automation>().shutdown.cancel();
+                    app.exit(0);
+                }
+                _ => {}
+            });
+        if let Some(icon) = app.default_window_icon() {
+            b = b.icon(icon.clone());
+        }
+        b.build(app)?;
+        Ok(())
+    };
+    if let Err(e) = build() {
+        tracing::warn!("no tray icon ({e}); closing the window quits PatchDesk");
+    }
+}
+
+fn enqueue(app: &AppHandle, kind: JobKind, scope: JobScope) -> patchdesk_engine::Result<i64> {
+    let state = app.state::<AppState>();
+    let id = jobs::enqueue(&state.read(), kind, scope)?;
+    app.state::<Automation>().wake.notify_one();
+    Ok(id)
+}
+
+/// Pause or resume automation; `true` when it is paused now.
+fn toggle_pause(app: &AppHandle) -> bool {
+    let state = app.state::<AppState>();
+    let inv = state.read();
+    match jobs::paused(&inv) {
+        Ok(Some(_)) => {
+            let _ = jobs::resume(&inv, "user");
+            false
+        }
+        _ => {
+            let _ = jobs::pause(&inv, "user");
+            true
+        }
+    }
+}
+
+/// What ran, what is due next, and why something does not run.
+#[tauri::command]
+pub fn jobs_overview(state: State<'_, AppState>) -> Res<Overview> {
+    guard("jobs_overview", || Ok(jobs::overview(&state.read(), 100)?))
+}
+
+/// Ask for a job now (scan, feed sync, weekly report); the runner starts it at once.
+#[tauri::command]
+pub async fn jobs_run(app: AppHandle, kind: JobKind, group: Option<String>) -> Res<i64> {
+    guard_async("jobs_run", async {
+        Ok(enqueue(
+            &app,
+            kind,
+            group.map_or(JobScope::All, JobScope::Group),
+        )?)
+    })
+    .await
+}
+
+/// Stop a running (or queued) job, deployments included (a deployment's advance stops where it
+/// is and resumes from the database at its next advance).
+#[tauri::command]
+pub fn jobs_cancel(
+    state: State<'_, AppState>,
+    automation: State<'_, Automation>,
+    id: i64,
+) -> Res<JobRecord> {
+    guard("jobs_cancel", || {
+        let rec = jobs::request_cancel(&state.read(), id)?;
+        automation.canceller.cancel(id);
+        Ok(rec)
+    })
+}
+
+/// Pause (`true`) or resume automation.
+#[tauri::command]
+pub fn automation_pause(
+    state: State<'_, AppState>,
+    automation: State<'_, Automation>,
+    pause: bool,
+) -> Res<Overview> {
+    guard("automation_pause", || {
+        let inv = state.read();
+        if pause {
+            jobs::pause(&inv, "user")?;
+        } else {
+            jobs::resume(&inv, "user")?;
+            automation.wake.notify_one();
+        }
+        Ok(jobs::overview(&inv, 100)?)
+    })
+}
