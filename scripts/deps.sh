@@ -16,7 +16,8 @@ rpm_pkgs=(rpm dnf dnf-plugins-core createrepo-c python3-rpm)
 case $what in
   app) pkgs+=("${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   # poppler-utils (pdftotext, pdftoppm, pdffonts, pdfinfo) and qpdf read the report PDFs back.
-  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf "${rpm_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  # systemd: systemd-analyze verifies the unit `patchdesk service install` writes.
+  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf systemd "${rpm_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   run) pkgs+=("${app_pkgs[@]}") ;;
 esac
 

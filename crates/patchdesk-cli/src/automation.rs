@@ -88,8 +88,29 @@ pub enum AutomationCmd {
     Resume,
 }
 
+#[derive(Args)]
+pub struct UnitArgs {
+    /// A system unit (/etc/systemd/system, runs at boot without anyone logged in) instead of a
+    /// user unit (~/.config/systemd/user, runs while the user's session manager does).
+    #[arg(long)]
+    system: bool,
+    /// Only write (or remove) the unit file; do not call systemctl.
+    #[arg(long)]
+    no_start: bool,
+    /// Where the unit file goes (default: the user or system unit folder).
+    #[arg(long, hide = true)]
+    unit_dir: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand)]
 pub enum ServiceCmd {
+    /// Write a systemd unit that runs `patchdesk service run` on this database, then enable
+    /// and start it (`systemctl --user enable --now patchdesk.service`).
+    Install(UnitArgs),
+    /// Stop and disable the unit, then remove its file.
+    Uninstall(UnitArgs),
+    /// Whether the unit is installed and running, and what the runner did last.
+    Status(UnitArgs),
     /// Run the job runner in the foreground (for systemd or a terminal) until stopped
     /// (Ctrl-C / SIGTERM). Announces what automation did on the desktop when a session bus is
     /// there, and always on standard output.
@@ -420,8 +441,182 @@ fn desktop(n: &Notice) {
     });
 }
 
+const UNIT: &str = "patchdesk.service";
+
+/// A path or argument as systemd reads it on an `ExecStart=` line: double-quoted, with `\`, `"`
+/// and `%` (a specifier) escaped, so that spaces and odd characters stay one argument.
+fn systemd_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The unit file: `patchdesk --db DB service run`, restarted on failure, wanted by the user's
+/// session (`default.target`) or the machine's (`multi-user.target`).
+pub fn unit_text(exe: &std::path::Path, db: &std::path::Path, system: bool) -> String {
+    format!(
+        "# Written by `patchdesk service install`; remove it with `patchdesk service uninstall`.\n\
+         [Unit]\n\
+         Description=PatchDesk job runner (scheduled scans and feed syncs, weekly reports, automated deployments)\n\
+         After=network-online.target\n\
+         Wants=network-online.target\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart={} --db {} service run\n\
+         Restart=on-failure\n\
+         RestartSec=30\n\
+         # SIGTERM stops the runner; a deployment cut mid-step resumes from the database, as after a crash.\n\
+         KillSignal=SIGTERM\n\
+         TimeoutStopSec=120\n\
+         \n\
+         [Install]\n\
+         WantedBy={}\n",
+        systemd_quote(&exe.to_string_lossy()),
+        systemd_quote(&db.to_string_lossy()),
+        if system {
+            "multi-user.target"
+        } else {
+            "default.target"
+        }
+    )
+}
+
+fn unit_dir(a: &UnitArgs) -> Result<std::path::PathBuf> {
+    if let Some(d) = &a.unit_dir {
+        return Ok(d.clone());
+    }
+    if a.system {
+        return Ok("/etc/systemd/system".into());
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+        .ok_or_else(|| anyhow::anyhow!("neither XDG_CONFIG_HOME nor HOME is set: cannot find the user unit folder (use --system)"))?;
+    Ok(config.join("systemd/user"))
+}
+
+/// `systemctl [--user] ARGS`: its output, or why it could not run.
+fn systemctl(system: bool, args: &[&str]) -> std::result::Result<String, String> {
+    let mut c = std::process::Command::new("systemctl");
+    if !system {
+        c.arg("--user");
+    }
+    match c.args(args).output() {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) => Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout).trim(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub fn service_cmd(inv: &mut Inventory, cmd: ServiceCmd) -> Result<i32> {
     match cmd {
+        ServiceCmd::Install(a) => {
+            let dir = unit_dir(&a)?;
+            let exe = std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("cannot find the patchdesk program ({e})"))?;
+            let db = crate::absolute(inv.path())?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {} ({e})", dir.display()))?;
+            let path = dir.join(UNIT);
+            std::fs::write(&path, unit_text(&exe, &db, a.system))
+                .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
+            outln!("wrote {}", path.display());
+            if a.no_start {
+                outln!(
+                    "not started (--no-start): `systemctl{} enable --now {UNIT}` starts it",
+                    if a.system { "" } else { " --user" }
+                );
+                return Ok(0);
+            }
+            let res = systemctl(a.system, &["daemon-reload"])
+                .and_then(|_| systemctl(a.system, &["enable", "--now", UNIT]));
+            match res {
+                Ok(_) => {
+                    outln!("{UNIT} enabled and started: it runs the jobs on {} (`patchdesk jobs` shows them)", db.display());
+                    Ok(0)
+                }
+                Err(e) => bail!(
+                    "the unit file is written, but systemctl could not start it ({e}). Start it by hand: `systemctl{} enable --now {UNIT}`{}",
+                    if a.system { "" } else { " --user" },
+                    if a.system { "" } else { ", and `loginctl enable-linger` to keep it running without a login" }
+                ),
+            }
+        }
+        ServiceCmd::Uninstall(a) => {
+            let path = unit_dir(&a)?.join(UNIT);
+            if !a.no_start {
+                if let Err(e) = systemctl(a.system, &["disable", "--now", UNIT]) {
+                    errln!("systemctl disable --now {UNIT}: {e} (removing the file anyway)");
+                }
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => outln!("removed {}", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    outln!("{} is not installed", path.display())
+                }
+                Err(e) => bail!("cannot remove {} ({e})", path.display()),
+            }
+            if !a.no_start {
+                let _ = systemctl(a.system, &["daemon-reload"]);
+            }
+            Ok(0)
+        }
+        ServiceCmd::Status(a) => {
+            let path = unit_dir(&a)?.join(UNIT);
+            let installed = path.exists();
+            outln!(
+                "unit     {} ({})",
+                path.display(),
+                if installed {
+                    "installed"
+                } else {
+                    "not installed: `patchdesk service install`"
+                }
+            );
+            if installed && !a.no_start {
+                let active = systemctl(a.system, &["is-active", UNIT]).unwrap_or_else(|e| e);
+                outln!(
+                    "systemd  {}",
+                    if active.is_empty() {
+                        "unknown".into()
+                    } else {
+                        active
+                    }
+                );
+            }
+            let running = jobs::running(inv)?;
+            let last = jobs::history(inv, 1)?;
+            if running.is_empty() {
+                outln!("running  no job right now");
+            }
+            for j in &running {
+                outln!("running  {}", job_line(j));
+            }
+            match last.first() {
+                Some(j) => outln!(
+                    "last     {} by {}",
+                    job_line(j),
+                    j.runner.as_deref().unwrap_or("?")
+                ),
+                None => outln!("last     no job has run on {}", inv.path().display()),
+            }
+            Ok(0)
+        }
         ServiceCmd::Run { tick, once } => {
             let hooks = RunnerHooks {
                 render: Arc::new(patchdesk_report::scheduled_files),
@@ -494,5 +689,28 @@ pub fn service_cmd(inv: &mut Inventory, cmd: ServiceCmd) -> Result<i32> {
             })?;
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unit_runs_this_database_and_quotes_odd_paths() {
+        let u = unit_text(
+            std::path::Path::new("/opt/patch desk/patchdesk"),
+            std::path::Path::new("/srv/100% \"db\"/inv.db"),
+            false,
+        );
+        assert!(
+            u.contains(r#"ExecStart="/opt/patch desk/patchdesk" --db "/srv/100%% \"db\"/inv.db" service run"#),
+            "{u}"
+        );
+        assert!(u.contains("WantedBy=default.target"));
+        assert!(
+            unit_text(std::path::Path::new("/p"), std::path::Path::new("/d"), true)
+                .contains("WantedBy=multi-user.target")
+        );
     }
 }
