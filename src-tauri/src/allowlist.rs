@@ -46,4 +46,6 @@ pub const COMMANDS: &[&str] = &[
     "jobs_run",
     "jobs_cancel",
     "automation_pause",
+    "get_start_at_login",
+    "set_start_at_login",
 ];

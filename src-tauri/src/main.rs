@@ -35,6 +35,12 @@ fn main() {
             // The engine's job runner starts with the app; the window only listens.
             runner::start(app.handle());
             runner::tray(app.handle());
+            if runner::started_hidden() {
+                // Started at login: wait in the tray.
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -91,6 +97,8 @@ fn main() {
             runner::jobs_run,
             runner::jobs_cancel,
             runner::automation_pause,
+            runner::get_start_at_login,
+            runner::set_start_at_login,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -4,6 +4,8 @@
 //! desktop notifications. The window only listens. Closing the window keeps PatchDesk in the
 //! tray while automation is on (tray menu: open, scan now, pause automation, quit).
 //!
+//! "Start at login" (opt-in) is an XDG autostart entry that starts the app hidden in the tray.
+//!
 //! Owns no domain logic: schedules, policies and what is due are the engine's.
 
 use crate::commands::{self, guard, guard_async, AppState, Res};
@@ -212,4 +214,100 @@ pub fn automation_pause(
         }
         Ok(jobs::overview(&inv, 100)?)
     })
+}
+
+/// `$XDG_CONFIG_HOME/autostart/patchdesk.desktop` (or `~/.config/autostart/…`).
+fn autostart_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+        .map(|c| c.join("autostart/patchdesk.desktop"))
+}
+
+/// One `Exec=` argument as the desktop entry specification quotes it.
+fn desktop_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '`' | '$' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '%' => out.push_str("%%"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The autostart entry: this program, started hidden (in the tray) at login.
+pub fn autostart_entry(exe: &std::path::Path) -> String {
+    format!(
+        "[Desktop Entry]\nType=Application\nName=PatchDesk\nComment=Patch Linux hosts over SSH: scheduled scans, feed syncs and deployments (starts in the tray)\nExec={} --hidden\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
+        desktop_quote(&exe.to_string_lossy())
+    )
+}
+
+/// Started with `--hidden` (at login): the window stays hidden, PatchDesk waits in the tray.
+pub fn started_hidden() -> bool {
+    std::env::args().any(|a| a == "--hidden")
+}
+
+/// Whether PatchDesk starts at login.
+#[tauri::command]
+pub fn get_start_at_login() -> Res<bool> {
+    guard("get_start_at_login", || {
+        Ok(autostart_path().is_some_and(|p| p.exists()))
+    })
+}
+
+/// Start PatchDesk at login (hidden, in the tray) or not: writes or removes the XDG autostart
+/// entry. Returns the new setting.
+#[tauri::command]
+pub fn set_start_at_login(on: bool) -> Res<bool> {
+    guard("set_start_at_login", || {
+        let io = |what: String, e: std::io::Error| -> commands::UiError {
+            patchdesk_engine::Error::Io(what, e).into()
+        };
+        let path = autostart_path().ok_or_else(|| {
+            commands::UiError::from(patchdesk_engine::Error::Invalid(
+                "neither XDG_CONFIG_HOME nor HOME is set: there is no autostart folder".into(),
+            ))
+        })?;
+        if on {
+            let exe = std::env::current_exe()
+                .map_err(|e| io("cannot find the PatchDesk program".into(), e))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| io(format!("cannot create {}", dir.display()), e))?;
+            }
+            std::fs::write(&path, autostart_entry(&exe))
+                .map_err(|e| io(format!("cannot write {}", path.display()), e))?;
+        } else {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(format!("cannot remove {}", path.display()), e)),
+            }
+        }
+        Ok(path.exists())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_autostart_entry_quotes_the_program_and_starts_hidden() {
+        let e = autostart_entry(std::path::Path::new("/opt/Patch $Desk/100%/patchdesk-app"));
+        assert!(
+            e.contains("Exec=\"/opt/Patch \\$Desk/100%%/patchdesk-app\" --hidden\n"),
+            "{e}"
+        );
+        assert!(e.starts_with("[Desktop Entry]\nType=Application\n"));
+    }
 }

@@ -549,6 +549,17 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await click("#automation-resume");
     await waitFor("resumed", () => find("#automation-on"));
     await shot("20b-activity");
+    // Start at login (opt-in): an XDG autostart entry that starts the app hidden in the tray.
+    await click("#nav-settings");
+    await waitFor("settings", () => find("#set-start-at-login"));
+    const entry = path.join(process.env.XDG_CONFIG_HOME, "autostart", "patchdesk.desktop");
+    check("start at login is off by default", !fs.existsSync(entry) && (await exec(`return document.querySelector('#set-start-at-login').checked`)) === false);
+    await click("#set-start-at-login");
+    const desktop = await waitFor("the autostart entry", () => fs.existsSync(entry) ? fs.readFileSync(entry, "utf8") : "");
+    check("turning it on writes the autostart entry for this program, started hidden", desktop.includes(`Exec="${APP}" --hidden`), desktop);
+    await click("#set-start-at-login");
+    await waitFor("the entry removed", () => !fs.existsSync(entry));
+    check("turning it off removes the entry", !fs.existsSync(entry));
   });
 
   await step("strings from hosts are text, and the CSP forbids eval", async () => {

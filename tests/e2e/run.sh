@@ -34,6 +34,8 @@ export PATCHDESK_NOW=2026-11-24T12:00:00Z
 # the app's job runner looks at what is due every second.
 export PATCHDESK_CLOCK_FILE="$work/clock" PATCHDESK_TICK_SECS=1
 echo "$PATCHDESK_NOW" >"$PATCHDESK_CLOCK_FILE"
+# "Start at login" writes its autostart entry here, not into the machine's real profile.
+export XDG_CONFIG_HOME="$work/config"
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
 # Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
 export PATCHDESK_SAVE_PATH="$work/exports"

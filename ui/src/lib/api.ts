@@ -110,6 +110,9 @@ export const api = {
   jobsRun: (kind: JobKind, group: string | null = null) => invoke<number>("jobs_run", { kind, group }),
   jobsCancel: (id: number) => invoke<JobRecord>("jobs_cancel", { id }),
   automationPause: (pause: boolean) => invoke<Overview>("automation_pause", { pause }),
+  getStartAtLogin: () => invoke<boolean>("get_start_at_login"),
+  /** Writes or removes the XDG autostart entry; resolves to the new setting. */
+  setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
   onJobEvent: (f: (e: JobEvent) => void): Promise<UnlistenFn> =>
     listen<JobEvent>("job-event", (ev) => f(ev.payload)),
   onAutomationNotice: (f: (n: Notice) => void): Promise<UnlistenFn> =>
