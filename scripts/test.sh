@@ -53,4 +53,7 @@ cargo test --workspace --locked --no-fail-fast
 step "end-to-end: the desktop app in a real window"
 tests/e2e/run.sh
 
+step "the Debian package: built by the Tauri bundler, installed by dpkg, started"
+tests/deb/run.sh --debug
+
 step "done in $(( $(date +%s) - start ))s"
