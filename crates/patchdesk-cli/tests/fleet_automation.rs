@@ -4,7 +4,8 @@
 //! the clock past the soak → every wave to 100 % with nobody calling `deploy go`, and the
 //! disclosure → canary → last-host times recorded; a failing smoke test under auto → halted,
 //! rolled back, announced on a real notification daemon (dbusmock); `kill -9` of the service
-//! mid-apply → the restarted one resumes, one apply per host.
+//! mid-apply → the restarted one resumes, one apply per host; two runners on one database → one
+//! deployment, one apply per host.
 
 mod common;
 
@@ -634,6 +635,104 @@ fn kill_9_of_the_service_mid_apply_resumes_with_one_apply_per_host() {
         "the restarted runner advanced it: {o}"
     );
     w.kill_service();
+    let rb = w
+        .cli
+        .json(&["deploy", "rollback", &id.to_string(), "--json"]);
+    assert_eq!(rb["state"], "rolled-back", "{rb}");
+}
+
+/// The outcome with two real runner processes on one database: one deployment, one apply per
+/// host. The job claim itself (`jobs::begin`) is unit-tested in `jobs::tests`; this test also
+/// passed once with the claim disabled (the deployment's own stored state kept the second runner
+/// from applying again in that run), so it checks the outcome, not the claim alone.
+#[test]
+fn two_runners_on_one_database_start_and_advance_each_deployment_once() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let _p = Published::new(
+        &fleet,
+        &[&["pd-tools", "2.5-1", "--suite", "bookworm-security"]],
+        &["pd-01", "pd-02", "pd-03"],
+    );
+    let mut w = World::new(&fleet);
+    assert_eq!(w.cli.cmd(&["scan", "--all"]).status.code(), Some(2));
+    w.feed(&[osv(
+        "DSA-7001-1",
+        "CVE-2026-7001",
+        "pd-agent",
+        "2.0-1",
+        false,
+        &now_rfc3339(-86_400),
+    )]);
+    w.cli.ok(&["advisories", "sync", "--from", &w.url]);
+    w.cli.ok(&[
+        "automation",
+        "policy",
+        "canary",
+        "--auto-canary",
+        "on",
+        "--soak-hours",
+        "0",
+    ]);
+    // Two runners on the same database (as the app and `service run` would be).
+    w.start_service(None);
+    let bin = env!("CARGO_BIN_EXE_patchdesk");
+    let mut second = Command::new(bin);
+    second
+        .arg("--db")
+        .arg(&w.cli.db)
+        .args(["service", "run", "--tick", "1"])
+        .env_remove("PATCHDESK_NOW");
+    for (k, v) in &w.cli.envs {
+        second.env(k, v);
+    }
+    let log2 = w.cli.dir.path().join("second.log");
+    let mut second = second
+        .stdout(std::fs::File::create(&log2).unwrap())
+        .stderr(std::fs::File::options().append(true).open(&log2).unwrap())
+        .spawn()
+        .unwrap();
+    w.wait_for("both runners", 60, || {
+        (w.service_log().contains("running (database")
+            && std::fs::read_to_string(&log2)
+                .unwrap_or_default()
+                .contains("running (database"))
+        .then_some(())
+    });
+    w.feed(&[osv(
+        "DSA-7005-1",
+        "CVE-2026-7005",
+        "pd-tools",
+        "2.5-1",
+        true,
+        &now_rfc3339(0),
+    )]);
+    w.cli.ok(&["jobs", "run", "feed-sync"]);
+    let action = wait_for_action(&w);
+    let id = action["deployment_id"].as_i64().expect("planned");
+    let st = w.wait_for("the deployment to finish", 180, || {
+        let st = w.status(id);
+        matches!(
+            st["state"].as_str(),
+            Some("finished" | "halted" | "rolled-back")
+        )
+        .then_some(st)
+    });
+    let _ = second.kill();
+    let _ = second.wait();
+    w.kill_service();
+    assert_eq!(st["state"], "finished", "{st}");
+    let db = rusqlite::Connection::open(&w.cli.db).unwrap();
+    let deployments: i64 = db
+        .query_row("SELECT count(*) FROM deployments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(deployments, 1, "planned once");
+    assert_eq!(
+        (w.applies("pd-01"), w.applies("pd-02")),
+        (1, 1),
+        "one apply per host"
+    );
+    assert_eq!(installed(&fleet, "pd-01", "pd-tools"), "2.5-1");
     let rb = w
         .cli
         .json(&["deploy", "rollback", &id.to_string(), "--json"]);

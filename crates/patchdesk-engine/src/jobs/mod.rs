@@ -276,31 +276,36 @@ pub fn enqueue(inv: &Inventory, kind: JobKind, scope: JobScope) -> Result<i64> {
     Ok(inv.conn().last_insert_rowid())
 }
 
-/// Record that a job starts now (a queued one, or a new one).
+/// Record that a job starts now (a queued one, or a new one) and claim it: `None` when another
+/// runner on the same database (the app and `service run` at once) already took it — the queued
+/// job was started elsewhere, the same kind of job on the same scope is running elsewhere (for a
+/// deployment advance: or an auto-canary job, which starts what it plans), or the same schedule
+/// slot was run. One statement each, so two processes never both win.
 pub(crate) fn begin(
     inv: &Inventory,
     job: &DueJob,
     queued_id: Option<i64>,
     runner: &str,
-) -> Result<i64> {
+) -> Result<Option<i64>> {
     let now = inv.clock().now();
     if let Some(id) = queued_id {
         let n = inv.conn().execute(
             "UPDATE jobs SET state = 'running', started = ?2, runner = ?3 WHERE id = ?1 AND state = 'queued'",
             params![id, now, runner],
         )?;
-        if n == 0 {
-            return Err(Error::Invalid(format!(
-                "job {id} was already started or cancelled"
-            )));
-        }
-        return Ok(id);
+        return Ok((n == 1).then_some(id));
     }
-    inv.conn().execute(
-        "INSERT INTO jobs (kind, scope, rule, who, due, started, state, runner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+    let n = inv.conn().execute(
+        "INSERT INTO jobs (kind, scope, rule, who, due, started, state, runner)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7
+         WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running'
+                             AND ((kind = ?1 AND scope = ?2)
+                                  -- an auto-canary job starts the deployment it plans
+                                  OR (?1 = 'deployment-advance' AND kind = 'auto-canary')))
+           AND (?3 IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE rule = ?3 AND due = ?5 AND state NOT IN ('interrupted', 'queued')))",
         params![job.kind.as_str(), job.scope.key(), job.rule, job.who.as_str(), job.due, now, runner],
     )?;
-    Ok(inv.conn().last_insert_rowid())
+    Ok((n == 1).then(|| inv.conn().last_insert_rowid()))
 }
 
 /// Record how a job ended.

@@ -309,8 +309,10 @@ impl Runner {
     pub async fn tick(&mut self, inv: &mut Inventory) -> Result<Vec<JobRecord>> {
         let mut done = Vec::new();
         let mut check_policy = false;
+        // Jobs of a process that died (this one's earlier life, or another runner on the same
+        // database) are marked interrupted: their claims are free again.
+        mark_interrupted(inv)?;
         if !self.started {
-            mark_interrupted(inv)?;
             self.started = true;
             // After a restart: anything found while no runner ran is acted on now.
             check_policy = true;
@@ -324,9 +326,11 @@ impl Runner {
                 who: Who::User,
                 due: q.due,
             };
-            let (rec, found) = self.run_job(inv, &job, Some(q.id)).await?;
-            check_policy |= found;
-            done.push(rec);
+            // Started by another runner meanwhile: nothing to do here.
+            if let Some((rec, found)) = self.run_job(inv, &job, Some(q.id)).await? {
+                check_policy |= found;
+                done.push(rec);
+            }
             if self.shutdown.is_cancelled() {
                 return Ok(done);
             }
@@ -338,7 +342,9 @@ impl Runner {
         let mut due = super::due(now, &super::schedules(inv)?, &super::last_runs(inv)?);
         due.sort_by_key(|j| j.due);
         for job in due {
-            let (rec, found) = self.run_job(inv, &job, None).await?;
+            let Some((rec, found)) = self.run_job(inv, &job, None).await? else {
+                continue;
+            };
             check_policy |= found;
             done.push(rec);
             if self.shutdown.is_cancelled() {
@@ -354,8 +360,9 @@ impl Runner {
                     who: Who::Policy,
                     due: inv.clock().now(),
                 };
-                let (rec, _) = self.run_policy_job(inv, &job, &f).await?;
-                done.push(rec);
+                if let Some(rec) = self.run_policy_job(inv, &job, &f).await? {
+                    done.push(rec);
+                }
             }
         }
         let now = inv.clock().now();
@@ -370,7 +377,10 @@ impl Runner {
                 who: Who::Policy,
                 due: now,
             };
-            done.push(self.run_job(inv, &job, None).await?.0);
+            // Advanced by another runner right now: that one does it.
+            if let Some((rec, _)) = self.run_job(inv, &job, None).await? {
+                done.push(rec);
+            }
         }
         if let Some(every) = self.hooks.alerts_every {
             let now = inv.clock().now();
@@ -417,8 +427,10 @@ impl Runner {
         inv: &Inventory,
         job: &DueJob,
         queued_id: Option<i64>,
-    ) -> Result<(i64, CancellationToken, CancellationToken)> {
-        let id = begin(inv, job, queued_id, &self.name)?;
+    ) -> Result<Option<(i64, CancellationToken, CancellationToken)>> {
+        let Some(id) = begin(inv, job, queued_id, &self.name)? else {
+            return Ok(None);
+        };
         (self.hooks.on_event)(&self.event(id, job, JobPhase::Started));
         let token = self.shutdown.child_token();
         self.canceller.add(id, token.clone());
@@ -446,7 +458,7 @@ impl Runner {
                 }
             });
         }
-        Ok((id, token, stop_watch))
+        Ok(Some((id, token, stop_watch)))
     }
 
     fn end(
@@ -474,8 +486,10 @@ impl Runner {
         inv: &mut Inventory,
         job: &DueJob,
         queued_id: Option<i64>,
-    ) -> Result<(JobRecord, bool)> {
-        let (id, token, stop_watch) = self.start(inv, job, queued_id)?;
+    ) -> Result<Option<(JobRecord, bool)>> {
+        let Some((id, token, stop_watch)) = self.start(inv, job, queued_id)? else {
+            return Ok(None);
+        };
         let progress = self.progress_for(id, job);
         let out = match self.execute(inv, job, progress, token.clone()).await {
             Ok(o) => o,
@@ -496,7 +510,7 @@ impl Runner {
             },
         };
         let found = out.found_patches;
-        Ok((self.end(inv, id, job, stop_watch, &out)?, found))
+        Ok(Some((self.end(inv, id, job, stop_watch, &out)?, found)))
     }
 
     async fn run_policy_job(
@@ -504,12 +518,22 @@ impl Runner {
         inv: &mut Inventory,
         job: &DueJob,
         f: &policy::Found,
-    ) -> Result<(JobRecord, bool)> {
-        let (id, token, stop_watch) = self.start(inv, job, None)?;
+    ) -> Result<Option<JobRecord>> {
+        let Some((id, token, stop_watch)) = self.start(inv, job, None)? else {
+            return Ok(None);
+        };
+        // Claimed: look again (another runner may have acted on these patches meanwhile).
+        let Some(f) = policy::new_criticals(inv)?
+            .into_iter()
+            .find(|x| x.group == f.group)
+        else {
+            let out = Outcome::ok("nothing new: already acted on".into());
+            return Ok(Some(self.end(inv, id, job, stop_watch, &out)?));
+        };
         let progress = self.progress_for(id, job);
         let ssh = Settings::load(inv)?.ssh_options();
         let res = tokio::select! {
-            r = policy::act(inv, f, id, &ssh, progress) => r,
+            r = policy::act(inv, &f, id, &ssh, progress) => r,
             _ = token.cancelled() => Err(Error::Cancelled),
         };
         let out = match res {
@@ -534,7 +558,7 @@ impl Runner {
                 found_patches: false,
             },
         };
-        Ok((self.end(inv, id, job, stop_watch, &out)?, false))
+        Ok(Some(self.end(inv, id, job, stop_watch, &out)?))
     }
 
     async fn execute(

@@ -276,3 +276,53 @@ fn scope_keys_round_trip() {
     assert_eq!(JobScope::from_key("group:"), None);
     assert_eq!(JobScope::from_key("deployment:x"), None);
 }
+
+#[test]
+fn two_runners_never_both_claim_a_job() {
+    let (inv, _) = inv();
+    let now = inv.clock().now();
+    let job = |kind, scope, rule: Option<&str>| DueJob {
+        kind,
+        scope,
+        rule: rule.map(str::to_string),
+        who: Who::Policy,
+        due: now,
+    };
+    let adv = job(JobKind::DeploymentAdvance, JobScope::Deployment(1), None);
+    let a = begin(&inv, &adv, None, "app 1").unwrap();
+    assert!(a.is_some());
+    assert_eq!(
+        begin(&inv, &adv, None, "service 2").unwrap(),
+        None,
+        "running elsewhere"
+    );
+    let other = job(JobKind::DeploymentAdvance, JobScope::Deployment(2), None);
+    assert!(
+        begin(&inv, &other, None, "service 2").unwrap().is_some(),
+        "another deployment"
+    );
+    finish(&inv, a.unwrap(), JobState::Succeeded, None, None).unwrap();
+    assert!(
+        begin(&inv, &adv, None, "service 2").unwrap().is_some(),
+        "free again"
+    );
+    // While an auto-canary job starts what it planned, no deployment is advanced elsewhere.
+    let canary = job(JobKind::AutoCanary, JobScope::Group("web".into()), None);
+    assert!(begin(&inv, &canary, None, "app 1").unwrap().is_some());
+    let third = job(JobKind::DeploymentAdvance, JobScope::Deployment(3), None);
+    assert_eq!(begin(&inv, &third, None, "service 2").unwrap(), None);
+    // A schedule slot runs once.
+    let scan = job(JobKind::Scan, JobScope::All, Some("scan"));
+    let s = begin(&inv, &scan, None, "app 1").unwrap().unwrap();
+    finish(&inv, s, JobState::Succeeded, None, None).unwrap();
+    assert_eq!(
+        begin(&inv, &scan, None, "service 2").unwrap(),
+        None,
+        "that slot ran"
+    );
+    // A queued job is started by one runner only.
+    let q = enqueue(&inv, JobKind::FeedSync, JobScope::All).unwrap();
+    let qj = job(JobKind::FeedSync, JobScope::All, None);
+    assert_eq!(begin(&inv, &qj, Some(q), "app 1").unwrap(), Some(q));
+    assert_eq!(begin(&inv, &qj, Some(q), "service 2").unwrap(), None);
+}
