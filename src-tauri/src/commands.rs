@@ -20,8 +20,8 @@ use patchdesk_engine::report::{
     self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
 };
 use patchdesk_engine::rollout::{
-    self, DeploymentState, DeploymentStatus, GateVerdict, GroupSettings, HostState, Mode, Plan,
-    PlanRequest, Selection, SnapshotHook, StageState,
+    self, DeploymentState, DeploymentStatus, GateVerdict, GroupSettings, HostState, Mode, OnBusy,
+    Plan, PlanRequest, Selection, SnapshotHook, StageState,
 };
 use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
 use patchdesk_engine::settings::Settings;
@@ -793,7 +793,9 @@ pub async fn deploy_advance(
         let st = rollout::advance(
             &mut *state.write.lock().await,
             id,
+            "user",
             &ssh,
+            OnBusy::Refuse,
             deploy_progress(&app),
         )
         .await?;
@@ -838,11 +840,20 @@ pub async fn deploy_decide(
                 override_reason.as_deref(),
                 "user",
                 &ssh,
+                OnBusy::Refuse,
                 deploy_progress(&app),
             )
             .await?
         } else {
-            rollout::no_go(&mut inv, id, "user", &ssh, deploy_progress(&app)).await?
+            rollout::no_go(
+                &mut inv,
+                id,
+                "user",
+                &ssh,
+                OnBusy::Refuse,
+                deploy_progress(&app),
+            )
+            .await?
         };
         drop(inv);
         notify_gate(&app, &state, &st);
@@ -866,6 +877,7 @@ pub async fn deploy_exclude(
             &host,
             &reason,
             "user",
+            OnBusy::Refuse,
         )?)
     })
     .await
@@ -880,7 +892,16 @@ pub async fn deploy_unpin(
     guard_async("deploy_unpin", async {
         let ssh = Settings::load(&state.read())?.ssh_options();
         let mut inv = state.write.lock().await;
-        Ok(rollout::unpin(&mut inv, id, &[], &ssh, deploy_progress(&app)).await?)
+        Ok(rollout::unpin(
+            &mut inv,
+            id,
+            &[],
+            "user",
+            &ssh,
+            OnBusy::Refuse,
+            deploy_progress(&app),
+        )
+        .await?)
     })
     .await
 }
@@ -1003,7 +1024,9 @@ pub async fn deploy_rollback(
             &mut *state.write.lock().await,
             id,
             &[],
+            "user",
             &ssh,
+            OnBusy::Refuse,
             deploy_progress(&app),
         )
         .await?)

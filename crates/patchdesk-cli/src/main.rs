@@ -340,6 +340,9 @@ enum DeployCmd {
     /// Start or resume a deployment: runs until it must wait (soak, gate) or ends.
     Start {
         id: i64,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -364,6 +367,9 @@ enum DeployCmd {
         /// The written reason for --override-no-go.
         #[arg(long, requires = "override_no_go")]
         reason: Option<String>,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -375,12 +381,18 @@ enum DeployCmd {
         host: String,
         #[arg(long)]
         reason: String,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
     /// No-go at the current gate: the deployment halts.
     NoGo {
         id: i64,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -431,6 +443,9 @@ enum DeployCmd {
         id: i64,
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -442,6 +457,9 @@ enum DeployCmd {
         id: i64,
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         #[arg(long)]
         json: bool,
     },
@@ -550,7 +568,10 @@ fn main() {
             // One line, the reason and the next step.
             let msg = format!("{e:#}").replace('\n', " ");
             errln!("patchdesk: {msg}");
-            std::process::exit(1);
+            let busy = e
+                .downcast_ref::<patchdesk_engine::Error>()
+                .is_some_and(|e| e.code() == "deployment_busy");
+            std::process::exit(if busy { EXIT_BUSY } else { 1 });
         }
     }
 }
@@ -990,10 +1011,20 @@ fn deploy_progress() -> patchdesk_engine::progress::ProgressFn {
 
 /// Exit codes (README "Exit codes"): 0 ok, 1 error or refusal, 2 a scan finished with failed
 /// hosts, 3 a deployment halted at a no-go (or a drill failed), 4 a plan blocked by a guard
-/// (nothing stored), 64 a wrong command line, 130 a scan cancelled.
+/// (nothing stored), 5 another process is changing the deployment (nothing done), 64 a wrong
+/// command line, 130 a scan cancelled.
 const EXIT_HALTED: i32 = 3;
 const EXIT_PLAN_BLOCKED: i32 = 4;
+const EXIT_BUSY: i32 = 5;
 const EXIT_USAGE: i32 = 64;
+
+fn on_busy(wait: bool) -> rollout::OnBusy {
+    if wait {
+        rollout::OnBusy::Wait
+    } else {
+        rollout::OnBusy::Refuse
+    }
+}
 
 fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
     if json {
@@ -1069,8 +1100,15 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        DeployCmd::Start { id, json } => {
-            let st = rt.block_on(rollout::advance(inv, id, &ssh, deploy_progress()))?;
+        DeployCmd::Start { id, wait, json } => {
+            let st = rt.block_on(rollout::advance(
+                inv,
+                id,
+                "user",
+                &ssh,
+                on_busy(wait),
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
         DeployCmd::Status { id: Some(id), json } => print_status(&rollout::status(inv, id)?, json),
@@ -1096,6 +1134,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             id,
             override_no_go,
             reason,
+            wait,
             json,
         } => {
             let reason = if override_no_go { reason } else { None };
@@ -1105,6 +1144,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 reason.as_deref(),
                 "user",
                 &ssh,
+                on_busy(wait),
                 deploy_progress(),
             ))?;
             print_status(&st, json)
@@ -1113,10 +1153,21 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             id,
             host,
             reason,
+            wait,
             json,
-        } => print_status(&rollout::exclude(inv, id, &host, &reason, "user")?, json),
-        DeployCmd::NoGo { id, json } => {
-            let st = rt.block_on(rollout::no_go(inv, id, "user", &ssh, deploy_progress()))?;
+        } => print_status(
+            &rollout::exclude(inv, id, &host, &reason, "user", on_busy(wait))?,
+            json,
+        ),
+        DeployCmd::NoGo { id, wait, json } => {
+            let st = rt.block_on(rollout::no_go(
+                inv,
+                id,
+                "user",
+                &ssh,
+                on_busy(wait),
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
         DeployCmd::Drill {
@@ -1217,8 +1268,21 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        DeployCmd::Rollback { id, hosts, json } => {
-            let st = rt.block_on(rollout::rollback(inv, id, &hosts, &ssh, deploy_progress()))?;
+        DeployCmd::Rollback {
+            id,
+            hosts,
+            wait,
+            json,
+        } => {
+            let st = rt.block_on(rollout::rollback(
+                inv,
+                id,
+                &hosts,
+                "user",
+                &ssh,
+                on_busy(wait),
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
         DeployCmd::Selection(SelectionCmd::Save {
@@ -1261,8 +1325,21 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             outln!("selection {name} deleted");
             Ok(0)
         }
-        DeployCmd::Unpin { id, hosts, json } => {
-            let st = rt.block_on(rollout::unpin(inv, id, &hosts, &ssh, deploy_progress()))?;
+        DeployCmd::Unpin {
+            id,
+            hosts,
+            wait,
+            json,
+        } => {
+            let st = rt.block_on(rollout::unpin(
+                inv,
+                id,
+                &hosts,
+                "user",
+                &ssh,
+                on_busy(wait),
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
         DeployCmd::Window {

@@ -447,7 +447,15 @@ mod tests {
             [crate::rollout::GateReason::no_go("h1", "x")]
         );
         // The new tables and columns work on the upgraded file.
-        let st = crate::rollout::exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();
+        let st = crate::rollout::exclude(
+            &inv,
+            1,
+            "h1",
+            "decommissioned",
+            "user",
+            crate::rollout::OnBusy::Refuse,
+        )
+        .unwrap();
         assert_eq!(
             st.stages[0].hosts[0].excluded.as_deref(),
             Some("decommissioned")

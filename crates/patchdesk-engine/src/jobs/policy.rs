@@ -429,7 +429,7 @@ pub async fn act(
         )),
     )?;
     let before = rollout::status(inv, id)?;
-    let st = rollout::advance(inv, id, ssh, progress).await?;
+    let st = rollout::advance(inv, id, "policy", ssh, rollout::OnBusy::Refuse, progress).await?;
     observe(inv, &st)?;
     let more = super::runner::advance_notices(inv, &before, &st)?;
     let canary: Vec<String> = plan

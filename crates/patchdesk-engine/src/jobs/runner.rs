@@ -688,7 +688,9 @@ impl Runner {
                 let before = rollout::status(inv, id)?;
                 let ssh = settings.ssh_options();
                 let after = tokio::select! {
-                    r = rollout::advance(inv, id, &ssh, progress) => r?,
+                    // Refused while another process (a person's `deploy go`) holds it: the job
+                    // fails with who holds it, and the next tick tries again.
+                    r = rollout::advance(inv, id, "auto", &ssh, rollout::OnBusy::Refuse, progress) => r?,
                     _ = token.cancelled() => return Err(Error::Cancelled),
                 };
                 policy::observe(inv, &after)?;

@@ -42,8 +42,12 @@ pub async fn drill(
             blocked.join("; ")
         )));
     };
-    let applied = advance(inv, id, ssh, progress.clone()).await?;
-    let rolled = rollback(inv, id, &[], ssh, progress).await?;
+    // Nobody else may advance the drill's deployment meanwhile (it is new: never busy).
+    let lease =
+        super::lease::acquire(inv, id, Operation::Drill, "user", OnBusy::Refuse, &progress).await?;
+    let applied = super::run::advance_held(inv, id, ssh, progress.clone()).await?;
+    let rolled = super::rollback::rollback_held(inv, id, &[], ssh, progress).await?;
+    drop(lease);
     let ok =
         applied.state == DeploymentState::Finished && rolled.state == DeploymentState::RolledBack;
     let now = inv.clock().now();

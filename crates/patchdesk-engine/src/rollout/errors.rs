@@ -36,6 +36,12 @@ pub enum DeployError {
         host: String,
         reason: String,
     },
+    #[error("deployment {id} is being changed by {holder}, until {until} at the latest unless renewed; nothing was done: try again when it has finished, or add --wait to wait for it")]
+    Busy {
+        id: i64,
+        holder: String,
+        until: String,
+    },
 }
 
 impl DeployError {
@@ -49,6 +55,7 @@ impl DeployError {
             DeployError::HostNotInDeployment { .. } => "host_not_in_deployment",
             DeployError::CannotExclude { .. } => "cannot_exclude",
             DeployError::AlreadyExcluded { .. } => "already_excluded",
+            DeployError::Busy { .. } => "deployment_busy",
         }
     }
 }

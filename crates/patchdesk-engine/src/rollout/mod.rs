@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 mod drill;
 mod errors;
 mod hooks;
+mod lease;
 mod plan;
 mod remote;
 mod rollback;
@@ -47,6 +48,7 @@ pub use hooks::{
     group_settings, set_smoke_tests, set_snapshot_hook, smoke_tests, snapshot_hook, GroupSettings,
     SnapshotHook,
 };
+pub use lease::{holder, LeaseHolder, OnBusy};
 pub use plan::plan;
 pub use remote::Health;
 use remote::{
@@ -57,7 +59,8 @@ pub use rollback::{rollback, unpin};
 pub use run::{advance, exclude, go, no_go};
 pub use selection::{delete_selection, save_selection, selection, selections, Selection};
 pub use state::{
-    verdict, DeploymentState, GateReason, GateVerdict, HostState, Mode, RollbackKind, StageState,
+    verdict, DeploymentState, GateReason, GateVerdict, HostState, Mode, Operation, RollbackKind,
+    StageState,
 };
 use transaction::Direction;
 pub use transaction::{Change, ChangeKind};
@@ -241,6 +244,8 @@ pub struct DeploymentStatus {
     pub waiting_for: Option<String>,
     /// A no-go rolls back the failed stage's hosts at once.
     pub rollback_on_no_go: bool,
+    /// The process changing it right now (its lease), if any.
+    pub held_by: Option<LeaseHolder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -468,6 +473,7 @@ fn load_status(
         overrides: serde_json::from_str(&overrides).unwrap_or_default(),
         waiting_for,
         rollback_on_no_go,
+        held_by: lease::holder(inv, id)?,
     })
 }
 

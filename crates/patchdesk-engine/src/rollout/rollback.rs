@@ -7,8 +7,23 @@ use super::*;
 
 /// Roll back the hosts of a deployment that received the update (or only `only`): the whole
 /// recorded transaction back to the exact previous versions, then verify by a rescan. Hosts
-/// excluded from the deployment are skipped unless named.
+/// excluded from the deployment are skipped unless named. Holds the deployment's lease.
 pub async fn rollback(
+    inv: &mut Inventory,
+    id: i64,
+    only: &[String],
+    who: &str,
+    ssh: &SshOptions,
+    on_busy: OnBusy,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let _lease =
+        super::lease::acquire(inv, id, Operation::Rollback, who, on_busy, &progress).await?;
+    rollback_held(inv, id, only, ssh, progress).await
+}
+
+/// [`rollback`] under a lease already held.
+pub(super) async fn rollback_held(
     inv: &mut Inventory,
     id: i64,
     only: &[String],
@@ -183,14 +198,17 @@ pub async fn rollback(
 }
 
 /// Lift the pins a pin rollback left on a deployment's hosts (or only `only`), once the bad
-/// version is fixed upstream; verified by a rescan.
+/// version is fixed upstream; verified by a rescan. Holds the deployment's lease.
 pub async fn unpin(
     inv: &mut Inventory,
     id: i64,
     only: &[String],
+    who: &str,
     ssh: &SshOptions,
+    on_busy: OnBusy,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
+    let _lease = super::lease::acquire(inv, id, Operation::Unpin, who, on_busy, &progress).await?;
     let pinned: Vec<String> = inv
         .conn()
         .prepare("SELECT h.name FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.pinned = 1 ORDER BY h.name")?

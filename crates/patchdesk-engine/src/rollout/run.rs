@@ -11,8 +11,22 @@ use super::*;
 
 /// Advance a deployment as far as it can go now: apply, verify, soak, gate. Returns when it must
 /// wait (soak time, a manual gate, a host still in attention at the end) or is finished or
-/// halted. Safe to call again at any time.
+/// halted. Safe to call again at any time. Holds the deployment's lease while it runs: refused
+/// (or, with [`OnBusy::Wait`], waiting) while another process changes it.
 pub async fn advance(
+    inv: &mut Inventory,
+    id: i64,
+    who: &str,
+    ssh: &SshOptions,
+    on_busy: OnBusy,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let _lease = lease::acquire(inv, id, Operation::Advance, who, on_busy, &progress).await?;
+    advance_held(inv, id, ssh, progress).await
+}
+
+/// [`advance`] under a lease already held.
+pub(super) async fn advance_held(
     inv: &mut Inventory,
     id: i64,
     ssh: &SshOptions,
@@ -81,7 +95,7 @@ pub async fn advance(
             StageState::Gate => match (st.mode, verdict(&stage.reasons)) {
                 (Mode::Auto, GateVerdict::Go) => decide(inv, id, Decision::Go, "auto")?,
                 (Mode::Auto, GateVerdict::NoGo) => {
-                    return no_go(inv, id, "auto", ssh, progress).await
+                    return no_go_held(inv, id, "auto", ssh, progress).await
                 }
                 (Mode::Manual, _) => return status(inv, id),
             },
@@ -621,7 +635,20 @@ async fn verify_stage(
 
 /// No-go at the current gate (also once a soak is over): the deployment halts, and when its
 /// policy says so the hosts of the failed stage are rolled back at once (verified by a rescan).
+/// Holds the deployment's lease.
 pub async fn no_go(
+    inv: &mut Inventory,
+    id: i64,
+    who: &str,
+    ssh: &SshOptions,
+    on_busy: OnBusy,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let _lease = lease::acquire(inv, id, Operation::NoGo, who, on_busy, &progress).await?;
+    no_go_held(inv, id, who, ssh, progress).await
+}
+
+async fn no_go_held(
     inv: &mut Inventory,
     id: i64,
     who: &str,
@@ -650,14 +677,27 @@ pub async fn no_go(
         Phase::Running,
         format!("no-go: rolling back {} by policy", hosts.join(", ")),
     );
-    super::rollback(inv, id, &hosts, ssh, progress).await
+    super::rollback::rollback_held(inv, id, &hosts, ssh, progress).await
 }
 
 /// Go at the current gate, then continue. A soak that is over is measured again first (the
 /// gate is decided on health as of now). At a gate the engine judged no-go a plain go is
 /// refused; `override_no_go` (a written reason) overrides it, recorded in the audit log and
-/// shown in the summary.
+/// shown in the summary. Holds the deployment's lease.
 pub async fn go(
+    inv: &mut Inventory,
+    id: i64,
+    override_no_go: Option<&str>,
+    who: &str,
+    ssh: &SshOptions,
+    on_busy: OnBusy,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let _lease = lease::acquire(inv, id, Operation::Go, who, on_busy, &progress).await?;
+    go_held(inv, id, override_no_go, who, ssh, progress).await
+}
+
+async fn go_held(
     inv: &mut Inventory,
     id: i64,
     override_no_go: Option<&str>,
@@ -681,7 +721,7 @@ pub async fn go(
             let soak_over =
                 s.state == StageState::Soaking && s.soak_until.is_some_and(|u| u <= now);
             if soak_over || s.state == StageState::Applied {
-                let after = advance(inv, id, ssh, progress.clone()).await?;
+                let after = advance_held(inv, id, ssh, progress.clone()).await?;
                 // Auto mode may have decided the gate itself.
                 if after.current_stage != st.current_stage
                     || after.state != DeploymentState::Running
@@ -700,7 +740,7 @@ pub async fn go(
         },
         who,
     )?;
-    advance(inv, id, ssh, progress).await
+    advance_held(inv, id, ssh, progress).await
 }
 
 /// A gate decision.
@@ -779,7 +819,20 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
 /// Leave a host out of the rest of a deployment, with a written reason (recorded in the audit
 /// log and shown in the status): a pending host is not patched, and a host in attention or
 /// failed no longer blocks the deployment from finishing; rollback skips it unless named.
+/// Holds the deployment's lease.
 pub fn exclude(
+    inv: &Inventory,
+    id: i64,
+    host: &str,
+    reason: &str,
+    who: &str,
+    on_busy: OnBusy,
+) -> Result<DeploymentStatus> {
+    let _lease = lease::acquire_blocking(inv, id, Operation::Exclude, who, on_busy)?;
+    exclude_held(inv, id, host, reason, who)
+}
+
+fn exclude_held(
     inv: &Inventory,
     id: i64,
     host: &str,
@@ -967,29 +1020,37 @@ mod tests {
             "{st:?}"
         );
         assert_eq!(
-            exclude(&inv, 1, "h1", "  ", "user").unwrap_err().code(),
+            exclude(&inv, 1, "h1", "  ", "user", OnBusy::Refuse)
+                .unwrap_err()
+                .code(),
             "reason_missing"
         );
         assert_eq!(
-            exclude(&inv, 1, "h2", "x", "user").unwrap_err().code(),
+            exclude(&inv, 1, "h2", "x", "user", OnBusy::Refuse)
+                .unwrap_err()
+                .code(),
             "host_not_in_deployment"
         );
         assert_eq!(
-            exclude(&inv, 9, "h1", "x", "user").unwrap_err().code(),
+            exclude(&inv, 9, "h1", "x", "user", OnBusy::Refuse)
+                .unwrap_err()
+                .code(),
             "unknown_deployment"
         );
-        let st = exclude(&inv, 1, "h1", "decommissioned", "user").unwrap();
+        let st = exclude(&inv, 1, "h1", "decommissioned", "user", OnBusy::Refuse).unwrap();
         assert_eq!(st.state, DeploymentState::Finished, "nothing else held it");
         assert_eq!(
             st.stages[0].hosts[0].excluded.as_deref(),
             Some("decommissioned")
         );
         assert_eq!(
-            exclude(&inv, 1, "h1", "again", "user").unwrap_err().code(),
+            exclude(&inv, 1, "h1", "again", "user", OnBusy::Refuse)
+                .unwrap_err()
+                .code(),
             "already_excluded"
         );
         let applied = deployment("gate", "2026-11-24T11:00:00Z", "[]", "applied");
-        let e = exclude(&applied, 1, "h1", "x", "user").unwrap_err();
+        let e = exclude(&applied, 1, "h1", "x", "user", OnBusy::Refuse).unwrap_err();
         assert_eq!(e.code(), "cannot_exclude");
         assert!(
             e.to_string()

@@ -174,6 +174,20 @@ named! {
     }
 }
 
+named! {
+    /// An operation that changes a deployment, and so holds its lease while it runs.
+    Operation {
+        /// Apply, verify, soak, gate: as far as it can go now (`deploy start`, the app's resume).
+        Advance => "advance",
+        Go => "go",
+        NoGo => "no-go",
+        Rollback => "rollback",
+        Unpin => "unpin",
+        Exclude => "exclude",
+        Drill => "drill",
+    }
+}
+
 /// One finding of a stage's verification, per host: a no-go (the gate cannot pass on its
 /// own) or a note that does not block (e.g. a check not available on the host).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
