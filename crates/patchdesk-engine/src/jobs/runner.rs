@@ -142,7 +142,7 @@ pub struct DeploymentView {
 /// is applied (in either mode: a person's go already let it go on); a stage left `applied` is
 /// verified; an auto deployment passes (or halts at) its gate once the soak is over. A manual
 /// gate waits for a person, a closed window waits for its opening, a failed advance is retried
-/// after 10 minutes.
+/// after 10 minutes (a lease held by another process is no failure: the next tick tries again).
 pub fn advance_due(now: DateTime<Utc>, d: &DeploymentView) -> bool {
     if !d.running {
         return false;
@@ -183,7 +183,9 @@ fn view_of(st: &DeploymentStatus, last_failure: Option<DateTime<Utc>>) -> Deploy
 
 fn last_failures(inv: &Inventory) -> Result<BTreeMap<i64, DateTime<Utc>>> {
     let mut stmt = inv.conn().prepare_cached(
-        "SELECT scope, max(finished) FROM jobs WHERE kind = 'deployment-advance' AND state = 'failed' GROUP BY scope",
+        // Refused because another process held the deployment's lease (a person's `deploy go`):
+        // not a failure to back off from; the next tick tries again.
+        "SELECT scope, max(finished) FROM jobs WHERE kind = 'deployment-advance' AND state = 'failed' AND coalesce(error_code, '') <> 'deployment_busy' GROUP BY scope",
     )?;
     let rows = stmt
         .query_map([], |r| {
