@@ -1,4 +1,5 @@
-//! Tauri commands: each is a one-liner into the engine. Reads use their own SQLite connection
+//! Tauri commands: each is a one-liner into the engine (`patchdesk_engine::ops` for operations
+//! the CLI offers too; the gate-notification policy is `ops::GateNotices`). Reads use their own SQLite connection
 //! (WAL lets them run while a scan writes), so the UI stays live during long jobs.
 //!
 //! Every command body runs inside [`guard`] / [`guard_async`]: a panic (a bug, or a hostile
@@ -15,15 +16,15 @@ use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{
     self, AuditEntry, HostDetail, HostSummary, Inventory, ScanRecord,
 };
+use patchdesk_engine::ops;
 use patchdesk_engine::progress::{ProgressEvent, ProgressFn};
 use patchdesk_engine::report::{
     self, Compliance, HistoryEntry, IsoWeek, ReportFormat, Scope, WeeklyReport,
 };
 use patchdesk_engine::rollout::{
-    self, DeploymentState, DeploymentStatus, GateVerdict, GroupSettings, HostState, Mode, OnBusy,
-    Plan, PlanRequest, Selection, SnapshotHook, StageState,
+    self, DeploymentStatus, GroupSettings, OnBusy, Plan, PlanRequest, Selection, SnapshotHook,
 };
-use patchdesk_engine::scan::{self, ScanOptions, ScanSummary};
+use patchdesk_engine::scan::ScanSummary;
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::ServerKey;
 use serde::Serialize;
@@ -143,7 +144,7 @@ pub struct AppState {
     pub(crate) write: tokio::sync::Mutex<Inventory>,
     cancel: Mutex<Option<CancellationToken>>,
     /// Gates already announced on the desktop: (deployment, stage).
-    gates_notified: Mutex<std::collections::BTreeSet<(i64, i64)>>,
+    gates_notified: Mutex<ops::GateNotices>,
 }
 
 impl AppState {
@@ -250,8 +251,10 @@ pub async fn remove_host(state: State<'_, AppState>, name: String) -> Res<()> {
 #[tauri::command]
 pub async fn fetch_host_key(state: State<'_, AppState>, name: String) -> Res<ServerKey> {
     guard_async("fetch_host_key", async {
-        let ssh = Settings::load(&state.read())?.ssh_options();
-        let host = state.read().host(&name)?;
+        let (ssh, host) = {
+            let inv = state.read();
+            (ops::ssh_options(&inv)?, inv.host(&name)?)
+        };
         Ok(patchdesk_engine::ssh::fetch_host_key(&host.spec, &ssh)
             .await
             .map_err(|e| patchdesk_engine::Error::host(&name, e))?)
@@ -267,9 +270,8 @@ pub async fn trust_host(
     replace: bool,
 ) -> Res<ServerKey> {
     guard_async("trust_host", async {
-        let ssh = Settings::load(&state.read())?.ssh_options();
         let mut inv = state.write.lock().await;
-        Ok(scan::trust_host(&mut inv, &name, &fingerprint, replace, &ssh).await?)
+        Ok(ops::trust_host(&mut inv, &name, &fingerprint, replace).await?)
     })
     .await
 }
@@ -281,12 +283,6 @@ pub async fn start_scan(
     names: Vec<String>,
 ) -> Res<ScanSummary> {
     guard_async("start_scan", async {
-        let settings = Settings::load(&state.read())?;
-        let opts = ScanOptions {
-            concurrency: settings.concurrency,
-            ssh: settings.ssh_options(),
-            ..ScanOptions::default()
-        };
         let cancel = CancellationToken::new();
         *state.cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
         let emitter = app.clone();
@@ -294,7 +290,7 @@ pub async fn start_scan(
             let _ = emitter.emit("scan-progress", e);
         });
         let mut inv = state.write.lock().await;
-        let summary = scan::scan_hosts(&mut inv, &names, &opts, progress, cancel).await?;
+        let summary = ops::scan(&mut inv, &names, progress, cancel).await?;
         let alerts = classify::new_alerts(&inv)?;
         drop(inv);
         notify_scan_finished(&summary);
@@ -657,6 +653,12 @@ pub(crate) fn notify(summary: String, body: String) {
     });
 }
 
+/// The person at the app: refused at once while another process changes the deployment (the
+/// message says who, and until when).
+fn user() -> ops::Writer {
+    ops::Writer::user(OnBusy::Refuse)
+}
+
 fn deploy_progress(app: &AppHandle) -> ProgressFn {
     let emitter = app.clone();
     Arc::new(move |e: &ProgressEvent| {
@@ -664,72 +666,17 @@ fn deploy_progress(app: &AppHandle) -> ProgressFn {
     })
 }
 
-/// "canary gate: 2/2 healthy, go?" — once per gate; clicking it opens the wizard there.
+/// "canary gate: 2/2 healthy, go?" — once per gate (the engine's policy, `ops::GateNotices`);
+/// clicking it opens the wizard there.
 fn notify_gate(app: &AppHandle, state: &AppState, st: &DeploymentStatus) {
-    let Some(stage) = st.stages.get(st.current_stage as usize) else {
-        return;
-    };
-    if matches!(
-        st.state,
-        DeploymentState::Halted | DeploymentState::RolledBack
-    ) {
-        // An auto gate said no-go: say so once, and what was rolled back by policy.
-        let fresh = state
-            .gates_notified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((st.id, -1));
-        if fresh && st.mode == Mode::Auto {
-            let rolled = stage
-                .hosts
-                .iter()
-                .filter(|h| h.state == HostState::RolledBack)
-                .count();
-            notify_open_deployment(
-                app,
-                st.id,
-                format!("{}: halted at the {} gate (no-go)", st.name, stage.name),
-                if rolled > 0 {
-                    format!("{rolled} host(s) rolled back by policy. Click to open the deployment.")
-                } else {
-                    "Click to open the deployment and roll back the affected hosts.".into()
-                },
-            );
-        }
-        return;
-    }
-    if stage.state != StageState::Gate || st.mode != Mode::Manual {
-        return;
-    }
-    let fresh = state
+    let notice = state
         .gates_notified
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert((st.id, stage.idx));
-    if !fresh {
-        return;
+        .notice(st);
+    if let Some(n) = notice {
+        notify_open_deployment(app, st.id, n.title, n.body);
     }
-    let ok = stage
-        .hosts
-        .iter()
-        .filter(|h| h.state == HostState::Applied)
-        .count();
-    let verdict = if stage.verdict == Some(GateVerdict::Go) {
-        "go?"
-    } else {
-        "the engine says no-go"
-    };
-    notify_open_deployment(
-        app,
-        st.id,
-        format!(
-            "{}: {} gate: {ok}/{} healthy, {verdict}",
-            st.name,
-            stage.name,
-            stage.hosts.len()
-        ),
-        "Click to open the deployment and decide.".to_string(),
-    );
 }
 
 /// The overrides a plan request would apply (guards waived with a written reason).
@@ -765,8 +712,7 @@ pub async fn deploy_plan(
                 return Err(not_confirmed("Overriding the guards"));
             }
         }
-        let ssh = Settings::load(&state.read())?.ssh_options();
-        Ok(rollout::plan(&mut *state.write.lock().await, &request, &ssh).await?)
+        Ok(ops::deploy_plan(&mut *state.write.lock().await, &request).await?)
     })
     .await
 }
@@ -789,13 +735,10 @@ pub async fn deploy_advance(
     id: i64,
 ) -> Res<DeploymentStatus> {
     guard_async("deploy_advance", async {
-        let ssh = Settings::load(&state.read())?.ssh_options();
-        let st = rollout::advance(
+        let st = ops::deploy_start(
             &mut *state.write.lock().await,
             id,
-            "user",
-            &ssh,
-            OnBusy::Refuse,
+            &user(),
             deploy_progress(&app),
         )
         .await?;
@@ -831,30 +774,16 @@ pub async fn deploy_decide(
                 return Err(not_confirmed("Going over the no-go"));
             }
         }
-        let ssh = Settings::load(&state.read())?.ssh_options();
         let mut inv = state.write.lock().await;
-        let st = if go {
-            rollout::go(
-                &mut inv,
-                id,
-                override_reason.as_deref(),
-                "user",
-                &ssh,
-                OnBusy::Refuse,
-                deploy_progress(&app),
-            )
-            .await?
-        } else {
-            rollout::no_go(
-                &mut inv,
-                id,
-                "user",
-                &ssh,
-                OnBusy::Refuse,
-                deploy_progress(&app),
-            )
-            .await?
-        };
+        let st = ops::deploy_decide(
+            &mut inv,
+            id,
+            go,
+            override_reason.as_deref(),
+            &user(),
+            deploy_progress(&app),
+        )
+        .await?;
         drop(inv);
         notify_gate(&app, &state, &st);
         Ok(st)
@@ -871,13 +800,12 @@ pub async fn deploy_exclude(
     reason: String,
 ) -> Res<DeploymentStatus> {
     guard_async("deploy_exclude", async {
-        Ok(rollout::exclude(
+        Ok(ops::deploy_exclude(
             &*state.write.lock().await,
             id,
             &host,
             &reason,
-            "user",
-            OnBusy::Refuse,
+            &user(),
         )?)
     })
     .await
@@ -890,18 +818,8 @@ pub async fn deploy_unpin(
     id: i64,
 ) -> Res<DeploymentStatus> {
     guard_async("deploy_unpin", async {
-        let ssh = Settings::load(&state.read())?.ssh_options();
         let mut inv = state.write.lock().await;
-        Ok(rollout::unpin(
-            &mut inv,
-            id,
-            &[],
-            "user",
-            &ssh,
-            OnBusy::Refuse,
-            deploy_progress(&app),
-        )
-        .await?)
+        Ok(ops::deploy_unpin(&mut inv, id, &[], &user(), deploy_progress(&app)).await?)
     })
     .await
 }
@@ -1019,14 +937,11 @@ pub async fn deploy_rollback(
     id: i64,
 ) -> Res<DeploymentStatus> {
     guard_async("deploy_rollback", async {
-        let ssh = Settings::load(&state.read())?.ssh_options();
-        Ok(rollout::rollback(
+        Ok(ops::deploy_rollback(
             &mut *state.write.lock().await,
             id,
             &[],
-            "user",
-            &ssh,
-            OnBusy::Refuse,
+            &user(),
             deploy_progress(&app),
         )
         .await?)

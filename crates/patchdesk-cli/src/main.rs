@@ -1,5 +1,7 @@
 //! `patchdesk`: the headless command line over the PatchDesk engine. A thin shell: it parses
-//! arguments, calls the engine, and renders tables, JSON and progress bars. No domain logic here.
+//! arguments, calls the engine's operations (`patchdesk_engine::ops`, the same functions the app
+//! calls), and renders tables, JSON and progress bars. No domain logic here: which hosts a scan
+//! covers, saved selections, SSH options and who may change a deployment are the engine's.
 
 #[macro_use]
 mod term;
@@ -13,8 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use patchdesk_engine::host::{Auth, Environment, HostSpec};
 use patchdesk_engine::import;
 use patchdesk_engine::inventory::{self, Inventory};
+use patchdesk_engine::ops;
 use patchdesk_engine::progress::{Phase, ProgressEvent};
-use patchdesk_engine::scan::{self, ScanOptions};
+use patchdesk_engine::scan;
 use patchdesk_engine::settings::Settings;
 use patchdesk_engine::ssh::PassphraseFn;
 use patchdesk_engine::{advisory, classify, report, rollout};
@@ -860,12 +863,11 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
             host.host_key_fingerprint.unwrap_or_default()
         );
     }
-    let ssh = Settings::load(inv)?.ssh_options();
     let rt = runtime()?;
     let fingerprint = match expected {
         Some(fp) => fp,
         None => {
-            let key = rt.block_on(scan::host_key_fingerprint(inv, name, &ssh))?;
+            let key = rt.block_on(ops::host_key(inv, name))?;
             outln!(
                 "{name} ({}:{}) presents host key {}",
                 host.spec.address,
@@ -887,7 +889,7 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
             key.fingerprint
         }
     };
-    let key = rt.block_on(scan::trust_host(inv, name, &fingerprint, replace, &ssh))?;
+    let key = rt.block_on(ops::trust_host(inv, name, &fingerprint, replace))?;
     outln!("trusted {name}: {}", key.fingerprint);
     Ok(0)
 }
@@ -906,35 +908,24 @@ fn passphrase_fn() -> PassphraseFn {
 }
 
 fn scan_cmd(inv: &mut Inventory, a: ScanArgs) -> Result<i32> {
-    let mut names = a.names.clone();
-    if let Some(g) = &a.group {
-        let members = inv.hosts_in_group(g)?;
-        if members.is_empty() {
-            bail!("group {g:?} has no hosts. Run `patchdesk host list` to see the groups.");
-        }
-        names.extend(members);
-    }
-    if names.is_empty() && !a.all {
-        bail!("name the hosts to scan, or use --group G or --all");
-    }
-    if a.all {
-        names.clear();
-    }
-    names.sort();
-    names.dedup();
-    let settings = Settings::load(inv)?;
-    let mut ssh = settings.ssh_options();
-    if let Some(t) = a.timeout {
-        ssh.connect_timeout = std::time::Duration::from_secs(t);
-    }
-    ssh.known_hosts.extend(a.known_hosts.iter().cloned());
-    let opts = ScanOptions {
-        concurrency: a.concurrency.unwrap_or(settings.concurrency),
-        ssh,
-        passphrase: Some(passphrase_fn()),
-        full: a.full,
-        ..ScanOptions::default()
-    };
+    let names = ops::scan_targets(
+        inv,
+        &ops::ScanTargets {
+            names: a.names.clone(),
+            group: a.group.clone(),
+            all: a.all,
+        },
+    )?;
+    let opts = ops::scan_options(
+        inv,
+        ops::ScanOverrides {
+            connect_timeout: a.timeout.map(std::time::Duration::from_secs),
+            known_hosts: a.known_hosts.clone(),
+            concurrency: a.concurrency,
+            full: a.full,
+            passphrase: Some(passphrase_fn()),
+        },
+    )?;
     let total = if names.is_empty() {
         inv.hosts()?.len()
     } else {
@@ -1018,12 +1009,13 @@ const EXIT_PLAN_BLOCKED: i32 = 4;
 const EXIT_BUSY: i32 = 5;
 const EXIT_USAGE: i32 = 64;
 
-fn on_busy(wait: bool) -> rollout::OnBusy {
-    if wait {
+/// The person at the terminal; `--wait`: wait for another holder of the deployment.
+fn user(wait: bool) -> ops::Writer {
+    ops::Writer::user(if wait {
         rollout::OnBusy::Wait
     } else {
         rollout::OnBusy::Refuse
-    }
+    })
 }
 
 fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
@@ -1039,14 +1031,13 @@ fn print_status(st: &rollout::DeploymentStatus, json: bool) -> Result<i32> {
 }
 
 fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
-    let ssh = Settings::load(inv)?.ssh_options();
     let rt = runtime()?;
     match cmd {
         DeployCmd::Plan {
             name,
             scope,
-            mut packages,
-            mut cves,
+            packages,
+            cves,
             selection,
             bucket,
             waves,
@@ -1063,19 +1054,12 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 let (k, v) = o.split_once('=').context("--override takes GUARD=REASON")?;
                 ov.insert(k.trim().to_string(), v.trim().to_string());
             }
-            let mut bucket = bucket.map(|b| b.parse()).transpose()?;
-            if let Some(sel) = selection {
-                let sel = rollout::selection(inv, &sel)?;
-                packages.extend(sel.packages);
-                cves.extend(sel.cves);
-                bucket = bucket.or(sel.bucket);
-            }
             let req = rollout::PlanRequest {
                 name,
                 scope,
                 packages,
                 cves,
-                bucket,
+                bucket: bucket.map(|b| b.parse()).transpose()?,
                 waves,
                 canary_soak_hours: soak_hours,
                 smoke,
@@ -1085,7 +1069,8 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                 pin,
                 rollback_on_no_go,
             };
-            let plan = rt.block_on(rollout::plan(inv, &req, &ssh))?;
+            let req = ops::with_selection(inv, req, selection.as_deref())?;
+            let plan = rt.block_on(ops::deploy_plan(inv, &req))?;
             if json {
                 output::json(&plan)?;
             } else {
@@ -1101,14 +1086,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             Ok(0)
         }
         DeployCmd::Start { id, wait, json } => {
-            let st = rt.block_on(rollout::advance(
-                inv,
-                id,
-                "user",
-                &ssh,
-                on_busy(wait),
-                deploy_progress(),
-            ))?;
+            let st = rt.block_on(ops::deploy_start(inv, id, &user(wait), deploy_progress()))?;
             print_status(&st, json)
         }
         DeployCmd::Status { id: Some(id), json } => print_status(&rollout::status(inv, id)?, json),
@@ -1138,13 +1116,11 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             json,
         } => {
             let reason = if override_no_go { reason } else { None };
-            let st = rt.block_on(rollout::go(
+            let st = rt.block_on(ops::deploy_go(
                 inv,
                 id,
                 reason.as_deref(),
-                "user",
-                &ssh,
-                on_busy(wait),
+                &user(wait),
                 deploy_progress(),
             ))?;
             print_status(&st, json)
@@ -1156,18 +1132,11 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             wait,
             json,
         } => print_status(
-            &rollout::exclude(inv, id, &host, &reason, "user", on_busy(wait))?,
+            &ops::deploy_exclude(inv, id, &host, &reason, &user(wait))?,
             json,
         ),
         DeployCmd::NoGo { id, wait, json } => {
-            let st = rt.block_on(rollout::no_go(
-                inv,
-                id,
-                "user",
-                &ssh,
-                on_busy(wait),
-                deploy_progress(),
-            ))?;
+            let st = rt.block_on(ops::deploy_no_go(inv, id, &user(wait), deploy_progress()))?;
             print_status(&st, json)
         }
         DeployCmd::Drill {
@@ -1176,14 +1145,13 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             smoke,
             json,
         } => {
-            let req = rollout::PlanRequest {
-                name: format!("{scope} {}", packages.join(" ")),
-                scope,
+            let d = rt.block_on(ops::deploy_drill(
+                inv,
+                &scope,
                 packages,
                 smoke,
-                ..Default::default()
-            };
-            let d = rt.block_on(rollout::drill(inv, &req, &ssh, deploy_progress()))?;
+                deploy_progress(),
+            ))?;
             if json {
                 output::json(&d)?;
             } else {
@@ -1274,13 +1242,11 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             wait,
             json,
         } => {
-            let st = rt.block_on(rollout::rollback(
+            let st = rt.block_on(ops::deploy_rollback(
                 inv,
                 id,
                 &hosts,
-                "user",
-                &ssh,
-                on_busy(wait),
+                &user(wait),
                 deploy_progress(),
             ))?;
             print_status(&st, json)
@@ -1331,13 +1297,11 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             wait,
             json,
         } => {
-            let st = rt.block_on(rollout::unpin(
+            let st = rt.block_on(ops::deploy_unpin(
                 inv,
                 id,
                 &hosts,
-                "user",
-                &ssh,
-                on_busy(wait),
+                &user(wait),
                 deploy_progress(),
             ))?;
             print_status(&st, json)

@@ -44,6 +44,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod known_hosts;
 pub mod local;
+pub mod ops;
 pub mod pkg;
 pub mod progress;
 pub mod report;
