@@ -46,6 +46,9 @@ pub const COMMANDS: &[&str] = &[
     "jobs_run",
     "jobs_cancel",
     "automation_pause",
+    "automation_settings",
+    "save_schedule",
+    "save_automation_policy",
     "get_start_at_login",
     "set_start_at_login",
 ];

@@ -97,6 +97,9 @@ fn main() {
             runner::jobs_run,
             runner::jobs_cancel,
             runner::automation_pause,
+            runner::automation_settings,
+            runner::save_schedule,
+            runner::save_automation_policy,
             runner::get_start_at_login,
             runner::set_start_at_login,
         ])

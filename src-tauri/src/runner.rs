@@ -311,3 +311,63 @@ mod tests {
         assert!(e.starts_with("[Desktop Entry]\nType=Application\n"));
     }
 }
+
+/// What Settings edits of the automation: the schedules and every group's policy (the defaults,
+/// off, for a group that has none stored).
+#[derive(serde::Serialize)]
+pub struct AutomationSettings {
+    schedules: Vec<jobs::Schedule>,
+    policies: Vec<jobs::policy::AutomationPolicy>,
+}
+
+fn automation_settings_of(inv: &patchdesk_engine::inventory::Inventory) -> Res<AutomationSettings> {
+    let mut policies = Vec::new();
+    for (g, _) in inv.groups()? {
+        policies.push(jobs::policy::policy(inv, &g)?);
+    }
+    Ok(AutomationSettings {
+        schedules: jobs::schedules(inv)?,
+        policies,
+    })
+}
+
+#[tauri::command]
+pub fn automation_settings(state: State<'_, AppState>) -> Res<AutomationSettings> {
+    guard("automation_settings", || automation_settings_of(&state.read()))
+}
+
+/// Change one schedule (`when`: "07:00" daily, "mon 07:30" weekly); the runner looks again at once.
+#[tauri::command]
+pub fn save_schedule(
+    state: State<'_, AppState>,
+    automation: State<'_, Automation>,
+    rule: String,
+    when: String,
+    enabled: bool,
+    jitter_secs: u32,
+) -> Res<AutomationSettings> {
+    guard("save_schedule", || {
+        let when: jobs::schedule::When = when
+            .parse()
+            .map_err(|e: String| patchdesk_engine::Error::Invalid(e))?;
+        let inv = state.read();
+        jobs::set_schedule(&inv, &rule, Some(when), Some(enabled), Some(jitter_secs))?;
+        automation.wake.notify_one();
+        automation_settings_of(&inv)
+    })
+}
+
+/// Store a group's automation policy (audited).
+#[tauri::command]
+pub fn save_automation_policy(
+    state: State<'_, AppState>,
+    automation: State<'_, Automation>,
+    policy: jobs::policy::AutomationPolicy,
+) -> Res<AutomationSettings> {
+    guard("save_automation_policy", || {
+        let inv = state.read();
+        jobs::policy::set_policy(&inv, &policy, "user")?;
+        automation.wake.notify_one();
+        automation_settings_of(&inv)
+    })
+}

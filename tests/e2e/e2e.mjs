@@ -562,6 +562,48 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("turning it off removes the entry", !fs.existsSync(entry));
   });
 
+  await step("settings: automation schedules and per-group policies, checked in place before saving", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const show = () => JSON.parse(cli("automation", "show", "--json"));
+    await click("#nav-settings");
+    await waitFor("the automation editor", () => find('#automation-policies tr[data-group="web"] .pol-waves'));
+    check("every group is listed, auto-canary off by default",
+      (await exec(`return document.querySelector('#automation-policies tr[data-group="web"] .pol-auto').checked`)) === false
+      && !show().policies.some((p) => p.group === "web"));
+    // A wrong field: its error appears next to it and nothing is sent.
+    await setValue('#automation-policies tr[data-group="web"] .pol-waves', "5,200,abc");
+    await exec(`document.querySelector('#automation-policies tr[data-group="web"] .pol-auto').click()`);
+    await click('#automation-policies tr[data-group="web"] .pol-save');
+    const err = await waitFor("the field's error", () => text('#automation-policies tr[data-group="web"] .field-error'));
+    check("invalid waves are refused in place, before sending", /rising percentages ending at 100/.test(err), err);
+    check("nothing was stored", !show().policies.some((p) => p.group === "web"));
+    await shot("21-settings-automation-invalid");
+    await setValue('#automation-policies tr[data-group="web"] .pol-waves', "10,50,100");
+    await setValue('#automation-policies tr[data-group="web"] .pol-soak', "36");
+    await click('#automation-policies tr[data-group="web"] .pol-save');
+    await waitFor("saved", async () => (await text("main")).includes("Automation for web saved"));
+    const web = show().policies.find((p) => p.group === "web");
+    check("the policy is stored in the engine (read back by the CLI)",
+      web && web.auto_canary === true && web.soak_hours === 36 && JSON.stringify(web.waves) === "[10,50,100]", JSON.stringify(web));
+    // A schedule: a bad time refused in place, a good one stored.
+    await setValue('#schedules-table tr[data-rule="feed-sync"] .sched-when', "25:00");
+    await click('#schedules-table tr[data-rule="feed-sync"] .sched-save');
+    const serr = await waitFor("the schedule's error", () => text('#schedules-table tr[data-rule="feed-sync"] .field-error'));
+    check("a time that does not exist is refused in place", /time/.test(serr), serr);
+    await setValue('#schedules-table tr[data-rule="feed-sync"] .sched-when', "tue 06:15");
+    await click('#schedules-table tr[data-rule="feed-sync"] .sched-save');
+    await waitFor("schedule saved", async () => (await text("main")).includes("Schedule feed-sync saved"));
+    const fs1 = show().schedules.find((u) => u.schedule.rule === "feed-sync");
+    check("the schedule is stored (read back by the CLI)", fs1 && fs1.when === "weekly tue 06:15", JSON.stringify(fs1));
+    await shot("21b-settings-automation");
+    // Back to how the rest of the run expects it.
+    await setValue('#schedules-table tr[data-rule="feed-sync"] .sched-when', "06:30");
+    await click('#schedules-table tr[data-rule="feed-sync"] .sched-save');
+    await exec(`document.querySelector('#automation-policies tr[data-group="web"] .pol-auto').click()`);
+    await click('#automation-policies tr[data-group="web"] .pol-save');
+    await waitFor("policy off again", () => show().policies.find((p) => p.group === "web")?.auto_canary === false);
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

@@ -2,6 +2,8 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Compliance } from "./bindings/Compliance";
+import type { Schedule } from "./bindings/Schedule";
+import type { AutomationPolicy } from "./bindings/AutomationPolicy";
 import type { DeploymentStatus } from "./bindings/DeploymentStatus";
 import type { DrillStatus } from "./bindings/DrillStatus";
 import type { GroupSettings } from "./bindings/GroupSettings";
@@ -110,6 +112,11 @@ export const api = {
   jobsRun: (kind: JobKind, group: string | null = null) => invoke<number>("jobs_run", { kind, group }),
   jobsCancel: (id: number) => invoke<JobRecord>("jobs_cancel", { id }),
   automationPause: (pause: boolean) => invoke<Overview>("automation_pause", { pause }),
+  automationSettings: () => invoke<AutomationSettings>("automation_settings"),
+  /** `when`: "07:00" (daily) or "mon 07:30" (weekly). */
+  saveSchedule: (rule: string, when: string, enabled: boolean, jitterSecs: number) =>
+    invoke<AutomationSettings>("save_schedule", { rule, when, enabled, jitterSecs }),
+  saveAutomationPolicy: (policy: AutomationPolicy) => invoke<AutomationSettings>("save_automation_policy", { policy }),
   getStartAtLogin: () => invoke<boolean>("get_start_at_login"),
   /** Writes or removes the XDG autostart entry; resolves to the new setting. */
   setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
@@ -127,3 +134,6 @@ export const api = {
   onScanProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> =>
     listen<ProgressEvent>("scan-progress", (ev) => f(ev.payload)),
 };
+
+/** What Settings edits of the automation (the `automation_settings` command). */
+export type AutomationSettings = { schedules: Schedule[]; policies: AutomationPolicy[] };
