@@ -333,7 +333,9 @@ fn automation_settings_of(inv: &patchdesk_engine::inventory::Inventory) -> Res<A
 
 #[tauri::command]
 pub fn automation_settings(state: State<'_, AppState>) -> Res<AutomationSettings> {
-    guard("automation_settings", || automation_settings_of(&state.read()))
+    guard("automation_settings", || {
+        automation_settings_of(&state.read())
+    })
 }
 
 /// Change one schedule (`when`: "07:00" daily, "mon 07:30" weekly); the runner looks again at once.
