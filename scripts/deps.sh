@@ -13,11 +13,14 @@ e2e_pkgs=(webkit2gtk-driver xvfb dbus python3-dbusmock python3-xlib poppler-util
 # The rpm test hosts: rpmbuild, createrepo_c/modifyrepo_c for their repository, python3-rpm for
 # rpm's own version comparison (the oracle of tests/version_rpm.rs), dnf as on the hosts.
 rpm_pkgs=(rpm dnf dnf-plugins-core createrepo-c python3-rpm)
+# The monitoring the gates read in the fleet tests (tests/fleet/monitoring.sh starts them itself,
+# on loopback; their packaged services are never started).
+mon_pkgs=(prometheus prometheus-alertmanager)
 case $what in
   app) pkgs+=("${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   # poppler-utils (pdftotext, pdftoppm, pdffonts, pdfinfo) and qpdf read the report PDFs back.
   # systemd: systemd-analyze verifies the unit `patchdesk service install` writes.
-  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf systemd "${rpm_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf systemd "${rpm_pkgs[@]}" "${mon_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   run) pkgs+=("${app_pkgs[@]}") ;;
 esac
 
@@ -32,7 +35,15 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
+  # Prometheus and Alertmanager are installed for the tests only: their packaged services must
+  # not start (on a machine with systemd they would listen on *:9090 / *:9093).
+  denied=""
+  if [[ " ${missing[*]} " == *" prometheus"* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d; denied=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$denied" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

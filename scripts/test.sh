@@ -47,6 +47,10 @@ cargo test --locked -p patchdesk-engine --test rpm_fleet -- --ignored
 # The other tests expect the Debian-only fleet: the rpm hosts stop and leave the manifest.
 tests/fleet/fleet.sh up 6
 
+step "monitoring for the gate tests (Prometheus + Alertmanager on loopback, tests/fleet/monitoring.sh)"
+trap 'tests/fleet/monitoring.sh down || true; tests/fleet/fleet.sh down || true' EXIT
+tests/fleet/monitoring.sh up
+
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast
 

@@ -38,6 +38,7 @@ pub const COMMANDS: &[&str] = &[
     "set_maintenance_window",
     "set_snapshot_hook",
     "set_smoke_tests",
+    "set_health_checks",
     "report_scopes",
     "report_preview",
     "report_export",

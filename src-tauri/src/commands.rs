@@ -757,6 +757,7 @@ pub async fn deploy_decide(
     id: i64,
     go: bool,
     override_reason: Option<String>,
+    reason: Option<String>,
 ) -> Res<DeploymentStatus> {
     guard_async("deploy_decide", async {
         if let (true, Some(reason)) = (
@@ -780,6 +781,7 @@ pub async fn deploy_decide(
             id,
             go,
             override_reason.as_deref(),
+            reason.as_deref(),
             &user(),
             deploy_progress(&app),
         )
@@ -888,6 +890,24 @@ pub async fn set_smoke_tests(
     guard_async("set_smoke_tests", async {
         let inv = state.write.lock().await;
         Ok(rollout::set_smoke_tests(&inv, &group, &commands)?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_health_checks(
+    state: State<'_, AppState>,
+    group: String,
+    checks: Option<rollout::HealthChecks>,
+) -> Res<()> {
+    guard_async("set_health_checks", async {
+        let inv = state.write.lock().await;
+        Ok(rollout::set_health_checks(
+            &inv,
+            &group,
+            checks.as_ref(),
+            "user",
+        )?)
     })
     .await
 }

@@ -89,6 +89,7 @@ fn main() {
             commands::set_maintenance_window,
             commands::set_snapshot_hook,
             commands::set_smoke_tests,
+            commands::set_health_checks,
             commands::report_scopes,
             commands::report_preview,
             commands::report_export,

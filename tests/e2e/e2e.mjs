@@ -358,9 +358,14 @@ try {
     await shot("15b-deploy-opened-from-notification");
     for (const wave of ["5%", "100%"]) {
       await click(".gate-go");
+      await waitFor("go confirmation", () => find("#decision-confirm-go"));
+      await click("#decision-confirm-go");
       await waitFor(`${wave} gate`, async () => (await text("#deploy-waiting").catch(() => "")).includes(`${wave} gate`) || (await text("#deploy-state")) === "finished", 60000);
     }
     await click(".gate-go");
+    const lastGo = await waitFor("go confirmation", () => text("#decision-confirm"));
+    check("a go at the last gate says nothing more is patched", lastGo.includes("no further stage"), lastGo);
+    await click("#decision-confirm-go");
     const state = await waitFor("finished", async () => ((await text("#deploy-state")) === "finished" ? "finished" : ""), 60000);
     check("the deployment goes through every gate to the end", state === "finished", state);
     check("the planned version is really installed on the last wave", fleetExec("pd-05", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.1-1");
@@ -368,6 +373,11 @@ try {
     check("a summary closes the wizard", summary.includes("3 of 3 stages passed"), summary);
     await shot("16-deploy-summary");
     await click("#deploy-rollback");
+    const rbConfirm = await waitFor("rollback confirmation", () => text("#decision-confirm"));
+    check("the rollback asks first, listing every host and version it restores",
+      ["pd-01", "pd-02", "pd-03", "pd-05"].every((h) => rbConfirm.includes(`${h}: pd-hello 1.1-1 → `)) && rbConfirm.includes("pd-03: pd-hello 1.1-1 → 1.0-2"), rbConfirm);
+    await shot("16b-deploy-rollback-confirmation");
+    await click("#decision-confirm-go");
     await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
     check("rollback restores the exact previous versions", fleetExec("pd-05", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-1" && fleetExec("pd-03", "dpkg-query", "-W", "-f=${Version}", "pd-hello") === "1.0-2");
     await shot("17-deploy-rolled-back");
@@ -459,6 +469,8 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       check("the whole transaction was applied on pd-01", version("pd-01", "pd-daemon") === "1.2-1" && version("pd-01", "pd-libfoo1") === "1:3.1-1" && version("pd-01", "pd-libbar1") === "1.0-1");
       repair();
       await click("#deploy-rollback");
+      await waitFor("rollback confirmation", () => find("#decision-confirm-go"));
+      await click("#decision-confirm-go");
       await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
       const gone = fleetExec("pd-01", "sh", "-c", "dpkg-query -W -f='${db:Status-Abbrev}' pd-libbar1 2>/dev/null || true");
       check("rollback restores the whole transaction on pd-01", version("pd-01", "pd-daemon") === "1.0-1" && version("pd-01", "pd-libfoo1") === "1:3.0-1" && !gone.startsWith("ii"), gone);
@@ -467,6 +479,46 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       repair();
       for (const p of published) { try { fleetSh("unpublish", p[0], p[1]); } catch { /* already gone */ } }
       for (const h of hosts) { try { fleetExec(h, "apt-get", "update", "-qq"); } catch { /* reported by the checks */ } }
+    }
+  });
+
+  await step("gate checklist: health checks with their baselines, plan review, confirmed rollback", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const version = (host, pkg) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", "dpkg-query", "-W", "-f=${Version}", pkg], { encoding: "utf8" }).trim();
+    // Checks that work on every fleet host: error lines in dpkg's log, sshd's process.
+    cli("deploy", "checks", "--group", "canary", "--log-file", "/var/log/dpkg.log", "--log-pattern", "status half-installed", "--log-window", "1", "--process", "sshd");
+    try {
+      await click("#nav-deploy");
+      await waitFor("deploy view", () => find("#deploy-scope"));
+      await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'canary'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+      await waitFor("packages", () => find('#deploy-packages input[value="pd-agent"]'));
+      await click('#deploy-packages input[value="pd-agent"]');
+      await setValue("#deploy-soak", "0");
+      await setValue("#deploy-smoke", "");
+      await click("#deploy-plan");
+      const review = await waitFor("plan review", () => text("#plan-review"), 30000);
+      check("the plan review says which checks the canary gate rests on", review.includes("error rate") && review.includes("service up") && !review.includes("only reachability"), review);
+      check("the plan review names the host that will need a reboot", (await text("#plan-reboots")).includes("pd-02"), await text("#plan-reboots").catch(() => ""));
+      await shot("22b-deploy-plan-review");
+      await click("#deploy-start");
+      await waitFor("canary gate", async () => (await text("#deploy-waiting").catch(() => "")).includes("canary gate"), 60000);
+      const card = await text('.gate-card[data-stage="canary"]');
+      check("the waiting gate stands out", card.includes("waiting for your decision") && (await findAll(".gate-card.waiting")).length === 1, card);
+      const lines = await exec(`return [...document.querySelectorAll('.checklist[data-host="pd-01"] li')].map(l => l.dataset.kind + ':' + l.dataset.status + ':' + l.innerText)`);
+      check("pd-01's checklist: reachable, version, error rate and service with their baselines",
+        ["reachable:passed", "version:passed", "error_rate:passed", "service:passed"].every((k) => lines.some((l) => l.startsWith(k))) &&
+        lines.some((l) => l.startsWith("error_rate:") && l.includes("(baseline 0 lines in 1 s")) && lines.some((l) => l.startsWith("service:") && l.includes("process sshd: up (baseline process sshd: up)")),
+        lines.join(" | "));
+      await shot("22c-deploy-gate-checklist");
+      await click("#deploy-rollback");
+      const confirm = await waitFor("rollback confirmation", () => text("#decision-confirm"));
+      check("the rollback confirmation lists the hosts and versions it restores", confirm.includes("pd-01: pd-agent 2.0-1 → 2.0~rc1-1") && confirm.includes("pd-02: pd-agent 2.0-1 → 2.0~rc1-1"), confirm);
+      await shot("22d-deploy-rollback-confirmation");
+      await click("#decision-confirm-go");
+      await waitFor("rolled back", async () => ((await text("#deploy-state")) === "rolled-back" ? "yes" : ""), 60000);
+      check("rolled back on the hosts", version("pd-01", "pd-agent") === "2.0~rc1-1" && version("pd-02", "pd-agent") === "2.0~rc1-1");
+    } finally {
+      cli("deploy", "checks", "--group", "canary", "--clear");
     }
   });
 

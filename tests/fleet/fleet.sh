@@ -9,6 +9,8 @@
 #   fleet.sh destroy           down, then remove the fleet directory (the base cache stays)
 #   fleet.sh status            one line per host
 #   fleet.sh stop-host NAME    stop one host's sshd      fleet.sh start-host NAME
+#   fleet.sh reboot NAME [--hang] [--down SECS] [--wait]   the host's "boot" again (services, sshd);
+#                              --hang: it never comes back (until start-host)
 #   fleet.sh exec NAME -- CMD  run CMD inside the host's root (chroot, not SSH): the ground truth
 #   fleet.sh rekey NAME [--restore]   new SSH host keys (known_hosts is NOT updated); --restore puts the old ones back
 #   fleet.sh publish PKG VERSION [--suite S] [--smoke-fail] [--slow|--sleep SECS] [--depends D] [--conflicts C]
@@ -447,9 +449,9 @@ build_rpm_repo() {
 }
 
 # --- the local apt repository ------------------------------------------------------------------
-# build_deb NAME VERSION SUITE [smoke-exit-code] [postinst-sleep-seconds] [Depends] [Conflicts]
+# build_deb NAME VERSION SUITE [smoke-exit-code] [postinst-sleep-seconds] [Depends] [Conflicts] [web-mode]
 build_deb() {
-  local name=$1 version=$2 suite=$3 smoke=${4:-0} slow=${5:-0} dep=${6:-} conflicts=${7:-}
+  local name=$1 version=$2 suite=$3 smoke=${4:-0} slow=${5:-0} dep=${6:-} conflicts=${7:-} webmode=${8:-ok}
   local out="$REPO/pool/$suite/${name}_${version//:/%3a}_all.deb"
   [ -f "$out" ] && return 0
   local t; t=$(mktemp -d)
@@ -483,11 +485,20 @@ EOF
       echo "# $name configuration (shipped by $version)" >"$t/etc/$name.conf"
       echo "/etc/$name.conf" >"$t/DEBIAN/conffiles" ;;
   esac
+  if [ "$name" = pd-linux-image ]; then
+    # The fleet's kernel-like package: a "kernel" in /boot that the host runs after its next
+    # boot (fleet.sh BOOT_SCRIPT), and the reboot request Debian's kernels leave.
+    mkdir -p "$t/boot"
+    echo "pd kernel $version" >"$t/boot/vmlinuz-${version//:/_}-pd"
+    printf '#!/bin/sh\nset -e\ntouch /run/reboot-required\necho %s >> /run/reboot-required.pkgs\n' "$name" >"$t/DEBIAN/postinst"
+    chmod 755 "$t/DEBIAN/postinst"
+  fi
   if [ "$name" = pd-kernel ]; then
     # What Debian kernels do: ask for a reboot.
     printf '#!/bin/sh\nset -e\ntouch /run/reboot-required\necho pd-kernel >> /run/reboot-required.pkgs\n' >"$t/DEBIAN/postinst"
     chmod 755 "$t/DEBIAN/postinst"
   fi
+  [ "$name" = pd-web ] && web_files "$t" "$version" "$webmode"
   if [ "$slow" != 0 ]; then
     # A slow maintainer script: long enough to interrupt an apply in the middle. While it runs,
     # /var/lib/pd-slow/NAME exists (tests read it from the host's root to know it is running).
@@ -496,6 +507,104 @@ EOF
   fi
   dpkg-deb --root-owner-group -Zgzip --build "$t" "$out" >/dev/null
   rm -rf "$t"
+}
+
+# pd-web: the fleet's small web service (issue #13's test world). A python3 HTTP server on the
+# host's own address, port 8080, started by its postinst and by the host's "boot"
+# (/etc/pd-boot.d/pd-web). Its mode is fixed per published version:
+#   ok      answers 200; a line "INFO" per second in /var/log/pd-web.log
+#   500     answers 500 to every request (and counts them: pd_web_requests_total{code="500"})
+#   errors  answers 200 but writes 10 "ERROR" lines per second to /var/log/pd-web.log
+#   slow    answers 200 after 300 ms
+# /metrics (always 200): pd_web_requests_total{code="200"|"500"} (20 simulated requests per
+# second plus the real ones, both series pre-initialised) and pd_web_flag (1 while
+# /var/lib/pd-web/flag exists on the host: an alert that fires independently of the version).
+web_files() {
+  local t=$1 version=$2 mode=$3
+  case $mode in ok|500|errors|slow) ;; *) die "--web-mode must be ok, 500, errors or slow" ;; esac
+  mkdir -p "$t/usr/share/pd-web" "$t/etc/pd-boot.d"
+  echo "$mode" >"$t/usr/share/pd-web/mode"
+  echo "$version" >"$t/usr/share/pd-web/version"
+  cat >"$t/usr/bin/pd-web" <<'PY'
+#!/usr/bin/python3
+# pd-web: the PatchDesk test fleet's web service (tests/fleet/fleet.sh, web_files).
+import http.server, os, sys, threading, time
+addr, port = sys.argv[1], int(sys.argv[2])
+MODE = open("/usr/share/pd-web/mode").read().strip()
+VERSION = open("/usr/share/pd-web/version").read().strip()
+counts = {"200": 0, "500": 0}
+lock = threading.Lock()
+log = open("/var/log/pd-web.log", "a", buffering=1)
+def code():
+    return 500 if MODE == "500" else 200
+def traffic():
+    n = 0
+    while True:
+        with lock:
+            counts[str(code())] += 2
+        if MODE == "errors":
+            log.write(time.strftime("%Y-%m-%dT%H:%M:%S") + " ERROR pd-web %s: request failed\n" % VERSION)
+        elif n % 10 == 0:
+            log.write(time.strftime("%Y-%m-%dT%H:%M:%S") + " INFO pd-web %s: serving\n" % VERSION)
+        n += 1
+        time.sleep(0.1)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/metrics":
+            flag = 1 if os.path.exists("/var/lib/pd-web/flag") else 0
+            with lock:
+                body = ("# TYPE pd_web_requests_total counter\n"
+                        "pd_web_requests_total{code=\"200\"} %d\npd_web_requests_total{code=\"500\"} %d\n"
+                        "# TYPE pd_web_flag gauge\npd_web_flag %d\n" % (counts["200"], counts["500"], flag)).encode()
+            c = 200
+        else:
+            if MODE == "slow":
+                time.sleep(0.3)
+            c = code()
+            with lock:
+                counts[str(c)] += 1
+            body = ("pd-web %s %s\n" % (VERSION, "ok" if c == 200 else "internal error")).encode()
+        self.send_response(c)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+threading.Thread(target=traffic, daemon=True).start()
+http.server.ThreadingHTTPServer((addr, port), H).serve_forever()
+PY
+  chmod 755 "$t/usr/bin/pd-web"
+  cat >"$t/etc/pd-boot.d/pd-web" <<'SH'
+#!/bin/sh
+# pd-web's init script: the fleet host's "boot" runs every /etc/pd-boot.d/* with "start".
+pidf=/run/pd-web.pid port=8080
+addr=$(sed -n 's/^ListenAddress \(.*\):[0-9]*$/\1/p' /etc/ssh/sshd_config | head -n1)
+running() { [ -f $pidf ] && kill -0 "$(cat $pidf)" 2>/dev/null; }
+case "$1" in
+  start)
+    running && exit 0
+    setsid /usr/bin/pd-web "$addr" "$port" >>/var/log/pd-web.out 2>&1 </dev/null &
+    echo $! >$pidf
+    for _ in $(seq 50); do
+      bash -c "exec 3<>/dev/tcp/$addr/$port" 2>/dev/null && exit 0
+      sleep 0.1
+    done
+    echo "pd-web does not listen on $addr:$port" >&2; exit 1 ;;
+  stop)
+    if running; then
+      pid=$(cat $pidf); kill "$pid"
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f $pidf ;;
+  restart) "$0" stop; "$0" start ;;
+  *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
+esac
+SH
+  chmod 755 "$t/etc/pd-boot.d/pd-web"
+  printf '#!/bin/sh\nset -e\n/etc/pd-boot.d/pd-web restart\n' >"$t/DEBIAN/postinst"
+  printf '#!/bin/sh\nset -e\n[ "$1" = upgrade ] || /etc/pd-boot.d/pd-web stop\n' >"$t/DEBIAN/prerm"
+  chmod 755 "$t/DEBIAN/postinst" "$t/DEBIAN/prerm"
 }
 
 index_repo() {
@@ -689,15 +798,54 @@ create_rpm_host() {
 proc_alive() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 pid_alive() { [ -f "$1" ] && proc_alive "$(cat "$1")"; }
 
+# A host's "boot", PID 1 of its PID namespace (outside the chroot): a new boot id
+# (/proc/sys/kernel/random/boot_id) and as "running kernel" (/proc/sys/kernel/osrelease) the
+# newest /boot/vmlinuz-* installed at that boot (none: the machine's own), then start every
+# /etc/pd-boot.d/* service, then sshd; a `reboot` on the host (our shim writes /run/pd-reboot)
+# ends every process of the host (kill -1 from PID 1 spares only itself), clears /run's reboot
+# flags as a real reboot does, waits /run/pd-reboot's seconds (default 1), and boots again. With
+# /etc/pd-boot-hang present the host never comes back (sshd does not start). SIGTERM from
+# outside (stop-host) ends the host.
+BOOT_SCRIPT='hostname "$1"; r=$2; mount -t proc proc "$r/proc"
+trap "kill -TERM -1 2>/dev/null; exit 0" TERM
+while :; do
+  cat /proc/sys/kernel/random/uuid >"$r/run/.pd-boot-id"
+  umount "$r/proc/sys/kernel/random/boot_id" 2>/dev/null
+  mount --bind "$r/run/.pd-boot-id" "$r/proc/sys/kernel/random/boot_id"
+  k=$(ls "$r"/boot/vmlinuz-* 2>/dev/null | sed "s|.*/vmlinuz-||" | sort -V | tail -n1)
+  umount "$r/proc/sys/kernel/osrelease" 2>/dev/null
+  if [ -n "$k" ]; then echo "$k" >"$r/run/.pd-osrelease"; mount --bind "$r/run/.pd-osrelease" "$r/proc/sys/kernel/osrelease"; fi
+  for s in "$r"/etc/pd-boot.d/*; do [ -x "$s" ] && chroot "$r" "${s#"$r"}" start; done
+  chroot "$r" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+  sshd=$!
+  while kill -0 "$sshd" 2>/dev/null && [ ! -e "$r/run/pd-reboot" ]; do sleep 0.3; done
+  [ -e "$r/run/pd-reboot" ] || exit 0
+  down=$(tr -cd 0-9 <"$r/run/pd-reboot"); echo "$(date -u +%FT%TZ) reboot (down ${down:-1} s)"
+  kill -TERM -1 2>/dev/null; sleep 0.3; kill -KILL -1 2>/dev/null; wait
+  rm -f "$r/run/pd-reboot" "$r/run/reboot-required" "$r/run/reboot-required.pkgs" "$r"/run/*.pid
+  sleep "${down:-1}"
+  while [ -e "$r/etc/pd-boot-hang" ]; do sleep 1; done
+done'
+
+# The `reboot` a fleet host has (minbase has none): ask PID 1 for a reboot, as systemd would.
+install_reboot_shim() {
+  local root=$1
+  [ -x "$root/usr/local/sbin/reboot" ] && return 0
+  mkdir -p "$root/usr/local/sbin"
+  printf '#!/bin/sh\n# The fleet host'"'"'s reboot: PID 1 (fleet.sh BOOT_SCRIPT) restarts every service and sshd.\necho "${PD_REBOOT_DOWN:-1}" >/run/pd-reboot\n' >"$root/usr/local/sbin/reboot"
+  chmod 755 "$root/usr/local/sbin/reboot"
+}
+
 start_host() {
   local name=$1 d root; d=$(host_dir "$name"); root="$d/root"
   [ -f "$d/.created" ] || die "no host $name"
   mount_host "$name"
   pid_alive "$d/pid" && return 0
-  # Own mount, UTS and PID namespaces; --kill-child ends sshd when the unshare process is killed.
+  install_reboot_shim "$root"
+  rm -f "$root/run/pd-reboot" "$root/etc/pd-boot-hang"
+  # Own mount, UTS and PID namespaces; --kill-child ends the host when the unshare process is killed.
   setsid unshare --mount --uts --pid --fork --kill-child -- \
-    sh -c 'hostname "$1"; mount -t proc proc "$2/proc"; exec chroot "$2" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config' \
-    sh "$name" "$root" >>"$d/sshd.log" 2>&1 </dev/null &
+    sh -c "$BOOT_SCRIPT" sh "$name" "$root" >>"$d/sshd.log" 2>&1 </dev/null &
   echo $! >"$d/pid"
   local addr; addr=$(sed -n 's/^ListenAddress //p' "$root/etc/ssh/sshd_config")
   for _ in $(seq 100); do
@@ -887,6 +1035,32 @@ cmd_exec() {
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C chroot "$root" "$@"
 }
 
+# reboot NAME [--hang] [--down SECS]: reboot a host from outside (as its `reboot` would); with
+# --hang it never comes back (until `start-host`); --wait: until sshd listens again.
+cmd_reboot() {
+  local name=$1 hang=false down=1 wait=false d root; shift; d=$(host_dir "$name"); root="$d/root"
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --hang) hang=true; shift ;;
+      --down) down=$2; shift 2 ;;
+      --wait) wait=true; shift ;;
+      *) die "reboot: unknown option $1" ;;
+    esac
+  done
+  [[ "$down" =~ ^[0-9]+$ ]] || die "--down takes whole seconds"
+  pid_alive "$d/pid" || die "$name is not running"
+  if $hang; then touch "$root/etc/pd-boot-hang"; else rm -f "$root/etc/pd-boot-hang"; fi
+  echo "$down" >"$root/run/pd-reboot"
+  $wait || return 0
+  local addr; addr=$(sed -n 's/^ListenAddress //p' "$root/etc/ssh/sshd_config")
+  for _ in $(seq 100); do [ -e "$root/run/pd-reboot" ] || break; sleep 0.1; done
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  die "$name did not come back"
+}
+
 cmd_rekey() {
   local name=$1 mode=${2:-} d root; d=$(host_dir "$name"); root="$d/root"
   is_mounted "$root" || die "$name is not mounted"
@@ -985,7 +1159,7 @@ cmd_restore() {
 
 cmd_publish() {
   local pkg=$1 version=$2 suite=bookworm smoke=0 slow=0 depends="" conflicts="" family="" requires=""; shift 2
-  local advisory="" atype="" severity="" issued cves=()
+  local advisory="" atype="" severity="" issued cves=() webmode=ok
   issued=$(date -u +%Y-%m-%d)
   while [ $# -gt 0 ]; do
     case $1 in
@@ -1002,6 +1176,7 @@ cmd_publish() {
       --severity) severity=$2; shift 2 ;;
       --cve) cves+=("$2"); shift 2 ;;
       --issued) issued=$2; shift 2 ;;
+      --web-mode) webmode=$2; shift 2 ;;
       *) die "publish: unknown option $1" ;;
     esac
   done
@@ -1030,7 +1205,8 @@ cmd_publish() {
   case $suite in bookworm|bookworm-security) ;; *) die "suite must be bookworm or bookworm-security" ;; esac
   local relation='^[a-z0-9.+:~|,()<>= -]*$'
   [[ "$depends$conflicts" =~ $relation ]] || die "--depends/--conflicts: a Debian relationship field such as 'pd-libfoo1 (>= 1:3.1-1)'"
-  build_deb "$pkg" "$version" "$suite" "$smoke" "$slow" "$depends" "$conflicts"
+  [ "$webmode" = ok ] || [ "$pkg" = pd-web ] || die "--web-mode is for pd-web"
+  build_deb "$pkg" "$version" "$suite" "$smoke" "$slow" "$depends" "$conflicts" "$webmode"
   index_repo
   log "published $pkg $version in $suite (hosts see it after apt-get update)"
 }
@@ -1043,6 +1219,7 @@ case "${1:-}" in
   destroy) cmd_down; rm -rf "$FLEET_DIR"; log "destroyed $FLEET_DIR" ;;
   status) cmd_status ;;
   stop-host) stop_host "$2" ;;
+  reboot) shift; cmd_reboot "$@" ;;
   start-host) start_host "$2" ;;
   exec) shift; cmd_exec "$@" ;;
   rekey) shift; cmd_rekey "$@" ;;

@@ -370,9 +370,12 @@ pub(crate) enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
-    /// No-go at the current gate: the deployment halts.
+    /// No-go at the current gate: the deployment halts. The reason is recorded with who and when.
     NoGo {
         id: i64,
+        /// Why (asked for on a terminal when not given).
+        #[arg(long)]
+        reason: Option<String>,
         /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
         #[arg(long)]
         wait: bool,
@@ -416,6 +419,10 @@ pub(crate) enum DeployCmd {
         #[arg(long)]
         clear: bool,
     },
+    /// A group's health checks, measured before and after each stage and judged at its gate
+    /// (HTTP probe, error rate in a log, service up, PromQL, Alertmanager) and its reboot policy.
+    /// The options given replace the group's whole configuration; none shows it; --clear removes it.
+    Checks(Box<ChecksArgs>),
     /// Last rollback drill per group (overdue after 90 days).
     Drills {
         #[arg(long)]
@@ -456,6 +463,162 @@ pub(crate) enum DeployCmd {
         #[arg(long)]
         clear: bool,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct ChecksArgs {
+    #[arg(long)]
+    pub(crate) group: String,
+    /// HTTP(S) probe URL from this machine; {address} and {host} are replaced per host.
+    #[arg(long)]
+    pub(crate) http: Option<String>,
+    /// Expected status (its class counts: 200 = any 2xx).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) http_status: u16,
+    /// Text the answer's body must contain.
+    #[arg(long)]
+    pub(crate) http_body: Option<String>,
+    /// No-go when the p50 latency grows past this factor of the baseline's.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) latency_factor: f64,
+    /// ... and by more than these milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) latency_slack_ms: u32,
+    /// Requests per probe (the p50 is taken over them).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) http_requests: u32,
+    /// Error lines: the pattern (grep -E) counted in --log-file, or in the journal without one.
+    #[arg(long)]
+    pub(crate) log_pattern: Option<String>,
+    #[arg(long)]
+    pub(crate) log_file: Option<String>,
+    /// Seconds of the baseline window measured before the stage.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) log_window: u32,
+    /// No-go when the error lines per minute rise by more than this.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) log_max_increase: f64,
+    /// Service up: a systemd unit (where systemd runs), else --process, else --port.
+    #[arg(long)]
+    pub(crate) unit: Option<String>,
+    #[arg(long)]
+    pub(crate) process: Option<String>,
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// Prometheus base URL and a PromQL query ({instance}, {host}, {address} replaced).
+    #[arg(long, requires = "prom_query")]
+    pub(crate) prom_url: Option<String>,
+    #[arg(long, requires = "prom_url")]
+    pub(crate) prom_query: Option<String>,
+    /// No-go when the query's value is above this.
+    #[arg(long)]
+    pub(crate) prom_max: Option<f64>,
+    /// No-go when the query's value rose by more than this over the baseline.
+    #[arg(long)]
+    pub(crate) prom_max_increase: Option<f64>,
+    /// Alertmanager base URL: no-go on an alert for the host that was not firing before.
+    #[arg(long)]
+    pub(crate) am_url: Option<String>,
+    /// The alert label that names the host, and its value (templates as above).
+    #[arg(long, default_value = "instance")]
+    pub(crate) am_label: String,
+    #[arg(long, default_value = "{instance}")]
+    pub(crate) am_value: String,
+    /// The host's `instance` label in the monitoring, e.g. '{address}:9100'.
+    #[arg(long)]
+    pub(crate) instance: Option<String>,
+    /// When a host whose update needs a reboot is rebooted: never, ask (at the gate), window
+    /// (inside its stage).
+    #[arg(long, value_enum)]
+    pub(crate) reboot: Option<RebootArg>,
+    /// Seconds to wait after a stage's apply before measuring (the monitoring scrapes first).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) settle: u32,
+    /// Seconds a rebooted host may take to answer SSH again.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) reboot_timeout: u32,
+    #[arg(long)]
+    pub(crate) clear: bool,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RebootArg {
+    Never,
+    Ask,
+    Window,
+}
+
+impl ChecksArgs {
+    pub(crate) fn any_set(&self) -> bool {
+        self.http.is_some()
+            || self.log_pattern.is_some()
+            || self.unit.is_some()
+            || self.process.is_some()
+            || self.port.is_some()
+            || self.prom_url.is_some()
+            || self.am_url.is_some()
+            || self.instance.is_some()
+            || self.reboot.is_some()
+    }
+
+    pub(crate) fn config(&self) -> patchdesk_engine::rollout::HealthChecks {
+        patchdesk_engine::rollout::HealthChecks {
+            http: self
+                .http
+                .clone()
+                .map(|url| patchdesk_engine::rollout::HttpCheck {
+                    url,
+                    expect_status: self.http_status,
+                    body: self.http_body.clone(),
+                    latency_factor: self.latency_factor,
+                    latency_slack_ms: self.latency_slack_ms,
+                    requests: self.http_requests,
+                }),
+            log: self
+                .log_pattern
+                .clone()
+                .map(|pattern| patchdesk_engine::rollout::LogCheck {
+                    path: self.log_file.clone(),
+                    pattern,
+                    window_secs: self.log_window,
+                    max_increase_per_min: self.log_max_increase,
+                }),
+            service: (self.unit.is_some() || self.process.is_some() || self.port.is_some()).then(
+                || patchdesk_engine::rollout::ServiceCheck {
+                    unit: self.unit.clone(),
+                    process: self.process.clone(),
+                    port: self.port,
+                },
+            ),
+            prometheus: self
+                .prom_url
+                .clone()
+                .map(|url| patchdesk_engine::rollout::PromCheck {
+                    url,
+                    query: self.prom_query.clone().unwrap_or_default(),
+                    max: self.prom_max,
+                    max_increase: self.prom_max_increase,
+                }),
+            alerts: self
+                .am_url
+                .clone()
+                .map(|url| patchdesk_engine::rollout::AlertCheck {
+                    url,
+                    label: self.am_label.clone(),
+                    value: self.am_value.clone(),
+                }),
+            instance: self.instance.clone(),
+            reboot: match self.reboot {
+                None | Some(RebootArg::Never) => patchdesk_engine::rollout::RebootPolicy::Never,
+                Some(RebootArg::Ask) => patchdesk_engine::rollout::RebootPolicy::AskAtGate,
+                Some(RebootArg::Window) => patchdesk_engine::rollout::RebootPolicy::InWindow,
+            },
+            settle_secs: self.settle,
+            reboot_timeout_secs: self.reboot_timeout,
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -563,8 +563,29 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             &ops::deploy_exclude(inv, id, &host, &reason, &user(wait))?,
             json,
         ),
-        DeployCmd::NoGo { id, wait, json } => {
-            let st = rt.block_on(ops::deploy_no_go(inv, id, &user(wait), deploy_progress()))?;
+        DeployCmd::NoGo {
+            id,
+            reason,
+            wait,
+            json,
+        } => {
+            let reason = match reason {
+                Some(r) => r,
+                None if std::io::stdin().is_terminal() => {
+                    err!("Why no-go? (recorded with your decision): ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+                None => String::new(),
+            };
+            let st = rt.block_on(ops::deploy_no_go(
+                inv,
+                id,
+                &reason,
+                &user(wait),
+                deploy_progress(),
+            ))?;
             print_status(&st, json)
         }
         DeployCmd::Drill {
@@ -633,6 +654,29 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             for c in now {
                 outln!("{group}: {c}");
+            }
+            Ok(0)
+        }
+        DeployCmd::Checks(a) => {
+            if a.clear {
+                rollout::set_health_checks(inv, &a.group, None, "user")?;
+            } else if a.any_set() {
+                rollout::set_health_checks(inv, &a.group, Some(&a.config()), "user")?;
+            }
+            let now = rollout::health_checks(inv, &a.group)?;
+            if a.json {
+                output::json(&now)?;
+            } else {
+                match now {
+                    None => outln!(
+                        "{}: no health checks beyond reachability, versions and smoke tests",
+                        a.group
+                    ),
+                    Some(c) => {
+                        let text = serde_json::to_string_pretty(&c).unwrap_or_default();
+                        outln!("{}: {}", a.group, text);
+                    }
+                }
             }
             Ok(0)
         }

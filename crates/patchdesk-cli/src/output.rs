@@ -421,6 +421,44 @@ pub fn plan(p: &Plan) {
     for c in &p.smoke {
         outln!("  smoke test: {c}");
     }
+    let r = &p.review;
+    for s in &r.stage_checks {
+        outln!(
+            "  stage {} gate checks: {}{}",
+            s.stage,
+            s.checks.join(", "),
+            if s.only_reachability {
+                "  (NOTHING beyond reachability and versions: configure `patchdesk deploy checks`)"
+            } else {
+                ""
+            }
+        );
+    }
+    for x in &r.reboots {
+        outln!(
+            "  reboot {} in stage {}: {} (policy: {})",
+            x.host,
+            x.stage,
+            safe(&x.why),
+            match r.reboot_policy {
+                patchdesk_engine::rollout::RebootPolicy::Never => "never: it stays pending",
+                patchdesk_engine::rollout::RebootPolicy::AskAtGate => "asked at the gate",
+                patchdesk_engine::rollout::RebootPolicy::InWindow => "rebooted inside the stage",
+            }
+        );
+    }
+    for l in &r.left_out {
+        outln!("  left out {}: {}", l.host, safe(&l.reason));
+    }
+    if let Some(t) = r.canary_soak_ends {
+        outln!(
+            "  canary soak ends {} if started now",
+            t.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    for (g, w) in &r.windows {
+        outln!("  maintenance window of {g}: {}", safe(w));
+    }
     for w in &p.warnings {
         outln!("  warning: {}", safe(w));
     }
@@ -482,6 +520,12 @@ pub fn deployment(d: &DeploymentStatus) {
             if let (Some(e), None) = (&h.error, &h.excluded) {
                 outln!("      {}: {}", h.host, safe(e));
             }
+            if !h.checks.is_empty() {
+                outln!("      {} checklist:", h.host);
+                for c in &h.checks {
+                    outln!("        {}", check_line(c));
+                }
+            }
         }
     }
     for (code, reason) in &d.overrides {
@@ -490,6 +534,41 @@ pub fn deployment(d: &DeploymentStatus) {
     if let Some(w) = &d.waiting_for {
         outln!("waiting for {}", safe(w));
     }
+}
+
+/// `✓ HTTP http://…/: HTTP 200×5, p50 3 ms (baseline HTTP 200×5, p50 2 ms)`, with the reason
+/// after a dash when it failed or is inconclusive.
+pub fn check_line(c: &patchdesk_engine::rollout::CheckResult) -> String {
+    use patchdesk_engine::rollout::CheckStatus;
+    let mark = match c.status {
+        CheckStatus::Passed => "✓",
+        CheckStatus::Failed => "✗",
+        CheckStatus::Inconclusive => "?",
+        CheckStatus::NotConfigured => "–",
+    };
+    let mut line = format!("{mark} {}", safe(&c.label));
+    match (&c.value, c.status) {
+        (Some(v), _) => line += &format!(": {}", safe(v)),
+        (None, CheckStatus::NotConfigured) if c.detail.is_none() => line += ": not configured",
+        _ => {}
+    }
+    if let Some(b) = &c.baseline {
+        line += &format!(" (baseline {})", safe(b));
+    }
+    match c.status {
+        CheckStatus::Inconclusive => {
+            line += &format!(
+                " — inconclusive: {}",
+                safe(c.detail.as_deref().unwrap_or("no evidence"))
+            )
+        }
+        _ => {
+            if let Some(d) = &c.detail {
+                line += &format!(" — {}", safe(d));
+            }
+        }
+    }
+    line
 }
 
 pub fn audit(rows: &[patchdesk_engine::inventory::AuditEntry]) {

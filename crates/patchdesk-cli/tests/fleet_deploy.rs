@@ -453,7 +453,18 @@ fn a_changed_host_key_or_a_stopped_host_mid_deployment_halts_it_at_the_gate() {
     let wave = stage(&st, "5%").clone();
     let pd03 = installed(&fleet, "pd-03", "pd-hello");
     // The 100% wave (pd-05, stopped) is never reached: the 5% gate says no-go first.
-    let (halted, code) = at(&cli, t0, &["deploy", "no-go", &id, "--json"]);
+    let (halted, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "no-go",
+            &id,
+            "--reason",
+            "wave looks wrong",
+            "--json",
+        ],
+    );
     fleet.run(&["start-host", "pd-05"]);
     let (rb, _) = at(&cli, t0, &["deploy", "rollback", &id, "--json"]);
     assert_eq!(wave["state"], "gate", "{wave}");

@@ -211,7 +211,18 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
         let id = plan["deployment_id"].as_i64().unwrap().to_string();
         let (gate, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
         // Manual mode: the unhealthy canary waits at its gate; the user says no-go.
-        let (st, _) = at(&cli, T0, &["deploy", "no-go", &id, "--json"]);
+        let (st, _) = at(
+            &cli,
+            T0,
+            &[
+                "deploy",
+                "no-go",
+                &id,
+                "--reason",
+                "canary failed",
+                "--json",
+            ],
+        );
         let status = fleet.exec("pd-01", &["dpkg-query", "-W", "-f=${Status}", "pd-tools"]);
         let prefs = fleet.exec(
             "pd-01",

@@ -327,7 +327,7 @@ fn items_11_18_19_what_a_host_says_never_drives_the_terminal() {
     let start = cli.cmd(&["deploy", "start", &id]);
     let status = cli.cmd(&["deploy", "status", &id]);
     let audit = cli.cmd(&["audit", "--host", "evil"]);
-    let _ = cli.cmd(&["deploy", "no-go", &id]);
+    let _ = cli.cmd(&["deploy", "no-go", &id, "--reason", "stop"]);
     drop(t);
     let shown =
         String::from_utf8_lossy(&[&start.stderr[..], &start.stdout[..]].concat()).into_owned();

@@ -185,26 +185,29 @@ pub async fn deploy_go(
 pub async fn deploy_no_go(
     inv: &mut Inventory,
     id: i64,
+    reason: &str,
     w: &Writer,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let ssh = ssh_options(inv)?;
-    rollout::no_go(inv, id, &w.who, &ssh, w.on_busy, progress).await
+    rollout::no_go(inv, id, &w.who, reason, &ssh, w.on_busy, progress).await
 }
 
-/// The decision at a gate: go (with a reason when overriding a no-go) or no-go.
+/// The decision at a gate: go (with a reason when overriding a no-go) or no-go (always with a
+/// reason, recorded with who and when).
 pub async fn deploy_decide(
     inv: &mut Inventory,
     id: i64,
     go: bool,
     override_no_go: Option<&str>,
+    no_go_reason: Option<&str>,
     w: &Writer,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     if go {
         deploy_go(inv, id, override_no_go, w, progress).await
     } else {
-        deploy_no_go(inv, id, w, progress).await
+        deploy_no_go(inv, id, no_go_reason.unwrap_or(""), w, progress).await
     }
 }
 

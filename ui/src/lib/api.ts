@@ -7,6 +7,7 @@ import type { AutomationPolicy } from "./bindings/AutomationPolicy";
 import type { DeploymentStatus } from "./bindings/DeploymentStatus";
 import type { DrillStatus } from "./bindings/DrillStatus";
 import type { GroupSettings } from "./bindings/GroupSettings";
+import type { HealthChecks } from "./bindings/HealthChecks";
 import type { SnapshotHook } from "./bindings/SnapshotHook";
 import type { Selection } from "./bindings/Selection";
 import type { AuditEntry } from "./bindings/AuditEntry";
@@ -87,8 +88,8 @@ export const api = {
   deployStatus: (id: number) => invoke<DeploymentStatus>("deploy_status", { id }),
   deployAdvance: (id: number) => invoke<DeploymentStatus>("deploy_advance", { id }),
   /** Go or no-go; a go at a no-go gate needs `overrideReason` (the engine refuses it otherwise). */
-  deployDecide: (id: number, go: boolean, overrideReason: string | null = null) =>
-    invoke<DeploymentStatus>("deploy_decide", { id, go, overrideReason }),
+  deployDecide: (id: number, go: boolean, overrideReason: string | null = null, reason: string | null = null) =>
+    invoke<DeploymentStatus>("deploy_decide", { id, go, overrideReason, reason }),
   deployExclude: (id: number, host: string, reason: string) =>
     invoke<DeploymentStatus>("deploy_exclude", { id, host, reason }),
   deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
@@ -101,6 +102,7 @@ export const api = {
   setMaintenanceWindow: (group: string, window: string | null) => invoke<void>("set_maintenance_window", { group, window }),
   setSnapshotHook: (group: string, hook: SnapshotHook | null) => invoke<void>("set_snapshot_hook", { group, hook }),
   setSmokeTests: (group: string, commands: string[]) => invoke<void>("set_smoke_tests", { group, commands }),
+  setHealthChecks: (group: string, checks: HealthChecks | null) => invoke<void>("set_health_checks", { group, checks }),
   reportScopes: () => invoke<Scope[]>("report_scopes"),
   reportPreview: (scope: Scope, week: string | null) => invoke<ReportPreview>("report_preview", { scope, week }),
   /** Through the native save dialog; resolves to the path written, or null when cancelled. */

@@ -177,3 +177,30 @@ describe("hosts PatchDesk cannot read (issue #9 item 21)", () => {
     expect(unreadableHosts(null)).toEqual([]);
   });
 });
+
+import { checkMark, checkValue, goLines, restsOn, rollbackLines } from "./view";
+
+describe("gate checklist and confirmations", () => {
+  it("marks each check and shows the value beside its baseline", () => {
+    expect(["passed", "failed", "inconclusive", "not_configured"].map(checkMark).join("")).toBe("✓✗?–");
+    expect(checkValue({ value: "HTTP 500×5, p50 2 ms", baseline: "HTTP 200×5, p50 3 ms", status: "failed", detail: "HTTP 500 (expected 2xx)" }))
+      .toBe("HTTP 500×5, p50 2 ms (baseline HTTP 200×5, p50 3 ms)");
+    expect(checkValue({ value: null, baseline: null, status: "not_configured", detail: null })).toBe("not configured");
+    expect(checkValue({ value: null, baseline: null, status: "not_configured", detail: "not available on this host (no systemd)" }))
+      .toBe("not available on this host (no systemd)");
+  });
+  it("lists the hosts and versions a rollback or a go affects", () => {
+    const c = { package: "pd-web", from_version: "1.0-1", to_version: "1.1-1" };
+    const hosts = [
+      { host: "pd-01", state: "applied", excluded: null, changes: [c] },
+      { host: "pd-02", state: "pending", excluded: null, changes: [c] },
+      { host: "pd-03", state: "failed", excluded: "gone", changes: [c] },
+    ];
+    expect(rollbackLines(hosts)).toEqual(["pd-01: pd-web 1.1-1 → 1.0-1"]);
+    expect(goLines(hosts)).toEqual(["pd-01: pd-web 1.0-1 → 1.1-1", "pd-02: pd-web 1.0-1 → 1.1-1"]);
+  });
+  it("says which checks a go rests on", () => {
+    const h = { checks: [{ kind: "reachable", status: "passed" }, { kind: "smoke", status: "not_configured" }, { kind: "http", status: "passed" }] };
+    expect(restsOn([h, h])).toEqual(["reachable", "HTTP probe"]);
+  });
+});

@@ -226,3 +226,45 @@ export function hoursText(h: number | null): string {
 export function unreadableHosts(comp: Compliance | null): NotAssessed[] {
   return (comp?.not_assessed ?? []).filter((n) => n.kind === "unreadable");
 }
+
+/** The mark of a checklist line: ✓ passed, ✗ failed, ? inconclusive, – not configured. */
+export function checkMark(status: string): string {
+  return ({ passed: "✓", failed: "✗", inconclusive: "?", not_configured: "–" } as Record<string, string>)[status] ?? "?";
+}
+
+/** A checklist line's value beside its baseline: `HTTP 500×5 (baseline HTTP 200×5)`. */
+export function checkValue(c: { value: string | null; baseline: string | null; status: string; detail: string | null }): string {
+  const v = c.value ?? (c.status === "not_configured" ? (c.detail ?? "not configured") : "");
+  return c.baseline !== null && c.baseline !== undefined ? `${v} (baseline ${c.baseline})` : v;
+}
+
+interface ChangeLike { package: string; from_version: string | null; to_version: string | null }
+interface HostLike { host: string; state: string; excluded: string | null; changes: ChangeLike[] }
+
+/** What a rollback would do: each host that received the update, its packages back to where they were. */
+export function rollbackLines(hosts: HostLike[]): string[] {
+  return hosts
+    .filter((h) => !h.excluded && ["applied", "failed", "attention", "applying"].includes(h.state))
+    .map((h) => `${h.host}: ${h.changes.map((c) => `${c.package} ${c.to_version ?? "(removed)"} → ${c.from_version ?? "(purged)"}`).join(", ") || "its planned transaction"}`);
+}
+
+/** What a go would start: the next stage's hosts with their planned versions. */
+export function goLines(hosts: HostLike[]): string[] {
+  return hosts
+    .filter((h) => !h.excluded)
+    .map((h) => `${h.host}: ${h.changes.map(changeLine).join(", ") || "its planned transaction"}`);
+}
+
+/** The checks a healthy verdict rests on: every kind that passed on some host, in checklist order. */
+export function restsOn(hosts: { checks: { kind: string; status: string }[] }[]): string[] {
+  const names: Record<string, string> = {
+    reachable: "reachable", version: "versions", smoke: "smoke tests", failed_units: "failed units", journal: "journal",
+    reboot: "reboot state", http: "HTTP probe", error_rate: "error rate", service: "service", prometheus: "Prometheus", alerts: "alerts",
+  };
+  const out: string[] = [];
+  for (const h of hosts) for (const c of h.checks) {
+    const n = names[c.kind] ?? c.kind;
+    if (c.status === "passed" && !out.includes(n)) out.push(n);
+  }
+  return out;
+}

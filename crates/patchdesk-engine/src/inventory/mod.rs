@@ -29,6 +29,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/006_reports.sql")),
         M::up(include_str!("../../migrations/007_leases.sql")),
         M::up(include_str!("../../migrations/008_jobs.sql")),
+        M::up(include_str!("../../migrations/009_health_checks.sql")),
     ])
 });
 
@@ -345,7 +346,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 8;
+    const LATEST: i64 = 9;
 
     #[test]
     fn migrations_are_valid() {

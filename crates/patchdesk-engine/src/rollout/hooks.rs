@@ -108,9 +108,11 @@ pub struct GroupSettings {
     pub window: Option<String>,
     pub hook: Option<SnapshotHook>,
     pub smoke: Vec<String>,
+    /// Its health checks and reboot policy (`patchdesk deploy checks`).
+    pub checks: Option<super::HealthChecks>,
 }
 
-/// Every group with its maintenance window and snapshot hook.
+/// Every group with its maintenance window, snapshot hook, smoke tests and health checks.
 pub fn group_settings(inv: &Inventory) -> Result<Vec<GroupSettings>> {
     inv.groups()?
         .into_iter()
@@ -119,6 +121,7 @@ pub fn group_settings(inv: &Inventory) -> Result<Vec<GroupSettings>> {
                 window: super::maintenance_window(inv, &group)?,
                 hook: snapshot_hook(inv, &group)?,
                 smoke: smoke_tests(inv, &group)?,
+                checks: super::health_checks(inv, &group)?,
                 group,
                 hosts,
             })

@@ -29,12 +29,15 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_util::sync::CancellationToken;
 
+mod checks;
 mod drill;
 mod errors;
 mod hooks;
 mod lease;
 mod plan;
+mod reboot;
 mod remote;
+mod review;
 mod rollback;
 mod run;
 mod selection;
@@ -42,6 +45,11 @@ mod state;
 mod transaction;
 mod window;
 
+pub use checks::{
+    all_health_checks, health_checks, judge, set_health_checks, AlertCheck, CheckKind, CheckResult,
+    CheckStatus, HealthChecks, HttpCheck, LogCheck, Measurement, PromCheck, RebootPolicy,
+    ServiceCheck,
+};
 pub use drill::{drill, drills, DrillStatus};
 pub use errors::DeployError;
 pub use hooks::{
@@ -50,11 +58,13 @@ pub use hooks::{
 };
 pub use lease::{holder, LeaseHolder, OnBusy};
 pub use plan::plan;
+pub use reboot::RebootState;
 pub use remote::Health;
 use remote::{
     close_interrupted, connect, detached, health, installed_packages, is_held, pin_versions,
     rescan, run_apt, run_hook, sudo, unpin_versions, wait_for_dpkg, ChangeError,
 };
+pub use review::{LeftOut, PlanReview, RebootForecast, StageChecks};
 pub use rollback::{rollback, unpin};
 pub use run::{advance, exclude, go, no_go};
 pub use selection::{delete_selection, save_selection, selection, selections, Selection};
@@ -169,6 +179,8 @@ pub struct Plan {
     pub rollback: Vec<RollbackPath>,
     pub warnings: Vec<String>,
     pub guards: Vec<Guard>,
+    /// Hosts left out and why, reboots, timeline, the checks of each stage's gate.
+    pub review: PlanReview,
 }
 
 impl Plan {
@@ -260,6 +272,9 @@ pub struct StageStatus {
     pub verdict: Option<GateVerdict>,
     pub decision: Option<GateVerdict>,
     pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The reason written with the decision (a no-go always has one).
+    pub decision_reason: Option<String>,
     /// A go given at a gate the engine judged no-go: the written reason.
     pub override_reason: Option<String>,
     pub reasons: Vec<GateReason>,
@@ -282,6 +297,8 @@ pub struct HostStatus {
     pub excluded: Option<String>,
     /// Its planned transaction.
     pub changes: Vec<Change>,
+    /// Its checklist at the stage's gate: every check with its value beside the baseline.
+    pub checks: Vec<CheckResult>,
 }
 
 /// Where a deployment is, as of now: a soak that has ended is a gate waiting for its decision
@@ -320,7 +337,7 @@ fn load_status(
         )
         .optional()?
         .ok_or(DeployError::UnknownDeployment(id))?;
-    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons, decided_by, override_reason FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
+    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons, decided_by, override_reason, decided_at, decision_reason FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
     let mut stages = stmt
         .query_map([id], |r| {
             let soak_until: Option<DateTime<Utc>> = r.get(3)?;
@@ -334,6 +351,8 @@ fn load_status(
                 verdict: None,
                 decision: r.get(4)?,
                 decided_by: r.get(6)?,
+                decided_at: r.get(8)?,
+                decision_reason: r.get(9)?,
                 override_reason: r.get(7)?,
                 reasons,
                 hosts: Vec::new(),
@@ -342,7 +361,7 @@ fn load_status(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut hs = inv.conn().prepare(
-        "SELECT h.name, d.state, d.error, d.pinned, d.note, d.excluded_reason, h.id FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
+        "SELECT h.name, d.state, d.error, d.pinned, d.note, d.excluded_reason, h.id, d.checks FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
     )?;
     let planned = transaction_planned(inv, id)?;
     for s in &mut stages {
@@ -357,6 +376,10 @@ fn load_status(
                         note: r.get(4)?,
                         excluded: r.get(5)?,
                         changes: Vec::new(),
+                        checks: r
+                            .get::<_, Option<String>>(7)?
+                            .and_then(|j| serde_json::from_str(&j).ok())
+                            .unwrap_or_default(),
                     },
                     r.get::<_, i64>(6)?,
                 ))

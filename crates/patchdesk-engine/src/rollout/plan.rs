@@ -482,6 +482,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     } else {
         plan_smoke
     };
+    let review = super::review::review(inv, req, &stages, &transaction, &smoke)?;
     let mut plan = Plan {
         deployment_id: None,
         smoke,
@@ -491,6 +492,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         rollback,
         warnings,
         guards,
+        review,
     };
     if !plan.blocked().is_empty() {
         return Ok(plan);
@@ -521,6 +523,19 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         ],
     )?;
     let id = tx.last_insert_rowid();
+    // The scope's health checks as they are now: a later change does not move the goalposts of
+    // this deployment.
+    let checks: Option<String> = tx
+        .query_row(
+            "SELECT config FROM group_health_checks WHERE group_name = ?1",
+            [&req.scope],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "UPDATE deployments SET health_checks = ?2 WHERE id = ?1",
+        params![id, checks],
+    )?;
     let host_id = |tx: &rusqlite::Transaction<'_>, name: &str| -> rusqlite::Result<i64> {
         tx.query_row("SELECT id FROM hosts WHERE name = ?1", [name], |r| r.get(0))
     };

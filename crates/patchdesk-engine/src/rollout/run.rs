@@ -33,6 +33,7 @@ pub(super) async fn advance_held(
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     recheck_unresolved(inv, id, ssh, &progress).await?;
+    let mut remeasured = false;
     loop {
         let st = stored_status(inv, id)?;
         if !st.state.is_active() {
@@ -93,9 +94,24 @@ pub(super) async fn advance_held(
                 verify_stage(inv, id, idx, &smoke, ssh, &progress).await?;
             }
             StageState::Gate => match (st.mode, verdict(&stage.reasons)) {
+                // Paused on missing evidence: measure again once per run (the monitoring may
+                // answer now); still inconclusive, it waits and says why.
+                (_, GateVerdict::Inconclusive) if !remeasured => {
+                    remeasured = true;
+                    verify_stage(inv, id, idx, &smoke, ssh, &progress).await?;
+                }
+                (_, GateVerdict::Inconclusive) => return status(inv, id),
                 (Mode::Auto, GateVerdict::Go) => decide(inv, id, Decision::Go, "auto")?,
                 (Mode::Auto, GateVerdict::NoGo) => {
-                    return no_go_held(inv, id, "auto", ssh, progress).await
+                    let why: Vec<String> = stage
+                        .reasons
+                        .iter()
+                        .filter(|r| r.is_no_go())
+                        .map(ToString::to_string)
+                        .collect();
+                    let why =
+                        crate::text::clip(&format!("the engine's no-go: {}", why.join("; ")), 600);
+                    return no_go_held(inv, id, "auto", &why, ssh, progress).await;
                 }
                 (Mode::Manual, _) => return status(inv, id),
             },
@@ -429,6 +445,7 @@ async fn apply_stage(
             "UPDATE deployment_hosts SET baseline = coalesce(baseline, ?3) WHERE deployment_id = ?1 AND host_id = ?2",
             params![id, host.id, serde_json::to_string(&baseline).unwrap_or_default()],
         )?;
+        super::checks::take_baseline(inv, id, idx, &host, ssh).await?;
         if let Some(hook) = snapshot_hook(inv, &scope_of(inv, id)?)? {
             emit(
                 progress,
@@ -455,7 +472,10 @@ async fn apply_stage(
         );
         let cmd = detached(&host, &install_command(&changes, Direction::Apply));
         match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
-            Ok(()) => set_host(inv, id, &host, HostState::Applied, None)?,
+            Ok(()) => {
+                set_host(inv, id, &host, HostState::Applied, None)?;
+                super::reboot::in_stage(inv, id, &host, ssh, progress).await?;
+            }
             Err(ChangeError::TimedOut(e)) => {
                 // Cut mid-apply: dpkg may be half-way. Not "failed": the resume checks it with
                 // dpkg --audit first.
@@ -496,6 +516,19 @@ async fn verify_stage(
         .map(|h| h.host.spec.name.clone())
         .collect();
     rescan(inv, &names, ssh).await?;
+    if let Some(c) = super::checks::deployment_checks(inv, id)?.filter(|c| c.settle_secs > 0) {
+        // Let the monitoring scrape and evaluate the new version before it is asked.
+        emit(
+            progress,
+            None,
+            Phase::Running,
+            format!(
+                "waiting {} s for the monitoring to see the stage",
+                c.settle_secs
+            ),
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(c.settle_secs))).await;
+    }
     let mut reasons = Vec::new();
     for sh in &hosts {
         let (host, state) = (&sh.host, sh.state);
@@ -521,7 +554,19 @@ async fn verify_stage(
         }
         // Patch level: every package of the transaction as planned (from the fresh scan).
         let installed = installed_packages(inv, name)?;
-        for c in changes_of(inv, id, host)? {
+        let before_versions = reasons.len();
+        let changes = changes_of(inv, id, host)?;
+        let versions: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.package,
+                    c.to_version.as_deref().unwrap_or("removed")
+                )
+            })
+            .collect();
+        for c in changes {
             let have = installed
                 .get(transaction::base_name(&c.package))
                 .map(|p| p.version.as_str());
@@ -545,6 +590,10 @@ async fn verify_stage(
                 )),
             }
         }
+        let version_problems: Vec<String> = reasons[before_versions..]
+            .iter()
+            .map(|r| r.message.clone())
+            .collect();
         let after = health(host, smoke, ssh).await;
         let baseline: Health = inv
             .conn()
@@ -594,6 +643,37 @@ async fn verify_stage(
         if after.reboot_required && !baseline.reboot_required {
             reasons.push(GateReason::note(name, "now needs a reboot"));
         }
+        // The group's health checks, against their baseline: the checklist of the gate.
+        let mut list = super::checks::builtin(&baseline, &after, &versions, &version_problems);
+        if let Some(w) = super::reboot::reboot_result(inv, id, host)? {
+            for c in list
+                .iter_mut()
+                .filter(|c| c.kind == super::CheckKind::Reboot)
+            {
+                c.status = super::CheckStatus::Passed;
+                c.value = Some(format!("rebooted: {w}"));
+                c.detail = None;
+            }
+        }
+        for r in super::checks::check_after(inv, id, idx, host, ssh).await? {
+            match r.status {
+                super::CheckStatus::Failed => reasons.push(GateReason::no_go(
+                    name,
+                    format!("{}: {}", r.label, r.detail.clone().unwrap_or_default()),
+                )),
+                super::CheckStatus::Inconclusive => reasons.push(GateReason::paused(
+                    name,
+                    format!(
+                        "{} inconclusive: {}",
+                        r.label,
+                        r.detail.clone().unwrap_or_default()
+                    ),
+                )),
+                _ => {}
+            }
+            list.push(r);
+        }
+        super::checks::store_checklist(inv, id, host, &list)?;
         inv.conn().execute(
             "UPDATE deployment_hosts SET health = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
             params![
@@ -640,23 +720,32 @@ pub async fn no_go(
     inv: &mut Inventory,
     id: i64,
     who: &str,
+    reason: &str,
     ssh: &SshOptions,
     on_busy: OnBusy,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let _lease = lease::acquire(inv, id, Operation::NoGo, who, on_busy, &progress).await?;
-    no_go_held(inv, id, who, ssh, progress).await
+    no_go_held(inv, id, who, reason, ssh, progress).await
 }
 
 async fn no_go_held(
     inv: &mut Inventory,
     id: i64,
     who: &str,
+    reason: &str,
     ssh: &SshOptions,
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(DeployError::ReasonMissing {
+            what: "a no-go".into(),
+        }
+        .into());
+    }
     let st = status(inv, id)?;
-    decide(inv, id, Decision::NoGo, who)?;
+    decide(inv, id, Decision::NoGo(reason), who)?;
     if !st.rollback_on_no_go {
         return status(inv, id);
     }
@@ -749,7 +838,8 @@ enum Decision<'a> {
     Go,
     /// Go although the engine judged the gate no-go, with the written reason.
     GoOverNoGo(&'a str),
-    NoGo,
+    /// No-go, with the written reason.
+    NoGo(&'a str),
 }
 
 /// Take the gate decision for the current stage: go moves on, no-go halts the deployment.
@@ -785,13 +875,13 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
         }
         Decision::Go => (true, None),
         Decision::GoOverNoGo(r) => (true, (!healthy).then_some(r)),
-        Decision::NoGo => (false, None),
+        Decision::NoGo(_) => (false, None),
     };
     let now = inv.clock().now();
     let tx = inv.conn().unchecked_transaction()?;
     tx.execute(
-        "UPDATE deployment_stages SET state = ?3, decision = ?4, decided_at = ?5, decided_by = ?6, override_reason = ?7 WHERE deployment_id = ?1 AND idx = ?2",
-        params![id, stage.idx, if go { StageState::Done } else { StageState::Failed }, if go { GateVerdict::Go } else { GateVerdict::NoGo }, now, who, override_reason],
+        "UPDATE deployment_stages SET state = ?3, decision = ?4, decided_at = ?5, decided_by = ?6, override_reason = ?7, decision_reason = ?8 WHERE deployment_id = ?1 AND idx = ?2",
+        params![id, stage.idx, if go { StageState::Done } else { StageState::Failed }, if go { GateVerdict::Go } else { GateVerdict::NoGo }, now, who, override_reason, match decision { Decision::NoGo(r) | Decision::GoOverNoGo(r) => Some(r), Decision::Go => None }],
     )?;
     if !go {
         tx.execute(
@@ -810,7 +900,17 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
             ),
         ),
         (true, None) => ("gate-go", format!("deployment {id} stage {}", stage.name)),
-        (false, _) => ("gate-no-go", format!("deployment {id} stage {}", stage.name)),
+        (false, _) => (
+            "gate-no-go",
+            format!(
+                "deployment {id} stage {}, reason: {}",
+                stage.name,
+                match decision {
+                    Decision::NoGo(r) => r,
+                    _ => "",
+                }
+            ),
+        ),
     };
     inv.audit(who, None, action, "note", None, None, None, Some(&detail))?;
     Ok(())

@@ -171,6 +171,9 @@ named! {
     GateVerdict {
         Go => "go",
         NoGo => "no-go",
+        /// No evidence either way (a check with no data or a query error): the gate pauses,
+        /// says why, and is measured again at the next run; never a go on its own.
+        Inconclusive => "inconclusive",
     }
 }
 
@@ -215,6 +218,15 @@ impl GateReason {
         }
     }
 
+    /// A check that found no evidence: the gate pauses (see [`GateVerdict::Inconclusive`]).
+    pub fn paused(host: &str, message: impl Into<String>) -> Self {
+        Self {
+            verdict: GateVerdict::Inconclusive,
+            host: host.to_string(),
+            message: message.into(),
+        }
+    }
+
     pub fn is_no_go(&self) -> bool {
         self.verdict == GateVerdict::NoGo
     }
@@ -223,17 +235,25 @@ impl GateReason {
 /// `NO-GO web-2: smoke test failed`, or `web-2: …` for a note.
 impl fmt::Display for GateReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_no_go() {
-            f.write_str("NO-GO ")?;
+        match self.verdict {
+            GateVerdict::NoGo => f.write_str("NO-GO ")?,
+            GateVerdict::Inconclusive => f.write_str("PAUSED ")?,
+            GateVerdict::Go => {}
         }
         write!(f, "{}: {}", self.host, self.message)
     }
 }
 
-/// The engine's verdict over a stage's reasons: no-go when any reason is.
+/// The engine's verdict over a stage's reasons: no-go when any reason is, else inconclusive
+/// when any check found no evidence, else go.
 pub fn verdict(reasons: &[GateReason]) -> GateVerdict {
     if reasons.iter().any(GateReason::is_no_go) {
         GateVerdict::NoGo
+    } else if reasons
+        .iter()
+        .any(|r| r.verdict == GateVerdict::Inconclusive)
+    {
+        GateVerdict::Inconclusive
     } else {
         GateVerdict::Go
     }

@@ -1,0 +1,346 @@
+//! Reboots inside a stage (issue #13): whether a host needs one (the reboot-required flag, or a
+//! newer kernel installed than the one running), the plan's forecast of which hosts will, and
+//! the reboot itself — announced, audited before and after, then waiting (bounded) for SSH to
+//! come back and verifying the running kernel and that the host really booted again.
+//!
+//! Owns the `reboot_*` columns of `deployment_hosts`. Must not decide gates (it reports what it
+//! found; `run` turns it into gate reasons) or touch other tables.
+
+use super::*;
+use std::time::{Duration as StdDuration, Instant};
+
+/// Read-only: the reboot flag, the running kernel, the newest installed one, and the boot id.
+pub(super) const REBOOT_STATE: &str = r#"export LC_ALL=C
+if [ -f /run/reboot-required ] || [ -f /var/run/reboot-required ]; then echo "flag yes"; else echo "flag no"; fi
+run=$(cat /proc/sys/kernel/osrelease 2>/dev/null || uname -r)
+new=$(ls /boot/vmlinuz-* 2>/dev/null | sed 's|.*/vmlinuz-||' | sort -V | tail -n1)
+echo "running $run"
+echo "newest ${new:--}"
+echo "boot $(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo -)"
+"#;
+
+/// What a host says about its need for a reboot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct RebootState {
+    pub flag: bool,
+    pub running_kernel: String,
+    /// The newest kernel in /boot (`None`: none found there).
+    pub newest_kernel: Option<String>,
+    pub boot_id: String,
+}
+
+fn valid_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+~:-".contains(&b))
+}
+
+/// Parse [`REBOOT_STATE`]'s answer (hostile: every field validated, bounded).
+pub(super) fn parse_state(out: &str) -> RebootState {
+    let mut s = RebootState::default();
+    for line in out.lines().take(20) {
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+        let v = v.trim();
+        match k {
+            "flag" => s.flag = v == "yes",
+            "running" if valid_token(v) => s.running_kernel = v.into(),
+            "newest" if v != "-" && valid_token(v) => s.newest_kernel = Some(v.into()),
+            "boot" if v != "-" && valid_token(v) => s.boot_id = v.into(),
+            _ => {}
+        }
+    }
+    s
+}
+
+impl RebootState {
+    /// A newer kernel is installed than the one running (Debian's version order: the same rule
+    /// as `sort -V` for kernel release strings).
+    pub fn newer_kernel(&self) -> bool {
+        match &self.newest_kernel {
+            Some(n) if !self.running_kernel.is_empty() && n != &self.running_kernel => {
+                let (a, b) = (self.running_kernel.parse::<Version>(), n.parse::<Version>());
+                match (a, b) {
+                    (Ok(a), Ok(b)) => b > a,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    pub fn needed(&self) -> bool {
+        self.flag || self.newer_kernel()
+    }
+
+    pub fn why(&self) -> String {
+        match (self.flag, self.newer_kernel()) {
+            (_, true) => format!(
+                "kernel {} is installed, {} runs",
+                self.newest_kernel.clone().unwrap_or_default(),
+                self.running_kernel
+            ),
+            (true, false) => "the update asks for a reboot (/run/reboot-required)".into(),
+            _ => "no reboot needed".into(),
+        }
+    }
+}
+
+pub(super) async fn read_state(
+    host: &HostRecord,
+    ssh: &SshOptions,
+) -> std::result::Result<RebootState, String> {
+    let conn = connect(host, ssh).await.map_err(|e| e.to_string())?;
+    let out = conn.run("sh -s", Some(REBOOT_STATE.as_bytes())).await;
+    conn.close().await;
+    let out = out.map_err(|e| e.to_string())?;
+    Ok(parse_state(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Package names that need a reboot to take effect (kernels, the C library, init): the plan's
+/// forecast. The measurement after the apply decides.
+pub(super) fn reboot_package(name: &str) -> bool {
+    name.contains("linux-image")
+        || name == "kernel"
+        || name.starts_with("kernel-core")
+        || matches!(
+            name,
+            "libc6" | "glibc" | "systemd" | "dbus" | "linux-firmware"
+        )
+}
+
+/// What a reboot found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Rebooted {
+    /// Back, booted again, running the newest kernel, no flag left: the words say what.
+    Done(String),
+    /// Back, but something is not as it should be (still the old kernel, the flag is still
+    /// there, or it never went down).
+    NotAsExpected(String),
+    /// Never came back within the timeout.
+    Lost(String),
+}
+
+/// Reboot a host (audited before and after), wait for it to drop and come back within
+/// `timeout`, and verify it booted the newest kernel.
+pub(super) async fn reboot_host(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    timeout: StdDuration,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<Rebooted> {
+    let name = host.spec.name.clone();
+    let before = match read_state(host, ssh).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Rebooted::Lost(format!(
+                "cannot read its state before the reboot: {e}"
+            )))
+        }
+    };
+    emit(
+        progress,
+        Some(&name),
+        Phase::Running,
+        format!("rebooting ({})", before.why()),
+    );
+    set_note(inv, id, host, Some(&format!("rebooting: {}", before.why())))?;
+    // The reboot is started in the background so the command returns before the link drops.
+    let cmd = format!(
+        "{}sh -c {}",
+        sudo(host),
+        shell_quote("nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 </dev/null &")
+    );
+    if let Err(e) = super::remote::run_audited(inv, host, "reboot", &cmd, ssh).await {
+        set_note(inv, id, host, None)?;
+        return Ok(Rebooted::NotAsExpected(format!(
+            "the reboot command failed: {e}"
+        )));
+    }
+    let started = Instant::now();
+    let mut went_down = false;
+    let mut last_err = String::new();
+    let after = loop {
+        if started.elapsed() > timeout {
+            set_note(inv, id, host, None)?;
+            let msg = format!(
+                "did not come back within {} s after the reboot{}",
+                timeout.as_secs(),
+                if last_err.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last: {})", crate::text::clip(&last_err, 160))
+                }
+            );
+            inv.audit(
+                "patchdesk",
+                Some(&name),
+                "reboot",
+                "note",
+                None,
+                None,
+                None,
+                Some(&msg),
+            )?;
+            return Ok(Rebooted::Lost(msg));
+        }
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+        match read_state(host, ssh).await {
+            Ok(s) if s.boot_id != before.boot_id || went_down => break s,
+            Ok(_) => {}
+            Err(e) => {
+                went_down = true;
+                last_err = e;
+            }
+        }
+    };
+    set_note(inv, id, host, None)?;
+    let secs = started.elapsed().as_secs_f64();
+    let booted = after.boot_id != before.boot_id;
+    let words = format!(
+        "back after {secs:.1} s, running kernel {}{}",
+        after.running_kernel,
+        if after.flag {
+            ", the reboot flag is still set"
+        } else {
+            ""
+        }
+    );
+    inv.conn().execute(
+        "UPDATE deployment_hosts SET rebooted_at = ?3, reboot_result = ?4 WHERE deployment_id = ?1 AND host_id = ?2",
+        params![id, host.id, inv.clock().now(), words],
+    )?;
+    inv.audit(
+        "patchdesk",
+        Some(&name),
+        "reboot",
+        "note",
+        None,
+        None,
+        None,
+        Some(&words),
+    )?;
+    Ok(if !booted {
+        Rebooted::NotAsExpected(format!(
+            "{words}, but its boot id did not change: it did not boot again"
+        ))
+    } else if after.needed() {
+        Rebooted::NotAsExpected(format!("{words}: {}", after.why()))
+    } else {
+        Rebooted::Done(words)
+    })
+}
+
+/// After a host's apply: when the deployment's reboot policy reboots inside the stage and the
+/// host needs it, reboot it now; a host that does not come back, or comes back not running the
+/// newest kernel, fails with the reason (a no-go at the gate).
+pub(super) async fn in_stage(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<()> {
+    let Some(c) = super::checks::deployment_checks(inv, id)? else {
+        return Ok(());
+    };
+    if c.reboot != super::RebootPolicy::InWindow {
+        return Ok(());
+    }
+    let state = match read_state(host, ssh).await {
+        Ok(s) => s,
+        Err(e) => {
+            set_host(
+                inv,
+                id,
+                host,
+                HostState::Failed,
+                Some(&format!("its reboot state cannot be read: {e}")),
+            )?;
+            return Ok(());
+        }
+    };
+    if !state.needed() {
+        return Ok(());
+    }
+    let timeout = StdDuration::from_secs(u64::from(c.reboot_timeout_secs));
+    match reboot_host(inv, id, host, timeout, ssh, progress).await? {
+        Rebooted::Done(w) => emit(progress, Some(&host.spec.name), Phase::Done, w),
+        Rebooted::NotAsExpected(w) | Rebooted::Lost(w) => {
+            emit(progress, Some(&host.spec.name), Phase::Failed, w.clone());
+            inv.conn().execute(
+                "UPDATE deployment_hosts SET reboot_result = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
+                params![id, host.id, w],
+            )?;
+            set_host(
+                inv,
+                id,
+                host,
+                HostState::Failed,
+                Some(&format!("after its reboot: {w}")),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The reboot line of a host's checklist, when the host was rebooted by the stage.
+pub(super) fn reboot_result(inv: &Inventory, id: i64, host: &HostRecord) -> Result<Option<String>> {
+    Ok(inv
+        .conn()
+        .query_row(
+            "SELECT reboot_result FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
+            params![id, host.id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_is_parsed_and_a_newer_kernel_is_found() {
+        let s =
+            parse_state("flag no\nrunning 6.1.0-18-amd64\nnewest 6.1.0-21-amd64\nboot 3f1c-aa\n");
+        assert!(!s.flag && s.newer_kernel() && s.needed());
+        assert_eq!(
+            s.why(),
+            "kernel 6.1.0-21-amd64 is installed, 6.1.0-18-amd64 runs"
+        );
+        let s = parse_state("flag yes\nrunning 6.1.0-21-amd64\nnewest 6.1.0-21-amd64\nboot x\n");
+        assert!(s.flag && !s.newer_kernel());
+        let s = parse_state("flag no\nrunning 6.1.0-21-amd64\nnewest 6.1.0-9-amd64\nboot x\n");
+        assert!(!s.needed(), "an older kernel in /boot is no reason");
+        let s = parse_state("flag no\nrunning $(reboot)\nnewest -\nboot \u{1b}[2J\n");
+        assert_eq!(
+            (
+                s.running_kernel.as_str(),
+                s.newest_kernel.as_deref(),
+                s.boot_id.as_str()
+            ),
+            ("", None, "")
+        );
+        assert!(!s.needed());
+    }
+
+    #[test]
+    fn kernel_packages_are_forecast() {
+        for p in [
+            "linux-image-6.1.0-21-amd64",
+            "pd-linux-image",
+            "kernel-core",
+            "libc6",
+        ] {
+            assert!(reboot_package(p), "{p}");
+        }
+        for p in ["nginx", "pd-hello", "kernelshark"] {
+            assert!(!reboot_package(p), "{p}");
+        }
+    }
+}
