@@ -466,6 +466,19 @@ fn load_status(
                     s.name,
                     hours_minutes(s.soak_seconds_left.unwrap_or(0))
                 )),
+                StageState::Gate if s.verdict == Some(GateVerdict::Inconclusive) => {
+                    let why: Vec<String> = s
+                        .reasons
+                        .iter()
+                        .filter(|r| r.verdict == GateVerdict::Inconclusive)
+                        .map(|r| format!("{}: {}", r.host, r.message))
+                        .collect();
+                    Some(format!(
+                        "evidence: the {} gate is paused, inconclusive ({}); it is measured again at the next `patchdesk deploy start {id}`, or decide it with a reason",
+                        s.name,
+                        crate::text::clip(&why.join("; "), 400)
+                    ))
+                }
                 StageState::Gate if mode == Mode::Manual => Some(format!(
                     "your go / no-go on the {} gate{}",
                     s.name,

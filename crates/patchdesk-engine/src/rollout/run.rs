@@ -860,7 +860,8 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
     let no_go_reasons: Vec<String> = stage
         .reasons
         .iter()
-        .filter(|r| r.is_no_go())
+        // An inconclusive check blocks a plain go as a no-go does: no evidence is no pass.
+        .filter(|r| r.verdict != GateVerdict::Go)
         .map(GateReason::to_string)
         .collect();
     let healthy = no_go_reasons.is_empty();

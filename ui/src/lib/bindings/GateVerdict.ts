@@ -4,4 +4,4 @@
  * The go / no-go of a gate: the engine's verdict on the measured health, the verdict a
  * single reason implies, and the decision taken at the gate.
  */
-export type GateVerdict = "go" | "no-go";
+export type GateVerdict = "go" | "no-go" | "inconclusive";

@@ -8,7 +8,11 @@ export type StageStatus = { idx: number, name: string, state: StageState, soak_u
 /**
  * The engine's verdict at the gate (from `reasons`), and the decision taken.
  */
-verdict: GateVerdict | null, decision: GateVerdict | null, decided_by: string | null, 
+verdict: GateVerdict | null, decision: GateVerdict | null, decided_by: string | null, decided_at: string | null, 
+/**
+ * The reason written with the decision (a no-go always has one).
+ */
+decision_reason: string | null, 
 /**
  * A go given at a gate the engine judged no-go: the written reason.
  */
