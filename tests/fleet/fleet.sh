@@ -580,7 +580,9 @@ PY
 # pd-web's init script: the fleet host's "boot" runs every /etc/pd-boot.d/* with "start".
 pidf=/run/pd-web.pid port=8080
 addr=$(sed -n 's/^ListenAddress \(.*\):[0-9]*$/\1/p' /etc/ssh/sshd_config | head -n1)
-running() { [ -f $pidf ] && kill -0 "$(cat $pidf)" 2>/dev/null; }
+# Only ever the pid of a pd-web (a stale file, or a chroot outside the host's PID namespace,
+# must never name another process).
+running() { [ -f $pidf ] && [ "$(cat "/proc/$(cat $pidf)/comm" 2>/dev/null)" = pd-web ]; }
 case "$1" in
   start)
     running && exit 0
