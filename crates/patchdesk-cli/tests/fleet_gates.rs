@@ -415,7 +415,11 @@ fn an_alert_new_after_the_stage_is_a_no_go_and_one_firing_before_is_not_counted(
     );
     at(&cli, t0, &["deploy", "go", &id, "--json"]);
     // The bad version: its 5xx alert fires only after the stage.
-    let _bad = Published::new(&fleet, &[&["pd-web", "1.1-1", "--web-mode", "500"]], &CANARY);
+    let _bad = Published::new(
+        &fleet,
+        &[&["pd-web", "1.1-1", "--web-mode", "500"]],
+        &CANARY,
+    );
     let cli = scanned_cli(&fleet, t0);
     checks(
         &cli,
