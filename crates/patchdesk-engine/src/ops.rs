@@ -353,6 +353,7 @@ mod tests {
             note: None,
             excluded: None,
             changes: Vec::new(),
+            checks: Vec::new(),
         };
         DeploymentStatus {
             id: 7,
@@ -370,6 +371,8 @@ mod tests {
                 verdict: Some(rollout::verdict(&reasons)),
                 decision: None,
                 decided_by: None,
+                decided_at: None,
+                decision_reason: None,
                 override_reason: None,
                 reasons,
                 hosts: vec![
