@@ -1024,12 +1024,13 @@ cmd_exec() {
   [ "${1:-}" = "--" ] && shift
   local root d; d=$(host_dir "$name"); root="$d/root"
   is_mounted "$root" || die "$name is not mounted (run fleet.sh up)"
-  # A running rpm host: inside its sshd's namespaces, so /proc is the host's own (dnf
-  # needs-restarting reads the boot time from /proc/1). Otherwise a plain chroot.
+  # A running rpm host: inside its namespaces, so /proc is the host's own (dnf
+  # needs-restarting reads the boot time from /proc/1), chrooted into its root (the namespace's
+  # first process is the boot script, which runs outside the root: never enter its root).
   if is_rpm_host "$name" && pid_alive "$d/pid"; then
     local ns; ns=$(cat "/proc/$(cat "$d/pid")/task/$(cat "$d/pid")/children" 2>/dev/null | awk '{print $1}')
     if [ -n "$ns" ]; then
-      nsenter --target "$ns" --mount --uts --pid --root --wd \
+      nsenter --target "$ns" --mount --uts --pid -- chroot "$root" \
         env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"
       return
     fi
