@@ -808,7 +808,10 @@ pid_alive() { [ -f "$1" ] && proc_alive "$(cat "$1")"; }
 # flags as a real reboot does, waits /run/pd-reboot's seconds (default 1), and boots again. With
 # /etc/pd-boot-hang present the host never comes back (sshd does not start). SIGTERM from
 # outside (stop-host) ends the host.
-BOOT_SCRIPT='hostname "$1"; r=$2; mount -t proc proc "$r/proc"
+# /proc/1 is looked up at once: a proc inode's times are set at its first lookup, and dnf
+# needs-restarting takes the boot time from /proc/1 (a first lookup after an update would say
+# the host booted after it).
+BOOT_SCRIPT='hostname "$1"; r=$2; mount -t proc proc "$r/proc"; stat "$r/proc/1" >/dev/null 2>&1
 trap "kill -TERM -1 2>/dev/null; exit 0" TERM
 while :; do
   cat /proc/sys/kernel/random/uuid >"$r/run/.pd-boot-id"
