@@ -54,6 +54,10 @@ tests/fleet/monitoring.sh up
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast
 
+step "gates on evidence (reboots and stops hosts: after the other fleet tests)"
+cargo test --locked -p patchdesk-cli --test fleet_gates -- --ignored
+tests/fleet/fleet.sh up 6 >/dev/null
+
 step "end-to-end: the desktop app in a real window"
 tests/e2e/run.sh
 

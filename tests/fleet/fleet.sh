@@ -875,6 +875,15 @@ stop_host() {
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$d/pid"
+  # Until the old sshd has let go of its address: a start right after must not take the dying
+  # one's answer for its own (and then fail to listen).
+  local addr; addr=$(sed -n 's/^ListenAddress //p' "$d/root/etc/ssh/sshd_config" 2>/dev/null || true)
+  if [ -n "$addr" ]; then
+    for _ in $(seq 100); do
+      (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null || break
+      sleep 0.05
+    done
+  fi
 }
 
 unmount_host() {

@@ -207,6 +207,7 @@ fn check<'a>(st: &'a Value, stage_name: &str, host: &str, kind: &str) -> &'a Val
 }
 
 #[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
 fn a_version_answering_500s_fails_http_and_promql_at_the_canary_gate_and_is_rolled_back() {
     let _g = common::serial();
     let fleet = Fleet::get();
@@ -314,6 +315,7 @@ fn a_version_answering_500s_fails_http_and_promql_at_the_canary_gate_and_is_roll
 }
 
 #[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
 fn a_version_writing_error_lines_is_an_error_rate_no_go_while_its_process_runs() {
     let _g = common::serial();
     let fleet = Fleet::get();
@@ -371,6 +373,7 @@ fn a_version_writing_error_lines_is_an_error_rate_no_go_while_its_process_runs()
 }
 
 #[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
 fn an_alert_new_after_the_stage_is_a_no_go_and_one_firing_before_is_not_counted() {
     let _g = common::serial();
     let fleet = Fleet::get();
@@ -452,6 +455,7 @@ fn an_alert_new_after_the_stage_is_a_no_go_and_one_firing_before_is_not_counted(
 }
 
 #[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
 fn prometheus_down_makes_the_gate_inconclusive_and_paused_never_a_pass() {
     let _g = common::serial();
     let fleet = Fleet::get();
@@ -589,6 +593,7 @@ impl Drop for KernelWorld<'_> {
 }
 
 #[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
 fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes_back_is_a_no_go() {
     let _g = common::serial();
     let fleet = Fleet::get();
