@@ -215,7 +215,7 @@ fn item_17_a_session_cut_mid_output_says_the_connection_was_lost() {
     // Part of a package list, then the host's sshd session dies (as when the network drops).
     t.fake(
         "dpkg-query",
-        "#!/bin/sh\nprintf 'pd-hello\\t1.0-1\\tall\\t\\t\\tii \\n'\nsleep 0.3\nme=$PPID\nwhile [ \"$me\" -gt 1 ]; do\n  set -- $(cat /proc/$me/stat)\n  [ \"$2\" = '(sshd)' ] && kill -9 \"$me\"\n  me=$4\ndone\nsleep 5\n",
+        "#!/bin/sh\nprintf 'pd-hello\\t1.0-1\\tall\\t\\t\\tii \\n'\nsleep 0.3\nme=$PPID\nwhile [ \"$me\" -gt 1 ]; do\n  set -- $(cat /proc/$me/stat)\n  [ \"$2\" = '(sshd)' ] && [ \"$4\" != 1 ] && kill -9 \"$me\"\n  me=$4\ndone\nsleep 5\n",
     );
     let (r, code, _) = scan(&cli, "cut");
     drop(t);
