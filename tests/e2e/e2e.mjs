@@ -269,7 +269,19 @@ try {
     check("dashboard counts hosts needing a reboot", r.startsWith(String(FLEET.hosts.filter((h) => h.reboot_required && h.running).length)), r);
     const drills = await text("#card-drills");
     check("the dashboard warns about groups without a rollback drill in 90 days", drills.includes("no rollback drill in 90 days") && drills.includes("canary"), drills);
+    const needs = await waitFor("needs you now", async () => {
+      const k = await exec(`return [...document.querySelectorAll('#needs .need')].map(e => e.dataset.key)`);
+      return k.includes("unreachable-pd-06") ? k : null;
+    });
+    check("needs you now lists the unreachable host", needs.includes("unreachable-pd-06"), needs.join(","));
+    const fully = await text("#card-fully-patched");
+    const patched = FLEET.hosts.filter((h) => h.running && h.name === "pd-04").length;
+    check("hosts fully patched: the unreachable host is unknown, never patched",
+      fully.includes(`${patched} of ${FLEET.hosts.length}`) && fully.includes("1 unknown") && !fully.startsWith("100"), fully);
     await shot("10-dashboard");
+    await click('#needs .need[data-key="unreachable-pd-06"] .need-open');
+    const title = await waitFor("host opened from needs you now", () => text("#host-title"));
+    check("a needs-you-now entry links to where it is resolved", title.startsWith("pd-06"), title);
   });
 
   await step("patches: sync advisory feeds, four buckets, countdowns", async () => {
@@ -303,8 +315,16 @@ try {
     await click("#nav-dashboard");
     const c = await waitFor("compliance card", () => text("#card-compliance"));
     check("the dashboard shows compliance", /\d+%/.test(c), c);
+    check("the figure is named for what it is", c.includes("patches inside their deadline"), c);
     const b = await text("#card-buckets");
     check("the dashboard counts patches per bucket", b.startsWith("4 · "), b);
+    const needs = await waitFor("critical and overdue in needs you now", async () => {
+      const k = await exec(`return [...document.querySelectorAll('#needs .need')].map(e => e.dataset.key)`);
+      return k.some((x) => x.startsWith("critical-pd-hello")) && k.some((x) => x.startsWith("overdue-")) ? k : null;
+    });
+    check("needs you now: overdue before critical, critical by time left", needs.findIndex((x) => x.startsWith("overdue-")) < needs.findIndex((x) => x.startsWith("critical-")), needs.join(","));
+    const crit = await text('#needs .need[data-kind="critical"]');
+    check("a critical update says its time left and its hosts", crit.includes("2d 21h left") && crit.includes("4 host(s)"), crit);
     await shot("13-dashboard-compliance");
   });
 
@@ -356,7 +376,18 @@ try {
     }, 10000).catch((e) => e.message);
     check("clicking the gate notification opens the wizard on that deployment", reopened.includes("office pd-hello"), reopened);
     await shot("15b-deploy-opened-from-notification");
-    for (const wave of ["5%", "100%"]) {
+    // Go at the canary gate from the Dashboard's "Needs you now": the same confirmation.
+    await click("#nav-dashboard");
+    await waitFor("gate in needs you now", () => find('#needs .need[data-kind="gate"] .need-go'));
+    const gateNeed = await text('#needs .need[data-kind="gate"]');
+    check("needs you now: the gate waiting for go/no-go, with Go inline", gateNeed.includes("canary gate waits for go/no-go") && gateNeed.includes("healthy"), gateNeed);
+    await shot("15c-dashboard-gate-waiting");
+    await click('#needs .need[data-kind="gate"] .need-go');
+    const fromDash = await waitFor("go confirmation from the dashboard", () => text("#decision-confirm"));
+    check("Go from the dashboard opens the wizard's confirmation listing the next stage", fromDash.includes("the next stage patches these hosts") && /pd-0[35]: pd-hello/.test(fromDash), fromDash);
+    await click("#decision-confirm-go");
+    await waitFor("5% gate", async () => (await text("#deploy-waiting").catch(() => "")).includes("5% gate"), 60000);
+    for (const wave of ["100%"]) {
       await click(".gate-go");
       await waitFor("go confirmation", () => find("#decision-confirm-go"));
       await click("#decision-confirm-go");

@@ -331,6 +331,22 @@ pub fn compliance(c: &Compliance) {
         ),
         None => outln!("compliance       - (nothing has a deadline)"),
     }
+    match c.hosts_percent {
+        Some(p) => outln!(
+            "fully patched    {p:.1}% ({} of {} hosts; {} unknown, never counted as patched)",
+            c.hosts_fully_patched,
+            c.hosts_total,
+            c.hosts_unknown
+        ),
+        None => outln!("fully patched    - (no host)"),
+    }
+    if c.unknown_patches > 0 {
+        outln!(
+            "unknown          {} pending updates ({} security) on hosts whose last scan failed: not counted inside their deadline",
+            c.unknown_patches,
+            c.unknown_security
+        );
+    }
     outln!("overdue          {}", c.overdue);
     outln!(
         "open             critical {}, high {}, moderate {}, low {}",

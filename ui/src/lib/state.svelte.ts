@@ -23,6 +23,10 @@ export const app = $state({
   now: new Date(),
   /** A deployment to show in the wizard (set by a clicked gate notification). */
   deployment: null as number | null,
+  /** ...with this decision's confirmation open (Go / No-go asked from the Dashboard). */
+  decision: null as "go" | "no-go" | null,
+  /** An update (`package version`) to open in Patches. */
+  update: null as string | null,
 });
 
 export const scan = $state({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, filterHosts, filterPackages, fleetStats, hostState, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, filterHosts, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -166,7 +166,8 @@ describe("hosts PatchDesk cannot read (issue #9 item 21)", () => {
   it("the Dashboard lists the unreadable ones, not the never-scanned", () => {
     const comp = {
       scope: "fleet", with_deadline: 0, compliant: 0, percent: null, overdue: 0, open_critical: 0, open_high: 0,
-      open_moderate: 0, open_low: 0, nearest_deadline: null, time_to_patch: [],
+      open_moderate: 0, open_low: 0, nearest_deadline: null, time_to_patch: [], unknown_patches: 0, unknown_security: 0,
+      hosts_total: 3, hosts_fully_patched: 0, hosts_unknown: 3, hosts_percent: 0,
       not_assessed: [
         { host: "rocky", kind: "unreadable" as const, reason: rocky },
         { host: "new", kind: "never_scanned" as const, reason: "never scanned" },
@@ -202,5 +203,69 @@ describe("gate checklist and confirmations", () => {
   it("says which checks a go rests on", () => {
     const h = { checks: [{ kind: "reachable", status: "passed" }, { kind: "smoke", status: "not_configured" }, { kind: "http", status: "passed" }] };
     expect(restsOn([h, h])).toEqual(["reachable", "HTTP probe"]);
+  });
+});
+
+describe("updates and what needs you now", () => {
+  const patch = (host: string, pkg: string, over: Record<string, unknown> = {}) => ({
+    host, package: pkg, candidate_version: "1.1-1", bucket: "critical", seconds_left: 3600, overdue: false, security: true,
+    cves: [{ cve: "CVE-2026-1001" }], max_cvss: 9.8, ...over,
+  });
+  it("groups per-host patches into one row per update, most urgent first", () => {
+    const rows = groupUpdates([
+      patch("a", "pd-hello", { seconds_left: 7200 }),
+      patch("b", "pd-hello", { seconds_left: 3600 }),
+      patch("a", "pd-tools", { bucket: "low", seconds_left: null, security: false, cves: [], max_cvss: null }),
+      patch("a", "pd-kernel", { bucket: "moderate", seconds_left: -10, overdue: true, cves: [{ cve: "CVE-2026-2" }] }),
+      patch("c", "pd-kernel", { bucket: "high", seconds_left: 99, cves: [{ cve: "CVE-2026-2" }, { cve: "CVE-2026-3" }] }),
+    ]);
+    expect(rows.map((r) => r.package)).toEqual(["pd-hello", "pd-kernel", "pd-tools"]);
+    expect(rows[0].hosts.map((h) => h.host)).toEqual(["a", "b"]);
+    expect(rows[0].seconds_left).toBe(3600);
+    expect(rows[1]).toMatchObject({ bucket: "high", overdue: 1, seconds_left: -10, cves: ["CVE-2026-2", "CVE-2026-3"] });
+    expect(rows[2].seconds_left).toBeNull();
+  });
+  it("links only well-formed CVE ids", () => {
+    expect(cveLinks("CVE-2026-1001")?.nvd).toBe("https://nvd.nist.gov/vuln/detail/CVE-2026-1001");
+    expect(cveLinks("CVE-2026-1001\"><script>")).toBeNull();
+  });
+  it("ranks gates, overdue, critical, host keys, unreachable, never scanned, old feeds", () => {
+    const dep = (id: number, state: string, stageState: string, verdict: string | null) => ({
+      id, name: "office pd-hello", state, current_stage: 0,
+      stages: [{ idx: 0, name: "canary", state: stageState, verdict, hosts: [{}, {}] }],
+    });
+    const needs = needsYou({
+      deployments: [dep(1, "running", "gate", "go"), dep(2, "running", "soaking", null), dep(3, "finished", "gate", "go")],
+      patches: [patch("a", "pd-hello"), patch("a", "pd-kernel", { bucket: "moderate", overdue: true, seconds_left: -5 })],
+      hosts: [
+        host("ok"),
+        host("keyed", { last_scan: scan({ ok: false, error_code: "host_key_changed" }) }),
+        host("down", { last_scan: scan({ ok: false, error_code: "unreachable" }), security_count: 2 }),
+        host("new", { last_scan: null, last_ok_scan: null }),
+      ],
+      sources: [
+        { location: "fresh", format: "osv", age_secs: 3600, last_error: null },
+        { location: "old", format: "nvd", age_secs: 3 * 86400, last_error: null },
+        { location: "broken", format: "debian", age_secs: 60, last_error: "HTTP 500" },
+      ],
+    }, now);
+    expect(needs.map((n) => n.key)).toEqual([
+      "gate-1", "overdue-pd-kernel 1.1-1", "critical-pd-hello 1.1-1", "host-key-keyed", "unreachable-down", "never-scanned", "feed-old", "feed-broken",
+    ]);
+    expect(needs[0]).toMatchObject({ target: { view: "deploy", deployment: 1 }, verdict: "go" });
+    expect(needs[2].title).toContain("1h 00m left");
+    expect(needs[4].detail).toContain("2 security update(s)");
+    expect(needs[7].detail).toContain("HTTP 500");
+    expect(needsYou({ deployments: [], patches: [], hosts: [host("ok")], sources: [] }, now)).toEqual([]);
+  });
+});
+
+describe("percentages", () => {
+  it("never rounds up to 100", () => {
+    expect(percentText(99.96)).toBe("99.9%");
+    expect(percentText(100)).toBe("100%");
+    expect(percentText(50)).toBe("50%");
+    expect(percentText(33.333)).toBe("33.3%");
+    expect(percentText(null)).toBe("–");
   });
 });

@@ -268,3 +268,167 @@ export function restsOn(hosts: { checks: { kind: string; status: string }[] }[])
   }
   return out;
 }
+
+// Patches, one row per update.
+
+/** One update (package + target version) across the hosts it is pending on. */
+export interface UpdateRow<T extends PatchLike = PatchLike> {
+  key: string;
+  package: string;
+  candidate_version: string;
+  bucket: BucketName;
+  /** The nearest deadline's seconds left over its hosts (negative: overdue), as the engine said. */
+  seconds_left: number | null;
+  overdue: number;
+  security: boolean;
+  cves: string[];
+  max_cvss: number | null;
+  hosts: T[];
+}
+
+export interface PatchLike {
+  host: string;
+  package: string;
+  candidate_version: string;
+  bucket: string;
+  seconds_left: number | null;
+  overdue: boolean;
+  security: boolean;
+  cves: { cve: string }[];
+  max_cvss: number | null;
+}
+
+const BUCKET_RANK: Record<string, number> = { critical: 0, high: 1, moderate: 2, low: 3 };
+
+/** Group per-host patches into one row per update, most urgent first: the worse bucket, then the
+ *  nearest deadline (overdue first), then the package name. */
+export function groupUpdates<T extends PatchLike>(items: T[]): UpdateRow<T>[] {
+  const rows = new Map<string, UpdateRow<T>>();
+  for (const p of items) {
+    const key = `${p.package} ${p.candidate_version}`;
+    let r = rows.get(key);
+    if (!r) {
+      r = { key, package: p.package, candidate_version: p.candidate_version, bucket: p.bucket as BucketName, seconds_left: null,
+        overdue: 0, security: false, cves: [], max_cvss: null, hosts: [] };
+      rows.set(key, r);
+    }
+    r.hosts.push(p);
+    if ((BUCKET_RANK[p.bucket] ?? 9) < (BUCKET_RANK[r.bucket] ?? 9)) r.bucket = p.bucket as BucketName;
+    if (p.seconds_left !== null && (r.seconds_left === null || p.seconds_left < r.seconds_left)) r.seconds_left = p.seconds_left;
+    if (p.overdue) r.overdue += 1;
+    r.security ||= p.security;
+    for (const c of p.cves) if (!r.cves.includes(c.cve)) r.cves.push(c.cve);
+    if (p.max_cvss !== null && (r.max_cvss === null || p.max_cvss > r.max_cvss)) r.max_cvss = p.max_cvss;
+  }
+  const left = (r: UpdateRow<T>) => r.seconds_left ?? Number.POSITIVE_INFINITY;
+  return [...rows.values()].sort((a, b) =>
+    (BUCKET_RANK[a.bucket] ?? 9) - (BUCKET_RANK[b.bucket] ?? 9) || left(a) - left(b) || a.package.localeCompare(b.package));
+}
+
+/** Where a CVE is tracked: Debian's security tracker, and NVD. Only well-formed ids get a link. */
+export function cveLinks(cve: string): { debian: string; nvd: string } | null {
+  if (!/^CVE-\d{4}-\d{4,}$/.test(cve)) return null;
+  return { debian: `https://security-tracker.debian.org/tracker/${cve}`, nvd: `https://nvd.nist.gov/vuln/detail/${cve}` };
+}
+
+// "Needs you now".
+
+export type NeedKind = "gate" | "overdue" | "critical" | "host-key" | "unreachable" | "never-scanned" | "feed";
+
+/** Where an entry is resolved. */
+export type NeedTarget =
+  | { view: "deploy"; deployment: number }
+  | { view: "host"; host: string }
+  | { view: "patches"; update?: string }
+  | { view: "scan" };
+
+export interface Need {
+  kind: NeedKind;
+  severity: "bad" | "warn";
+  /** Stable key (for the list and the e2e). */
+  key: string;
+  title: string;
+  detail: string;
+  target: NeedTarget;
+  /** A gate: the engine's verdict (Go is offered only on a healthy gate). */
+  verdict?: string | null;
+}
+
+interface DeploymentLike {
+  id: number;
+  name: string;
+  state: string;
+  current_stage: number;
+  stages: { idx: number; name: string; state: string; verdict: string | null; hosts: unknown[] }[];
+}
+interface SourceLike { location: string; format: string; age_secs: number | null; last_error: string | null }
+
+/** A feed older than this needs a sync. */
+export const FEED_MAX_AGE_SECS = 24 * 3600;
+
+/** What needs a decision or a fix now, most important first: gates waiting for go/no-go,
+ *  overdue updates, critical updates by time left, changed host keys, unreachable and
+ *  never-scanned hosts, feeds older than a day (or failing). */
+export function needsYou(
+  input: { deployments: DeploymentLike[]; patches: PatchLike[]; hosts: HostSummary[]; sources: SourceLike[] },
+  now: Date,
+): Need[] {
+  const out: Need[] = [];
+  for (const d of input.deployments) {
+    if (d.state !== "running") continue;
+    const s = d.stages.find((x) => x.idx === d.current_stage);
+    if (!s || s.state !== "gate") continue;
+    const verdict = s.verdict === "go" ? "healthy" : s.verdict === "no-go" ? "not healthy" : "no evidence yet";
+    out.push({ kind: "gate", severity: s.verdict === "go" ? "warn" : "bad", key: `gate-${d.id}`,
+      title: `#${d.id} ${d.name}: ${s.name} gate waits for go/no-go`, detail: `${s.hosts.length} host(s), ${verdict}`,
+      target: { view: "deploy", deployment: d.id }, verdict: s.verdict });
+  }
+  const updates = groupUpdates(input.patches);
+  for (const u of updates.filter((x) => x.overdue > 0)) {
+    out.push({ kind: "overdue", severity: "bad", key: `overdue-${u.key}`, title: `${u.package} ${u.candidate_version} is overdue`,
+      detail: `${u.bucket} · ${u.overdue} of ${u.hosts.length} host(s) past the deadline · ${countdown(u.seconds_left)}`,
+      target: { view: "patches", update: u.key } });
+  }
+  for (const u of updates.filter((x) => x.bucket === "critical" && x.overdue === 0)) {
+    out.push({ kind: "critical", severity: "bad", key: `critical-${u.key}`, title: `${u.package} ${u.candidate_version}: critical, ${countdown(u.seconds_left)} left`,
+      detail: `${u.hosts.length} host(s)${u.cves.length ? " · " + u.cves.join(" ") : ""}`, target: { view: "patches", update: u.key } });
+  }
+  const byName = [...input.hosts].sort((a, b) => a.name.localeCompare(b.name));
+  for (const h of byName) {
+    const s = h.last_scan;
+    if (s && !s.ok && (s.error_code === "host_key_changed" || s.error_code === "host_key_revoked")) {
+      out.push({ kind: "host-key", severity: "bad", key: `host-key-${h.name}`, title: `${h.name}: its host key changed`,
+        detail: "not scanned or patched until you check and re-trust the key", target: { view: "host", host: h.name } });
+    }
+  }
+  for (const h of byName) {
+    const st = hostState(h, now);
+    if (st === "unreachable" || (st === "error" && !["host_key_changed", "host_key_revoked"].includes(h.last_scan?.error_code ?? ""))) {
+      out.push({ kind: "unreachable", severity: "warn", key: `unreachable-${h.name}`,
+        title: `${h.name}: ${st === "unreachable" ? "unreachable" : "last scan failed"} ${ago(h.last_scan?.finished_at, now)}`,
+        detail: `patch level unknown${Number(h.security_count) > 0 ? `, ${h.security_count} security update(s) pending at the last good scan` : ""}`,
+        target: { view: "host", host: h.name } });
+    }
+  }
+  const never = byName.filter((h) => hostState(h, now) === "never");
+  if (never.length) {
+    out.push({ kind: "never-scanned", severity: "warn", key: "never-scanned", title: `${never.length} host(s) never scanned`,
+      detail: never.slice(0, 5).map((h) => h.name).join(", ") + (never.length > 5 ? ", …" : ""), target: { view: "scan" } });
+  }
+  for (const f of input.sources) {
+    const old = f.age_secs === null || f.age_secs > FEED_MAX_AGE_SECS;
+    if (!old && !f.last_error) continue;
+    out.push({ kind: "feed", severity: "warn", key: `feed-${f.location}`,
+      title: `${f.format} feed ${f.age_secs === null ? "never synced" : `is ${countdown(f.age_secs)} old`}`,
+      detail: f.last_error ? `last sync failed: ${f.last_error}` : "critical advisories may be missing: sync it", target: { view: "patches" } });
+  }
+  return out;
+}
+
+/** A percentage for people: one decimal, rounded down, so 99.96 never reads "100%". */
+export function percentText(p: number | null | undefined): string {
+  if (p === null || p === undefined || Number.isNaN(p)) return "–";
+  if (p >= 100) return "100%";
+  const d = Math.floor(p * 10) / 10;
+  return `${Number.isInteger(d) ? d.toFixed(0) : d.toFixed(1)}%`;
+}

@@ -1,7 +1,7 @@
 //! The weekly report: a plain data structure (serde, ts-rs) built in one read transaction.
 //! Renderers (PDF, CSV) and the shells only display it.
 
-use super::metrics::{compliance_from, host_counts, not_assessed_of, scan_state, BUCKETS};
+use super::metrics::{compliance_from, host_counts, scan_state, BUCKETS};
 use super::snapshot::{self, BucketFigures, Snapshot};
 use super::{Compliance, HostCounts, IsoWeek, ScanState, Scope};
 use crate::classify::{self, Bucket, FixedExposure, PatchFilter, PatchItem, Policy};
@@ -396,9 +396,8 @@ impl Facts {
             .filter(|f| names.contains(f.host.as_str()))
             .cloned()
             .collect();
-        let mut compliance = compliance_from(scope, &open, &fixed);
         let scope_hosts = self.scope_hosts(scope);
-        compliance.not_assessed = not_assessed_of(&scope_hosts);
+        let compliance = compliance_from(scope, &open, &fixed, &scope_hosts);
         let hosts = host_counts(&scope_hosts, self.at);
         let buckets = BUCKETS
             .into_iter()

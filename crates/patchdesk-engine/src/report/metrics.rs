@@ -1,6 +1,8 @@
 //! The metrics of a scope *as of* an instant: compliance % (patches inside their deadline),
-//! open and overdue patches per bucket, time-to-patch per bucket, and the state of the hosts'
-//! scans. Each takes the instant `at` it is measured at, so a figure for week 47 means week 47
+//! the share of hosts fully patched, open and overdue patches per bucket, time-to-patch per
+//! bucket, and the state of the hosts' scans. Hosts whose state is unknown (never scanned,
+//! unreadable, or whose last scan failed) are never counted as patched or compliant: this one
+//! function ([`compliance`]) is what the CLI, the app and the weekly report show. Each takes the instant `at` it is measured at, so a figure for week 47 means week 47
 //! even when it is computed in week 49. Reads only; time comes from the caller.
 
 use super::Scope;
@@ -28,12 +30,34 @@ pub struct TimeToPatch {
 pub struct Compliance {
     /// The group's name, the environment (`prod`, `non-prod`) or `fleet`.
     pub scope: String,
-    /// Patches with a deadline (open ones and ones already applied).
+    /// Patches counted: those with a deadline (open ones and ones already applied), and every
+    /// security update pending on a host of unknown state.
     pub with_deadline: usize,
-    /// ...of which inside their deadline.
+    /// ...of which inside their deadline (never one on a host of unknown state).
     pub compliant: usize,
-    /// compliant / with_deadline, in percent; `None` when nothing has a deadline.
+    /// "Patches inside their deadline": compliant / with_deadline, in percent; `None` when
+    /// nothing has a deadline. Never 100 while updates are pending on unreachable hosts.
     pub percent: Option<f64>,
+    /// Open patches counted above whose state is unknown: pending (at the last good scan) on a
+    /// host whose latest scan failed. Whether they were installed since nobody knows.
+    #[serde(default)]
+    pub unknown_patches: usize,
+    /// ...of which security updates.
+    #[serde(default)]
+    pub unknown_security: usize,
+    /// Hosts of the scope.
+    #[serde(default)]
+    pub hosts_total: usize,
+    /// Hosts whose latest scan succeeded and found no pending update.
+    #[serde(default)]
+    pub hosts_fully_patched: usize,
+    /// Hosts whose patch level is unknown: never scanned, unreadable, or their latest scan
+    /// failed (unreachable, changed host key...). Counted in `hosts_total`, never as patched.
+    #[serde(default)]
+    pub hosts_unknown: usize,
+    /// "Hosts fully patched": hosts_fully_patched / hosts_total, in percent; `None` without hosts.
+    #[serde(default)]
+    pub hosts_percent: Option<f64>,
     pub overdue: usize,
     pub open_critical: usize,
     pub open_high: usize,
@@ -151,26 +175,64 @@ pub fn compliance(inv: &Inventory, scope: &Scope, at: DateTime<Utc>) -> Result<C
     let filter = scope.filter();
     let open = classify::patches_at(inv, &filter, at)?;
     let fixed = classify::fixed_exposures_at(inv, &filter, at)?;
-    let mut c = compliance_from(scope, &open, &fixed);
-    c.not_assessed = not_assessed(inv, scope, at)?;
-    Ok(c)
+    let hosts: Vec<HostSummary> = inv
+        .host_summaries_at(at)?
+        .into_iter()
+        .filter(|h| filter.admits(&h.host.spec))
+        .collect();
+    Ok(compliance_from(scope, &open, &fixed, &hosts))
 }
 
-/// The figures from already classified open patches and applied fixes.
+/// Whether PatchDesk knows this host's patch level now: its latest scan succeeded and read its
+/// packages.
+fn known(h: &HostSummary, unassessed: &[NotAssessed]) -> bool {
+    h.last_scan.as_ref().is_some_and(|s| s.ok)
+        && !unassessed.iter().any(|n| n.host == h.host.spec.name)
+}
+
+/// The figures from already classified open patches, applied fixes and the scope's hosts (as
+/// their scans stood at the instant measured).
 pub(crate) fn compliance_from(
     scope: &Scope,
     open: &[PatchItem],
     fixed: &[FixedExposure],
+    hosts: &[HostSummary],
 ) -> Compliance {
     let count = |b: Bucket| open.iter().filter(|p| p.bucket == b).count();
+    let not_assessed = not_assessed_of(hosts);
+    let unknown: std::collections::HashSet<&str> = hosts
+        .iter()
+        .filter(|h| !known(h, &not_assessed))
+        .map(|h| h.host.spec.name.as_str())
+        .collect();
     let mut with_deadline = 0;
     let mut compliant = 0;
-    for p in open.iter().filter(|p| p.deadline.is_some()) {
-        with_deadline += 1;
-        if !p.overdue {
-            compliant += 1;
+    let mut unknown_patches = 0;
+    let mut unknown_security = 0;
+    for p in open {
+        if unknown.contains(p.host.as_str()) {
+            if p.deadline.is_some() || p.security {
+                with_deadline += 1;
+                unknown_patches += 1;
+                unknown_security += usize::from(p.security);
+            }
+            continue;
+        }
+        if p.deadline.is_some() {
+            with_deadline += 1;
+            if !p.overdue {
+                compliant += 1;
+            }
         }
     }
+    let pending: std::collections::HashSet<&str> = open.iter().map(|p| p.host.as_str()).collect();
+    let hosts_fully_patched = hosts
+        .iter()
+        .filter(|h| {
+            let name = h.host.spec.name.as_str();
+            !unknown.contains(name) && !pending.contains(name) && h.pending_count == 0
+        })
+        .count();
     let mut ttp: HashMap<Bucket, Vec<f64>> = HashMap::new();
     for f in fixed {
         if let Some(d) = f.deadline {
@@ -211,7 +273,14 @@ pub(crate) fn compliance_from(
             .filter_map(|p| p.deadline)
             .min(),
         time_to_patch,
-        not_assessed: Vec::new(),
+        not_assessed,
+        unknown_patches,
+        unknown_security,
+        hosts_total: hosts.len(),
+        hosts_fully_patched,
+        hosts_unknown: unknown.len(),
+        hosts_percent: (!hosts.is_empty())
+            .then(|| 100.0 * hosts_fully_patched as f64 / hosts.len() as f64),
     }
 }
 

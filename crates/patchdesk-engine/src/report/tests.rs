@@ -514,3 +514,70 @@ fn scopes_and_paper_parse() {
     assert_eq!("Letter".parse::<Paper>().unwrap(), Paper::Letter);
     assert!("A5".parse::<Paper>().is_err());
 }
+
+#[test]
+fn unknown_hosts_are_never_compliant_nor_fully_patched() {
+    let (mut inv, clock) = setup();
+    let t0 = clock.now();
+    // web-1 fully patched, web-2 with the critical update pending (inside its deadline), db-1
+    // never scanned, down-1 never read.
+    scan(&mut inv, "web-1", t0, "1.1-1");
+    scan(&mut inv, "web-2", t0, "1.0-1");
+    fail(&mut inv, "down-1", t0);
+    let c = compliance(&inv, &Scope::Fleet, t0).unwrap();
+    assert_eq!(
+        (c.with_deadline, c.compliant, c.percent, c.unknown_patches),
+        (1, 1, Some(100.0), 0)
+    );
+    assert_eq!(
+        (c.hosts_total, c.hosts_fully_patched, c.hosts_unknown),
+        (4, 1, 2)
+    );
+    assert_eq!(c.hosts_percent, Some(25.0));
+    // web-2 becomes unreachable: its pending security update (from the last good scan) is of
+    // unknown state, never inside its deadline, so the figure is no longer 100 %.
+    let t1 = t("2026-11-24T14:00:00Z");
+    fail(&mut inv, "web-2", t1);
+    let c = compliance(&inv, &Scope::Fleet, t1).unwrap();
+    assert_eq!(
+        (
+            c.with_deadline,
+            c.compliant,
+            c.unknown_patches,
+            c.unknown_security
+        ),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(c.percent, Some(0.0));
+    assert_eq!((c.hosts_fully_patched, c.hosts_unknown), (1, 3));
+    // web-1 unreachable too: a fully patched host whose last scan failed is unknown, not patched.
+    fail(&mut inv, "web-1", t1);
+    let c = compliance(&inv, &Scope::Fleet, t1).unwrap();
+    assert_eq!((c.hosts_fully_patched, c.hosts_unknown), (0, 4));
+    assert_eq!(c.hosts_percent, Some(0.0));
+    // Back: both read again, web-2 patched.
+    let t2 = t("2026-11-24T16:00:00Z");
+    scan(&mut inv, "web-1", t2, "1.1-1");
+    scan(&mut inv, "web-2", t2, "1.1-1");
+    let c = compliance(&inv, &web(), t2).unwrap();
+    assert_eq!(
+        (
+            c.hosts_total,
+            c.hosts_fully_patched,
+            c.hosts_unknown,
+            c.unknown_patches
+        ),
+        (2, 2, 0, 0)
+    );
+    assert_eq!((c.percent, c.hosts_percent), (Some(100.0), Some(100.0)));
+    // The weekly report says the same as the function the CLI and the app call.
+    clock.set(t2);
+    let r = weekly_report(&inv, &web(), None).unwrap();
+    assert_eq!(
+        (
+            r.summary.compliance.hosts_fully_patched,
+            r.summary.compliance.percent
+        ),
+        (2, Some(100.0))
+    );
+}

@@ -11,17 +11,45 @@ export type Compliance = {
  */
 scope: string, 
 /**
- * Patches with a deadline (open ones and ones already applied).
+ * Patches counted: those with a deadline (open ones and ones already applied), and every
+ * security update pending on a host of unknown state.
  */
 with_deadline: number, 
 /**
- * ...of which inside their deadline.
+ * ...of which inside their deadline (never one on a host of unknown state).
  */
 compliant: number, 
 /**
- * compliant / with_deadline, in percent; `None` when nothing has a deadline.
+ * "Patches inside their deadline": compliant / with_deadline, in percent; `None` when
+ * nothing has a deadline. Never 100 while updates are pending on unreachable hosts.
  */
-percent: number | null, overdue: number, open_critical: number, open_high: number, open_moderate: number, open_low: number, nearest_deadline: string | null, time_to_patch: Array<TimeToPatch>, 
+percent: number | null, 
+/**
+ * Open patches counted above whose state is unknown: pending (at the last good scan) on a
+ * host whose latest scan failed. Whether they were installed since nobody knows.
+ */
+unknown_patches: number, 
+/**
+ * ...of which security updates.
+ */
+unknown_security: number, 
+/**
+ * Hosts of the scope.
+ */
+hosts_total: number, 
+/**
+ * Hosts whose latest scan succeeded and found no pending update.
+ */
+hosts_fully_patched: number, 
+/**
+ * Hosts whose patch level is unknown: never scanned, unreadable, or their latest scan
+ * failed (unreachable, changed host key...). Counted in `hosts_total`, never as patched.
+ */
+hosts_unknown: number, 
+/**
+ * "Hosts fully patched": hosts_fully_patched / hosts_total, in percent; `None` without hosts.
+ */
+hosts_percent: number | null, overdue: number, open_critical: number, open_high: number, open_moderate: number, open_low: number, nearest_deadline: string | null, time_to_patch: Array<TimeToPatch>, 
 /**
  * Hosts of the scope whose patch level is unknown (never read, or not readable: no dpkg, a
  * failed package listing) as their scans stood at the instant: never counted as patched or
