@@ -52,4 +52,5 @@ pub const COMMANDS: &[&str] = &[
     "save_automation_policy",
     "get_start_at_login",
     "set_start_at_login",
+    "open_cve",
 ];

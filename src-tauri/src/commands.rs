@@ -305,11 +305,13 @@ pub fn patches(
     state: State<'_, AppState>,
     bucket: Option<String>,
     group: Option<String>,
+    host: Option<String>,
 ) -> Res<Vec<PatchItem>> {
     guard("patches", || {
         let filter = PatchFilter {
             bucket: bucket.map(|b| b.parse()).transpose()?,
             group,
+            host,
             ..PatchFilter::default()
         };
         Ok(classify::patches(&state.read(), &filter)?)
@@ -322,6 +324,63 @@ pub fn compliance(state: State<'_, AppState>, group: Option<String>) -> Res<Comp
         let inv = state.read();
         let scope = group.map_or(Scope::Fleet, Scope::Group);
         Ok(report::compliance(&inv, &scope, inv.clock().now())?)
+    })
+}
+
+/// Where a CVE is tracked.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tracker {
+    Debian,
+    Nvd,
+}
+
+/// The tracker page of a CVE id; `None` for anything that is not a well-formed CVE id (the id
+/// comes from advisory feeds: hostile text never becomes a URL).
+pub(crate) fn cve_url(cve: &str, tracker: Tracker) -> Option<String> {
+    let rest = cve.strip_prefix("CVE-")?;
+    let (year, num) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if year.len() != 4 || !digits(year) || num.len() < 4 || num.len() > 12 || !digits(num) {
+        return None;
+    }
+    Some(match tracker {
+        Tracker::Debian => format!("https://security-tracker.debian.org/tracker/{cve}"),
+        Tracker::Nvd => format!("https://nvd.nist.gov/vuln/detail/{cve}"),
+    })
+}
+
+/// Open a CVE's tracker page in the desktop's browser. `PATCHDESK_OPEN_LOG` (the end-to-end
+/// tests, which have no browser) records the URL there instead.
+#[tauri::command]
+pub fn open_cve(app: AppHandle, cve: String, tracker: Tracker) -> Res<()> {
+    guard("open_cve", || {
+        let url = cve_url(&cve, tracker).ok_or_else(|| UiError {
+            code: "invalid".into(),
+            message: format!(
+                "{} is not a CVE id (CVE-YYYY-NNNN): nothing was opened.",
+                patchdesk_engine::text::clip(&cve, 60)
+            ),
+        })?;
+        if let Ok(log) = std::env::var("PATCHDESK_OPEN_LOG") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| UiError {
+                    code: "io".into(),
+                    message: format!("cannot record the link to open: {e}"),
+                })?;
+            let _ = writeln!(f, "{url}");
+            return Ok(());
+        }
+        app.opener()
+            .open_url(&url, None::<&str>)
+            .map_err(|e| UiError {
+                code: "io".into(),
+                message: format!("cannot open {url} in a browser ({e}): open it by hand."),
+            })
     })
 }
 
@@ -977,6 +1036,30 @@ pub fn deploy_drills(state: State<'_, AppState>) -> Res<Vec<rollout::DrillStatus
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_well_formed_cve_ids_become_tracker_urls() {
+        assert_eq!(
+            cve_url("CVE-2026-1001", Tracker::Nvd).as_deref(),
+            Some("https://nvd.nist.gov/vuln/detail/CVE-2026-1001")
+        );
+        assert_eq!(
+            cve_url("CVE-2024-123456", Tracker::Debian).as_deref(),
+            Some("https://security-tracker.debian.org/tracker/CVE-2024-123456")
+        );
+        for bad in [
+            "",
+            "CVE-2026-1",
+            "CVE-26-1001",
+            "CVE-2026-1001/../../x",
+            "CVE-2026-1001?q=1",
+            "cve-2026-1001",
+            "CVE-2026-10a1",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(cve_url(bad, Tracker::Nvd), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_panic_in_a_command_is_an_error_reply() {

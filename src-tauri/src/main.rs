@@ -103,6 +103,7 @@ fn main() {
             runner::save_automation_policy,
             runner::get_start_at_login,
             runner::set_start_at_login,
+            commands::open_cve,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -291,21 +291,49 @@ try {
       await click("#feed-sync");
       await waitFor(`sync ${f}`, async () => (await text("#sync-message")).includes(f));
     }
-    const crit = await exec(`return [...document.querySelectorAll('#bucket-critical .patch')].map(e => e.dataset.host + ':' + e.dataset.package)`);
-    check("critical bucket: pd-hello on every exposed host, nearest deadline first", crit.join(",") === "pd-01:pd-hello,pd-02:pd-hello,pd-03:pd-hello,pd-05:pd-hello", crit.join(","));
-    const first = await text('#bucket-critical .patch[data-host="pd-01"] .countdown');
-    check("the countdown comes from the injected clock", first === "2d 21h", first);
-    const overdue = await exec(`return document.querySelector('#bucket-moderate .patch[data-host="pd-01"][data-package="pd-kernel"]').classList.contains('overdue')`);
-    check("an overdue patch is marked", overdue === true, String(overdue));
-    const high = await exec(`return [...document.querySelectorAll('#bucket-high .patch')].map(e => e.dataset.package)`);
-    check("high bucket holds the source-mapped library", high.length > 0 && high.every((p) => p === "pd-libfoo1"), high.join(","));
+    const rows = await waitFor("update rows", async () => {
+      const r = await exec(`return [...document.querySelectorAll('#updates .update-row')].map(e => [e.dataset.package, e.dataset.version, e.dataset.bucket, e.querySelector('.hosts-toggle').innerText.trim(), e.querySelector('.countdown').innerText.trim(), e.className])`);
+      return r.length ? r : null;
+    });
+    check("one row per update, the critical first", rows[0][0] === "pd-hello" && rows[0][1] === "1.1-1" && rows[0][2] === "critical", JSON.stringify(rows));
+    check("one row per update, not per host", rows.filter((r) => r[0] === "pd-hello").length === 1 && rows[0][3].startsWith("4"), JSON.stringify(rows[0]));
+    check("the countdown comes from the injected clock", rows[0][4] === "2d 21h", rows[0][4]);
+    const kernel = rows.find((r) => r[0] === "pd-kernel");
+    check("an overdue update is marked", kernel && kernel[5].includes("overdue") && kernel[4].startsWith("overdue"), JSON.stringify(kernel));
+    const high = rows.filter((r) => r[2] === "high").map((r) => r[0]);
+    check("high holds the source-mapped library", high.length > 0 && high.every((p) => p === "pd-libfoo1"), high.join(","));
+    const cve = await exec(`const a = document.querySelector('#updates .update-row[data-package="pd-hello"] a.cve-link'); return a ? [a.dataset.cve, a.getAttribute('href')] : null`);
+    check("CVE ids link to the trackers", cve && cve[0] === "CVE-2026-1001" && cve[1] === "https://security-tracker.debian.org/tracker/CVE-2026-1001", JSON.stringify(cve));
+    await click('#updates .update-row[data-package="pd-hello"] a.cve-link');
+    const opened = await waitFor("link opened", () => { try { return fs.readFileSync(process.env.PATCHDESK_OPEN_LOG, "utf8"); } catch { return ""; } }, 5000).catch((e) => e.message);
+    check("a CVE link opens the tracker in the browser, not in the app's window", opened.includes("security-tracker.debian.org/tracker/CVE-2026-1001") && (await text("#nav-patches")) === "Patches", opened);
+    await click('#updates .update-row[data-package="pd-hello"] .hosts-toggle');
+    const hostsRow = await waitFor("affected hosts", () => text('#updates .update-hosts[data-package="pd-hello"]'));
+    check("the affected hosts expand", ["pd-01", "pd-02", "pd-03", "pd-05"].every((h) => hostsRow.includes(h)), hostsRow);
+    await setValue("#patch-search", "CVE-2026-1001");
+    const found = await waitFor("search", async () => {
+      const r = await exec(`return [...document.querySelectorAll('#updates .update-row')].map(e => e.dataset.package)`);
+      return r.length === 1 ? r : null;
+    });
+    check("search by CVE", found[0] === "pd-hello", found.join(","));
+    await setValue("#patch-search", "");
+    const feeds = await exec(`return [...document.querySelectorAll('#feed-table tbody tr')].map(r => r.innerText)`);
+    check("feed status as a table: source, advisories, age", feeds.length === 3 && feeds.some((f) => f.includes("osv-debian.json")), feeds.join(" | "));
     await shot("11-patches");
-    await click('#bucket-critical .patch[data-host="pd-01"]');
+    await click('#updates .update-row[data-package="pd-hello"] .update-open');
     const d = await waitFor("detail", () => text("#patch-detail"));
     check("a patch's detail shows CVE, vector, score, vendor severity, rule and hosts",
       d.includes("CVE-2026-1001") && d.includes("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H") && d.includes("9.8") &&
       d.includes("due 7 days after disclosure") && d.includes("Affected hosts (4)"), d);
     await shot("12-patch-detail");
+    const deployLabel = await text('#updates .update-row[data-package="pd-hello"] .deploy-update');
+    check("'Deploy to N hosts…' counts the affected hosts", deployLabel === "Deploy to 4 hosts…", deployLabel);
+    await click('#updates .update-row[data-package="pd-hello"] .deploy-update');
+    const pre = await waitFor("wizard pre-filled", async () => {
+      const v = await exec(`const s = document.querySelector('#deploy-scope'); const c = document.querySelector('#deploy-packages input[value="pd-hello"]'); return s && c ? [s.value, c.checked] : null`);
+      return v && v[1] ? v : null;
+    });
+    check("'Deploy to N hosts…' opens the wizard with the scope and the update chosen", pre[0] === "web" && pre[1] === true, JSON.stringify(pre));
     const log = await waitFor("alert notification", () => {
       const l = fs.readFileSync(NOTIFY_LOG, "utf8");
       return l.includes("Open Patches in PatchDesk") ? l : "";
@@ -333,7 +361,8 @@ try {
     await click("#nav-deploy");
     await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'office'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
     await waitFor("packages", () => find('#deploy-packages input[value="pd-hello"]'));
-    await click('#deploy-packages input[value="pd-hello"]');
+    // Still chosen from Patches' "Deploy to N hosts…".
+    if (!(await exec(`return document.querySelector('#deploy-packages input[value="pd-hello"]').checked`))) await click('#deploy-packages input[value="pd-hello"]');
     await setValue("#deploy-soak", "0");
     const prefilled = await waitFor("smoke prefilled", () => exec(`return document.querySelector('#deploy-smoke').value`));
     check("the wizard starts from the scope group's smoke tests", prefilled === "pd-hello-smoke", prefilled);

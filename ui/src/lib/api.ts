@@ -76,7 +76,8 @@ export const api = {
   cancelScan: () => invoke<void>("cancel_scan"),
   getSettings: () => invoke<Settings>("get_settings"),
   saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
-  patches: (bucket: string | null = null, group: string | null = null) => invoke<PatchItem[]>("patches", { bucket, group }),
+  patches: (bucket: string | null = null, group: string | null = null, host: string | null = null) =>
+    invoke<PatchItem[]>("patches", { bucket, group, host }),
   compliance: (group: string | null = null) => invoke<Compliance>("compliance", { group }),
   getPolicy: () => invoke<Policy>("get_policy"),
   savePolicy: (policy: Policy) => invoke<void>("save_policy", { policy }),
@@ -119,6 +120,8 @@ export const api = {
   saveSchedule: (rule: string, when: string, enabled: boolean, jitterSecs: number) =>
     invoke<AutomationSettings>("save_schedule", { rule, when, enabled, jitterSecs }),
   saveAutomationPolicy: (policy: AutomationPolicy) => invoke<AutomationSettings>("save_automation_policy", { policy }),
+  /** Open a CVE's page at a tracker in the desktop's browser (the Rust side builds the URL). */
+  openCve: (cve: string, tracker: "debian" | "nvd") => invoke<void>("open_cve", { cve, tracker }),
   getStartAtLogin: () => invoke<boolean>("get_start_at_login"),
   /** Writes or removes the XDG autostart entry; resolves to the new setting. */
   setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),

@@ -27,6 +27,8 @@ export const app = $state({
   decision: null as "go" | "no-go" | null,
   /** An update (`package version`) to open in Patches. */
   update: null as string | null,
+  /** The deploy wizard pre-filled from Patches ("Deploy to N hosts…"). */
+  prefill: null as { scope: string; packages: string[] } | null,
 });
 
 export const scan = $state({

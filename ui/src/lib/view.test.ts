@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, cveLinks, filterHosts, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, deployScopeFor, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -267,5 +267,35 @@ describe("percentages", () => {
     expect(percentText(50)).toBe("50%");
     expect(percentText(33.333)).toBe("33.3%");
     expect(percentText(null)).toBe("–");
+  });
+});
+
+describe("deploying an update from Patches", () => {
+  const hs = [
+    { name: "pd-01", groups: ["canary", "web", "office"] },
+    { name: "pd-02", groups: ["canary", "db", "office"] },
+    { name: "pd-03", groups: ["web", "office"] },
+    { name: "pd-04", groups: ["db", "office"] },
+  ];
+  it("picks the one host, or the smallest group holding every affected host", () => {
+    expect(deployScopeFor(["pd-03"], hs)).toEqual({ scope: "pd-03", covered: ["pd-03"] });
+    expect(deployScopeFor(["pd-01", "pd-02"], hs)).toEqual({ scope: "canary", covered: ["pd-01", "pd-02"] });
+    expect(deployScopeFor(["pd-01", "pd-03"], hs)).toEqual({ scope: "web", covered: ["pd-01", "pd-03"] });
+    expect(deployScopeFor(["pd-01", "pd-04"], hs)?.scope).toBe("office");
+    expect(deployScopeFor(["pd-09", "pd-01"], hs)).toEqual({ scope: "canary", covered: ["pd-01"] });
+    expect(deployScopeFor([], hs)).toBeNull();
+  });
+  it("filters update rows by text, bucket, security and overdue", () => {
+    const p = (host: string, pkg: string, over: Record<string, unknown> = {}) => ({
+      host, package: pkg, candidate_version: "1.1-1", bucket: "critical", seconds_left: 10, overdue: false, security: true,
+      cves: [{ cve: "CVE-2026-1001" }], max_cvss: null, ...over,
+    });
+    const rows = groupUpdates([p("a", "pd-hello"), p("b", "pd-tools", { bucket: "low", security: false, cves: [] }), p("c", "pd-kernel", { overdue: true, cves: [] })]);
+    const f = { query: "", bucket: "", securityOnly: false, overdueOnly: false };
+    expect(filterUpdates(rows, { ...f, query: "cve-2026-1001" }).map((r) => r.package)).toEqual(["pd-hello"]);
+    expect(filterUpdates(rows, { ...f, query: "b" }).map((r) => r.package)).toEqual(["pd-tools"]);
+    expect(filterUpdates(rows, { ...f, bucket: "low" }).map((r) => r.package)).toEqual(["pd-tools"]);
+    expect(filterUpdates(rows, { ...f, securityOnly: true }).length).toBe(2);
+    expect(filterUpdates(rows, { ...f, overdueOnly: true }).map((r) => r.package)).toEqual(["pd-kernel"]);
   });
 });

@@ -432,3 +432,35 @@ export function percentText(p: number | null | undefined): string {
   const d = Math.floor(p * 10) / 10;
   return `${Number.isInteger(d) ? d.toFixed(0) : d.toFixed(1)}%`;
 }
+
+/** The scope to deploy an update to its hosts: the one host, or the smallest group holding all of
+ *  them (else the group holding most; ties by name). `covered`: the affected hosts in it. */
+export function deployScopeFor(affected: string[], hosts: { name: string; groups: string[] }[]): { scope: string; covered: string[] } | null {
+  const uniq = [...new Set(affected)];
+  if (uniq.length === 0) return null;
+  if (uniq.length === 1) return { scope: uniq[0], covered: uniq };
+  let best: { scope: string; covered: string[]; size: number } | null = null;
+  for (const g of groupsOf(hosts as HostSummary[])) {
+    const members = hosts.filter((h) => h.groups.includes(g)).map((h) => h.name);
+    const covered = uniq.filter((a) => members.includes(a));
+    if (covered.length === 0) continue;
+    if (!best || covered.length > best.covered.length || (covered.length === best.covered.length && members.length < best.size)) {
+      best = { scope: g, covered, size: members.length };
+    }
+  }
+  return best ? { scope: best.scope, covered: best.covered } : null;
+}
+
+export interface UpdateFilter { query: string; bucket: string; securityOnly: boolean; overdueOnly: boolean }
+
+/** Search (package, version, CVE, host) and filters over update rows. */
+export function filterUpdates<T extends PatchLike>(rows: UpdateRow<T>[], f: UpdateFilter): UpdateRow<T>[] {
+  const q = f.query.trim().toLowerCase();
+  return rows.filter((r) => {
+    if (f.bucket && r.bucket !== f.bucket) return false;
+    if (f.securityOnly && !r.security) return false;
+    if (f.overdueOnly && r.overdue === 0) return false;
+    if (!q) return true;
+    return [r.package, r.candidate_version, ...r.cves, ...r.hosts.map((h) => h.host)].some((s) => s.toLowerCase().includes(q));
+  });
+}
