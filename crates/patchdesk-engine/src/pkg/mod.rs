@@ -1,15 +1,48 @@
 //! Package-manager families. Owns the knowledge of each family and which family a host belongs
 //! to; must not touch the database or SSH.
 //!
-//! Today this holds the rpm family ([`rpm`]: version order, its part of the scan script, pure
-//! parsers) and the family detection both sides of a scan share (the engine's
-//! [`Family::from_os_release`] and the script's [`DETECT_SCRIPT`]). The Debian code (facts,
-//! `version`, the apt commands in rollout) moves behind the same seam when scan, facts and
-//! rollout are integrated.
+//! One seam per family: [`deb`] (dpkg and apt) and [`rpm`] (rpm and dnf) hold the commands that
+//! change a host (exact-version install / downgrade, hold / version lock, the rollback-path
+//! probe, the interrupted-transaction check, the lock holder) as argument vectors ([`Argv`],
+//! rendered only by [`render`], every word through [`crate::ssh::shell_quote`]) and the pure
+//! parsers of what the package manager prints. [`Family::from_os_release`] and the scan
+//! script's [`DETECT_SCRIPT`] say which family a host belongs to. The rollout picks the family
+//! of each host and never spells a package-manager command itself. (The Debian scan script and
+//! its parser are still `scan` and `facts`, its version order `crate::version`.)
 
 use serde::{Deserialize, Serialize};
 
+pub mod deb;
 pub mod rpm;
+
+/// One package of a transaction a package manager would run (its simulation read by the
+/// family's parser), merged per package: `from` `None` = newly installed, `to` `None` = removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub package: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A command as its words, not yet shell text: rendered only by [`render`].
+pub type Argv = Vec<String>;
+
+/// One shell command line: every word quoted with [`crate::ssh::shell_quote`].
+pub fn render(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| crate::ssh::shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Commands run one after the other while each succeeds (`a && b`), each rendered by [`render`].
+pub fn render_all(commands: &[Argv]) -> String {
+    commands
+        .iter()
+        .map(|c| render(c))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
 
 /// A package-manager family. A version belongs to one family: a Debian version is never compared
 /// with an rpm one.

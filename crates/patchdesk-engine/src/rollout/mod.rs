@@ -34,6 +34,7 @@ mod drill;
 mod errors;
 mod hooks;
 mod lease;
+mod manager;
 mod plan;
 mod reboot;
 mod remote;
@@ -61,8 +62,8 @@ pub use plan::plan;
 pub use reboot::RebootState;
 pub use remote::Health;
 use remote::{
-    close_interrupted, connect, detached, health, installed_packages, is_held, pin_versions,
-    rescan, run_apt, run_hook, sudo, unpin_versions, wait_for_dpkg, ChangeError,
+    apply_timeout, close_interrupted, connect, detached, health, installed_packages, rescan,
+    run_audited, run_hook, sudo, ChangeError,
 };
 pub use review::{LeftOut, PlanReview, RebootForecast, StageChecks};
 pub use rollback::{rollback, unpin};

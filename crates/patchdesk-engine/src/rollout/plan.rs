@@ -3,6 +3,7 @@
 //! them, guards. Writes a deployment only when no guard blocks it; changes nothing on any host.
 
 use super::*;
+use crate::pkg::deb;
 
 /// What one host said at plan time.
 struct Probe {
@@ -14,7 +15,7 @@ struct Probe {
 
 /// Ask one host, read-only, what the transaction would be (`apt-get -s install --only-upgrade
 /// pkg=ver …`) and what rollback it allows (`apt-cache madison` for every package of that
-/// transaction, apt's auto marks, whether it can pin).
+/// transaction, apt's auto marks, whether it can pin): `pkg::deb`'s commands.
 async fn probe(
     rec: &HostRecord,
     pins: &[(String, String)],
@@ -25,7 +26,7 @@ async fn probe(
         .map_err(|e| format!("cannot check: {e}"))?;
     let res = async {
         let out = conn
-            .run(&super::transaction::plan_simulate_command(pins), None)
+            .run(&crate::pkg::render(&deb::plan_simulate(pins)), None)
             .await
             .map_err(|e| format!("cannot check: {e}"))?;
         if out.exit_status != Some(0) {
@@ -42,35 +43,18 @@ async fn probe(
                 tail.chars().take(300).collect::<String>()
             ));
         }
-        let steps = super::transaction::parse_simulation(&String::from_utf8_lossy(&out.stdout))
+        let steps = deb::parse_simulation(&String::from_utf8_lossy(&out.stdout))
             .map_err(|e| format!("cannot read the transaction apt planned ({e})"))?;
-        let names: Vec<String> = steps.iter().map(|s| shell_quote(&s.package)).collect();
-        let bases: Vec<String> = steps
-            .iter()
-            .map(|s| shell_quote(super::transaction::base_name(&s.package)))
-            .collect();
-        let cmd = format!(
-            "export LC_ALL=C; {}echo PATCHDESK-AUTO; {}command -v apt-mark >/dev/null && [ -d /etc/apt/preferences.d ] && echo PATCHDESK-PIN-OK; true",
-            if bases.is_empty() { String::new() } else { format!("apt-cache madison {}; ", bases.join(" ")) },
-            if names.is_empty() { String::new() } else { format!("apt-mark showauto {}; ", names.join(" ")) },
-        );
         let out = conn
-            .run(&cmd, None)
+            .run(&deb::rollback_probe(&steps), None)
             .await
             .map_err(|e| format!("cannot check: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (madison, rest) = text.split_once("PATCHDESK-AUTO").ok_or_else(|| {
-            "cannot check: the host's rollback check did not finish".to_string()
-        })?;
+        let found = deb::parse_rollback_probe(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| "cannot check: the host's rollback check did not finish".to_string())?;
         Ok(Probe {
-            offered: super::transaction::parse_madison(madison),
-            auto: rest
-                .lines()
-                .map(str::trim)
-                .filter(|l| super::transaction::valid_package_ref(l))
-                .map(str::to_string)
-                .collect(),
-            can_pin: rest.lines().any(|l| l.trim() == "PATCHDESK-PIN-OK"),
+            offered: found.offered,
+            auto: found.auto,
+            can_pin: found.can_pin,
             steps,
         })
     }

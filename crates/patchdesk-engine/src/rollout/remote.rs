@@ -1,6 +1,6 @@
 //! What the rollout does on hosts: connect with the pinned key, measure health, run audited
-//! commands and hooks, build the apt command lines. Every value that reaches a shell is
-//! validated upstream and quoted here.
+//! commands and hooks. Package-manager commands come from `manager` (built by `crate::pkg`).
+//! Every value that reaches a shell is validated upstream and quoted.
 
 use super::*;
 
@@ -94,13 +94,14 @@ pub(super) fn digest(b: &[u8]) -> String {
 /// Why a change on a host did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ChangeError {
-    /// It ran past its timeout and was cut: part of it may have happened (dpkg must be checked).
+    /// It ran past its timeout and was cut: part of it may have happened (the package database
+    /// must be checked).
     TimedOut(String),
     /// It failed, or could not start.
     Failed(String),
-    /// apt refused at once because another package manager holds the dpkg lock: nothing was
-    /// changed. `holder` says who (e.g. `held by process 812 (apt-get)`).
-    DpkgLocked { holder: String, message: String },
+    /// The package manager refused at once because another one holds its lock (dpkg's, rpm's):
+    /// nothing was changed. `holder` says who (e.g. `held by process 812 (apt-get)`).
+    Locked { holder: String, message: String },
 }
 
 impl std::fmt::Display for ChangeError {
@@ -108,7 +109,7 @@ impl std::fmt::Display for ChangeError {
         match self {
             ChangeError::TimedOut(m)
             | ChangeError::Failed(m)
-            | ChangeError::DpkgLocked { message: m, .. } => f.write_str(m),
+            | ChangeError::Locked { message: m, .. } => f.write_str(m),
         }
     }
 }
@@ -191,8 +192,8 @@ pub(super) async fn run_audited(
             let tail: String =
                 crate::text::clean(&stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / "));
             let message = format!("exit status {status}: {tail}");
-            Err(match dpkg_lock_holder(&stderr) {
-                Some(holder) => ChangeError::DpkgLocked { holder, message },
+            Err(match lock_holder(&stderr) {
+                Some(holder) => ChangeError::Locked { holder, message },
                 None => ChangeError::Failed(message),
             })
         }
@@ -324,98 +325,6 @@ pub(super) fn detached(host: &HostRecord, command: &str) -> String {
     format!("{}sh -c {}", sudo(host), shell_quote(&script))
 }
 
-/// Who holds the dpkg locks right now (read-only: `/proc/locks` against the lock files' inodes,
-/// then the holder's name). Prints `HOLDER PID NAME` lines, then `END`.
-pub(super) const DPKG_HOLDERS: &str = r#"for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do
-  [ -e "$f" ] || continue
-  ino=$(stat -c %i "$f" 2>/dev/null) || continue
-  awk -v ino="$ino" '{ for (i = 2; i <= NF; i++) if ($i ~ /^[0-9a-f]+:[0-9a-f]+:[0-9]+$/) { split($i, a, ":"); if (a[3] == ino) print $(i - 1) } }' /proc/locks 2>/dev/null
-done | sort -u | while read -r pid; do
-  case $pid in ''|*[!0-9]*) continue ;; esac
-  printf 'HOLDER %s %s
-' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
-done
-echo END
-"#;
-
-/// `process 812 (dpkg)` for each holder line (bounded, printable).
-pub(super) fn parse_holders(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("HOLDER ")?;
-            let (pid, name) = rest.split_once(' ').unwrap_or((rest, ""));
-            let pid: u32 = pid.parse().ok().filter(|p| *p > 0)?;
-            let name: String = name
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(32)
-                .collect();
-            Some(if name.is_empty() {
-                format!("process {pid}")
-            } else {
-                format!("process {pid} ({name})")
-            })
-        })
-        .take(16)
-        .collect()
-}
-
-/// Wait, visibly, until no dpkg/apt process holds the dpkg lock on a host (a run cut off from
-/// PatchDesk may still be configuring packages there): the wait and the holder are in the host's
-/// status note and the progress, up to the configured dpkg lock wait.
-pub(super) async fn wait_for_dpkg(
-    inv: &mut Inventory,
-    id: i64,
-    host: &HostRecord,
-    conn: &Connection,
-    progress: &ProgressFn,
-) -> std::result::Result<(), String> {
-    let max = std::time::Duration::from_secs(
-        crate::settings::Settings::load(inv)
-            .map(|s| s.dpkg_lock_wait_secs)
-            .unwrap_or(600),
-    );
-    let started = std::time::Instant::now();
-    let mut waited_before = false;
-    loop {
-        let out = conn
-            .run("sh -s", Some(DPKG_HOLDERS.as_bytes()))
-            .await
-            .map_err(|e| format!("cannot tell whether dpkg is running: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !text.lines().any(|l| l == "END") {
-            return Err(
-                "cannot tell whether dpkg is running (the lock check did not finish)".into(),
-            );
-        }
-        let holders = parse_holders(&text);
-        if holders.is_empty() {
-            if waited_before {
-                super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
-            }
-            return Ok(());
-        }
-        let waited = started.elapsed();
-        if waited >= max {
-            super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
-            return Err(format!(
-                "dpkg is still running after {} s ({} holds the dpkg lock): let it finish, then resume",
-                waited.as_secs(),
-                holders.join(", ")
-            ));
-        }
-        let msg = format!(
-            "waiting for dpkg to finish ({} holds the dpkg lock), {} s so far",
-            holders.join(", "),
-            waited.as_secs()
-        );
-        super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
-        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
-        waited_before = true;
-        tokio::time::sleep(LOCK_POLL).await;
-    }
-}
-
 /// Close the audit record of a change cut off by a crash: when the last `before` of `action` on
 /// this host has no `after`, write the `after` now that the outcome is known, saying how it was
 /// established. Returns whether a record was closed.
@@ -482,154 +391,12 @@ pub(super) fn installed_packages(
         .collect())
 }
 
-/// Held by dpkg's selection (`apt-mark hold`): status `h…`.
-pub(super) fn is_held(p: &crate::facts::Package) -> bool {
-    p.status.starts_with('h')
-}
-
-/// The apt preferences file a pin rollback writes on a host.
-pub(super) fn pin_file(id: i64) -> String {
-    format!("/etc/apt/preferences.d/patchdesk-deployment-{id}")
-}
-
-/// Hold packages at exact versions: `apt-mark hold` (dpkg's selection, seen by every apt
-/// front-end and by the next scan as `h`) plus an apt preferences stanza at priority 1001, so
-/// even an explicit upgrade keeps the version. Names and versions were validated at plan time.
-pub(super) async fn pin_versions(
-    inv: &mut Inventory,
-    id: i64,
-    host: &HostRecord,
-    pins: &[(String, String)],
-    ssh: &SshOptions,
-) -> std::result::Result<(), String> {
-    let names: Vec<String> = pins.iter().map(|(p, _)| shell_quote(p)).collect();
-    run_audited(
-        inv,
-        host,
-        "pin",
-        &format!("{}apt-mark hold {}", sudo(host), names.join(" ")),
-        ssh,
-    )
-    .await?;
-    let stanzas: String = pins
-        .iter()
-        .map(|(p, v)| format!("Package: {p}\nPin: version {v}\nPin-Priority: 1001\n\n"))
-        .collect();
-    let cmd = format!(
-        "printf '%s' {} | {}tee {} >/dev/null",
-        shell_quote(&stanzas),
-        sudo(host),
-        pin_file(id)
-    );
-    run_audited(inv, host, "pin", &cmd, ssh)
-        .await
-        .map_err(String::from)
-}
-
-/// Lift what [`pin_versions`] set.
-pub(super) async fn unpin_versions(
-    inv: &mut Inventory,
-    id: i64,
-    host: &HostRecord,
-    packages: &[String],
-    ssh: &SshOptions,
-) -> std::result::Result<(), String> {
-    let names: Vec<String> = packages.iter().map(|p| shell_quote(p)).collect();
-    let cmd = format!(
-        "{s}apt-mark unhold {} && {s}rm -f {}",
-        names.join(" "),
-        pin_file(id),
-        s = sudo(host)
-    );
-    run_audited(inv, host, "unpin", &cmd, ssh)
-        .await
-        .map_err(String::from)
-}
-
-/// Who holds the dpkg lock, read from the `E:` lines apt writes to stderr when it cannot take
-/// the lock (host output: bounded, control characters dropped); `None` when apt failed for
-/// another reason. The only place apt's lock message is read: callers get
-/// [`ChangeError::DpkgLocked`].
-pub(super) fn dpkg_lock_holder(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("E:"))
-        .take(16)
-        .collect();
-    if !lines
-        .iter()
-        .any(|l| l.contains("Could not get lock") || l.contains("Unable to acquire the dpkg"))
-    {
-        return None;
-    }
-    Some(
-        lines
-            .iter()
-            .find_map(|l| l.find("held by process").map(|i| &l[i..]))
-            .map(|h| {
-                h.trim_end_matches('.')
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(80)
-                    .collect()
-            })
-            .unwrap_or_else(|| "held by another package manager".into()),
-    )
-}
-
-/// How often a busy dpkg lock is tried again.
-const LOCK_POLL: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Run an apt command, waiting for a busy dpkg lock *visibly*: apt itself is told not to wait
-/// (`DPkg::Lock::Timeout=0`, so it changes nothing and exits at once), and PatchDesk tries again
-/// every few seconds up to the configured wait, with the wait and the holder in the host's
-/// status note. (apt's own timeout would wait silently: its message only arrives when
-/// the command ends.)
-pub(super) async fn run_apt(
-    inv: &mut Inventory,
-    id: i64,
-    host: &HostRecord,
-    action: &str,
-    command: &str,
-    ssh: &SshOptions,
-    progress: &ProgressFn,
-) -> std::result::Result<(), ChangeError> {
-    let max = std::time::Duration::from_secs(
-        crate::settings::Settings::load(inv)
-            .map(|s| s.dpkg_lock_wait_secs)
-            .unwrap_or(600),
-    );
-    // An apply or a rollback gets its own, long timeout: cut mid-dpkg it would leave the host
-    // half-upgraded.
-    let ssh = SshOptions {
-        command_timeout: apply_timeout(inv),
-        ..ssh.clone()
-    };
-    let started = std::time::Instant::now();
-    loop {
-        let res = run_audited(inv, host, action, command, &ssh).await;
-        super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
-        let holder = match res {
-            Err(ChangeError::DpkgLocked { holder, .. }) => holder,
-            other => return other,
-        };
-        let waited = started.elapsed();
-        if waited >= max {
-            let message = format!(
-                "the dpkg lock stayed busy for {} s ({holder}); nothing was changed: find what holds it (unattended-upgrades, another apt) and resume",
-                waited.as_secs()
-            );
-            return Err(ChangeError::DpkgLocked { holder, message });
-        }
-        let msg = format!(
-            "waiting for the dpkg lock ({holder}), {} s so far",
-            waited.as_secs()
-        );
-        super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
-        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
-        tokio::time::sleep(LOCK_POLL).await;
-    }
+/// Who holds the package lock, read from the error a package manager writes when it cannot
+/// take it; `None` when it failed for another reason. The only place such messages are read:
+/// callers get [`ChangeError::Locked`].
+pub(super) fn lock_holder(stderr: &str) -> Option<String> {
+    crate::pkg::deb::lock_holder(stderr)
+        .or_else(|| crate::pkg::rpm::parse::lock_busy(stderr).map(|h| h.to_string()))
 }
 
 #[cfg(test)]
@@ -726,16 +493,16 @@ mod tests {
     fn a_busy_dpkg_lock_is_recognised_with_its_holder() {
         let e = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 19720 (apt-get)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n";
         assert_eq!(
-            dpkg_lock_holder(e).as_deref(),
+            lock_holder(e).as_deref(),
             Some("held by process 19720 (apt-get)")
         );
         assert_eq!(
-            dpkg_lock_holder("E: Could not get lock /var/lib/dpkg/lock\n").as_deref(),
+            lock_holder("E: Could not get lock /var/lib/dpkg/lock\n").as_deref(),
             Some("held by another package manager")
         );
-        assert_eq!(dpkg_lock_holder("E: Unable to locate package x\n"), None);
+        assert_eq!(lock_holder("E: Unable to locate package x\n"), None);
         assert_eq!(
-            dpkg_lock_holder("W: a package named Could not get lock was not found\n"),
+            lock_holder("W: a package named Could not get lock was not found\n"),
             None,
             "only apt's own error lines count"
         );
@@ -779,17 +546,6 @@ mod tests {
         assert_eq!(o.status.code(), Some(3));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
         assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
-    }
-
-    #[test]
-    fn lock_holders_are_read_bounded() {
-        assert_eq!(
-            parse_holders(
-                "HOLDER 812 dpkg\nHOLDER 0 x\nHOLDER abc y\nHOLDER 9 \x1b[31mevil\nEND\n"
-            ),
-            ["process 812 (dpkg)", "process 9 ([31mevil)"]
-        );
-        assert!(parse_holders("END\n").is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the exact state before the deployment (downgrades, purges of what the upgrade installed,
 //! reinstalls of what it removed), or the group's snapshot hook; verified by a rescan.
 
-use super::transaction::{base_name, install_command, package_args};
+use super::manager::{self, is_held};
+use super::transaction::base_name;
 use super::*;
 
 /// Roll back the hosts of a deployment that received the update (or only `only`): the whole
@@ -63,6 +64,7 @@ pub(super) async fn rollback_held(
                     "established on resume: interrupted; the rollback runs again",
                 )?;
             }
+            let fam = manager::family(inv, &host)?;
             set_host(inv, id, &host, HostState::RollingBack, None)?;
             emit(
                 &progress,
@@ -70,7 +72,7 @@ pub(super) async fn rollback_held(
                 Phase::Running,
                 format!(
                     "rolling back to {}",
-                    package_args(&changes, Direction::Rollback).join(" ")
+                    manager::describe(fam, &changes, Direction::Rollback)
                 ),
             );
             let kind = rollback_kind(inv, id, &host)?;
@@ -88,17 +90,22 @@ pub(super) async fn rollback_held(
                 }
             } else {
                 let checked = if strict {
-                    super::run::check_on_host(&host, &changes, Direction::Rollback, ssh).await
+                    manager::check_on_host(&host, fam, &changes, Direction::Rollback, ssh).await
                 } else {
                     Ok(())
                 };
-                match checked {
+                match checked.and_then(|()| {
+                    manager::change_command(&host, fam, &changes, Direction::Rollback)
+                }) {
                     Err(e) => Err(e),
-                    Ok(()) => {
-                        let cmd = detached(&host, &install_command(&changes, Direction::Rollback));
-                        match run_apt(inv, id, &host, "rollback", &cmd, ssh, &progress).await {
+                    Ok(cmd) => {
+                        match manager::run_change(
+                            inv, id, &host, fam, "rollback", &cmd, ssh, &progress,
+                        )
+                        .await
+                        {
                             Ok(()) if kind == RollbackKind::Pin => {
-                                pin_versions(inv, id, &host, &pins, ssh).await
+                                manager::pin(inv, id, &host, fam, &pins, ssh).await
                             }
                             other => other.map_err(String::from),
                         }
@@ -242,7 +249,8 @@ pub async fn unpin(
             Phase::Running,
             format!("unpinning {}", pkgs.join(" ")),
         );
-        match unpin_versions(inv, id, &host, &pkgs, ssh).await {
+        let fam = manager::family(inv, &host)?;
+        match manager::unpin(inv, id, &host, fam, &pkgs, ssh).await {
             Ok(()) => done.push((host, pkgs)),
             Err(e) => emit(
                 &progress,

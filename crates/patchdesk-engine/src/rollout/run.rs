@@ -3,10 +3,8 @@
 //! reason, no-go) and excluding a host. Reads and writes only the deployment tables; host work
 //! goes through `remote`.
 
-use super::transaction::{
-    check_simulation, install_command, not_at, parse_installed, parse_simulation, query_command,
-    simulate_command,
-};
+use super::manager::{self, check_on_host};
+use super::transaction::not_at;
 use super::*;
 
 /// Advance a deployment as far as it can go now: apply, verify, soak, gate. Returns when it must
@@ -204,20 +202,28 @@ async fn resume_host(
     progress: &ProgressFn,
 ) -> Result<Resumed> {
     let name = host.spec.name.clone();
+    let fam = manager::family(inv, host)?;
+    let w = manager::words(fam);
     if prior_state == HostState::Applying {
         set_host(
             inv,
             id,
             host,
             HostState::Attention,
-            Some("interrupted while applying: checking it (waiting for dpkg, then dpkg --audit)"),
+            Some(&format!(
+                "interrupted while applying: checking it (waiting for {}, then {})",
+                w.tool, w.check
+            )),
         )?;
     }
     emit(
         progress,
         Some(&name),
         Phase::Running,
-        "interrupted mid-apply: waiting for dpkg to finish, then dpkg --audit".into(),
+        format!(
+            "interrupted mid-apply: waiting for {} to finish, then {}",
+            w.tool, w.check
+        ),
     );
     let changes = changes_of(inv, id, host)?;
     let conn = match connect(host, ssh).await {
@@ -235,38 +241,17 @@ async fn resume_host(
             return Ok(Resumed::Unresolved);
         }
     };
-    if let Err(e) = wait_for_dpkg(inv, id, host, &conn, progress).await {
+    if let Err(e) = manager::wait_for_lock(inv, id, host, fam, &conn, progress).await {
         conn.close().await;
         emit(progress, Some(&name), Phase::Failed, e.clone());
         set_host(inv, id, host, HostState::Attention, Some(&e))?;
         return Ok(Resumed::Unresolved);
     }
-    let audit = conn.run(&format!("{}dpkg --audit", sudo(host)), None).await;
-    let have = conn
-        .run(&query_command(&changes), None)
-        .await
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let audit_problem = manager::interrupted(&conn, host, fam).await;
+    let have = manager::installed(&conn, fam, &changes).await;
     conn.close().await;
-    let audit_problem = match &audit {
-        Ok(o) if o.exit_status == Some(0) && o.stdout.iter().all(u8::is_ascii_whitespace) => None,
-        Ok(o) => Some(
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("exit status not 0")
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(160)
-                .collect::<String>(),
-        ),
-        Err(e) => Some(e.to_string()),
-    };
     let have = match (audit_problem, have) {
-        (Some(p), _) => {
-            let msg = format!(
-                "dpkg --audit reports packages left half-installed ({p}): repair it (`dpkg --configure -a`), then resume"
-            );
+        (Some(msg), _) => {
             emit(progress, Some(&name), Phase::Failed, msg.clone());
             set_host(inv, id, host, HostState::Attention, Some(&msg))?;
             return Ok(Resumed::Unresolved);
@@ -285,15 +270,15 @@ async fn resume_host(
         }
         (None, Ok(h)) => h,
     };
-    let missing = not_at(&changes, &parse_installed(&have), Direction::Apply);
+    let missing = not_at(&changes, &have, Direction::Apply);
     if missing.is_empty() {
-        let repaired = prior_error.is_some_and(|e| e.starts_with("dpkg --audit reports"));
+        let repaired = prior_error.is_some_and(|e| e.starts_with(w.check_failed));
         let outcome = if repaired { "repaired" } else { "completed" };
         close_interrupted(
             inv,
             host,
             "apply",
-            &format!("established on resume: {outcome} (dpkg --audit clean; every package of the transaction at its planned version)"),
+            &format!("established on resume: {outcome} ({} clean; every package of the transaction at its planned version)", w.check),
         )?;
         emit(
             progress,
@@ -309,7 +294,7 @@ async fn resume_host(
         inv,
         host,
         "apply",
-        &format!("established on resume: failed (the interrupted apply did not complete: {missing}; dpkg --audit clean)"),
+        &format!("established on resume: failed (the interrupted apply did not complete: {missing}; {} clean)", w.check),
     )?;
     if may_reapply {
         emit(
@@ -326,48 +311,6 @@ async fn resume_host(
     emit(progress, Some(&name), Phase::Failed, msg.clone());
     set_host(inv, id, host, HostState::Failed, Some(&msg))?;
     Ok(Resumed::Unresolved)
-}
-
-/// Ask apt, read-only, what it would do for exactly the recorded transaction in this direction,
-/// and refuse (nothing changed) unless it is exactly what was planned.
-pub(super) async fn check_on_host(
-    host: &HostRecord,
-    changes: &[Change],
-    dir: Direction,
-    ssh: &SshOptions,
-) -> std::result::Result<(), String> {
-    let conn = connect(host, ssh).await.map_err(|e| e.to_string())?;
-    let out = conn.run(&simulate_command(changes, dir), None).await;
-    conn.close().await;
-    let out = out.map_err(|e| e.to_string())?;
-    let what = match dir {
-        Direction::Apply => "apply",
-        Direction::Rollback => "roll back",
-    };
-    if out.exit_status != Some(0) {
-        let e: String = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.starts_with("E:"))
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" / ")
-            .chars()
-            .take(300)
-            .collect();
-        return Err(format!(
-            "apt cannot {what} exactly the planned transaction ({e}); nothing was changed"
-        ));
-    }
-    let steps = parse_simulation(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| format!("cannot read what apt would do ({e}); nothing was changed"))?;
-    check_simulation(changes, &steps, dir).map_err(|d| match dir {
-        Direction::Apply => format!(
-            "the transaction changed since the plan ({d}); nothing was changed: plan again"
-        ),
-        Direction::Rollback => format!(
-            "the rollback would not restore exactly the state before the deployment ({d}); nothing was changed: restore it by hand or with the snapshot hook"
-        ),
-    })
 }
 
 /// Apply a stage's hosts. `false` when an apply was cut by its timeout (the stage stays pending).
@@ -420,6 +363,7 @@ async fn apply_stage(
             HostState::Pending => {}
         }
         let changes = changes_of(inv, id, &host)?;
+        let fam = manager::family(inv, &host)?;
         if changes.is_empty() {
             let msg = "its apt transaction was not planned (the host could not be checked at plan time); nothing was applied: plan again once it is reachable";
             emit(progress, Some(&name), Phase::Failed, msg.into());
@@ -427,8 +371,9 @@ async fn apply_stage(
             continue;
         }
         if strict {
-            // apt must be about to do exactly the planned transaction, nothing it chooses itself.
-            if let Err(e) = check_on_host(&host, &changes, Direction::Apply, ssh).await {
+            // The package manager must be about to do exactly the planned transaction, nothing
+            // it chooses itself.
+            if let Err(e) = check_on_host(&host, fam, &changes, Direction::Apply, ssh).await {
                 emit(progress, Some(&name), Phase::Failed, e.clone());
                 set_host(inv, id, &host, HostState::Failed, Some(&e))?;
                 continue;
@@ -467,24 +412,27 @@ async fn apply_stage(
             Phase::Running,
             format!(
                 "applying {}",
-                transaction::package_args(&changes, Direction::Apply).join(" ")
+                manager::describe(fam, &changes, Direction::Apply)
             ),
         );
-        let cmd = detached(&host, &install_command(&changes, Direction::Apply));
-        match run_apt(inv, id, &host, "apply", &cmd, ssh, progress).await {
+        let res = match manager::change_command(&host, fam, &changes, Direction::Apply) {
+            Ok(cmd) => manager::run_change(inv, id, &host, fam, "apply", &cmd, ssh, progress).await,
+            Err(e) => Err(ChangeError::Failed(e)),
+        };
+        match res {
             Ok(()) => {
                 set_host(inv, id, &host, HostState::Applied, None)?;
                 super::reboot::in_stage(inv, id, &host, ssh, progress).await?;
             }
             Err(ChangeError::TimedOut(e)) => {
-                // Cut mid-apply: dpkg may be half-way. Not "failed": the resume checks it with
-                // dpkg --audit first.
-                let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with dpkg --audit first");
+                // Cut mid-apply: the package manager may be half-way. Not "failed": the resume
+                // checks it (dpkg --audit) first.
+                let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with {} first", manager::words(fam).check);
                 emit(progress, Some(&name), Phase::Failed, msg.clone());
                 set_host(inv, id, &host, HostState::Attention, Some(&msg))?;
                 cut = true;
             }
-            Err(e @ (ChangeError::Failed(_) | ChangeError::DpkgLocked { .. })) => {
+            Err(e @ (ChangeError::Failed(_) | ChangeError::Locked { .. })) => {
                 let e = e.to_string();
                 emit(progress, Some(&name), Phase::Failed, e.clone());
                 set_host(inv, id, &host, HostState::Failed, Some(&e))?;

@@ -179,10 +179,7 @@ pub fn parse_rollback_probe(output: &str, targets: &[Target]) -> Vec<bool> {
 
 /// One shell command line: every word quoted with [`crate::ssh::shell_quote`].
 pub fn render(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| crate::ssh::shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::pkg::render(argv)
 }
 
 #[cfg(test)]
