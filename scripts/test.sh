@@ -42,8 +42,9 @@ export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 --rpm 2
 trap 'tests/fleet/fleet.sh down || true' EXIT
 
-step "rpm family on the fleet's rpm hosts (scan fragment == rpm and dnf there)"
+step "rpm family on the fleet's rpm hosts (scan fragment == rpm and dnf there; a mixed deb+rpm deployment)"
 cargo test --locked -p patchdesk-engine --test rpm_fleet -- --ignored
+cargo test --locked -p patchdesk-cli --test fleet_rpm_deploy -- --ignored
 # The other tests expect the Debian-only fleet: the rpm hosts stop and leave the manifest.
 tests/fleet/fleet.sh up 6
 

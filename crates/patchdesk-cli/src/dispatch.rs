@@ -170,7 +170,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
         Command::Automation(c) => automation::automation_cmd(&inv, c),
         Command::Service(c) => automation::service_cmd(&mut inv, c),
         Command::ScanScript => {
-            out!("{}", scan::SCAN_SCRIPT);
+            out!("{}", &*scan::SCAN_SCRIPT);
             Ok(0)
         }
     }

@@ -13,7 +13,7 @@ use crate::text;
 use crate::version::Version;
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The marker that opens each section of the scan script's output.
 pub const MARKER: &str = "@@PD ";
@@ -53,6 +53,9 @@ pub enum FactsError {
     /// A package tool ran but failed: the host's package state is unknown.
     #[error("{tool} failed on the host (exit status {status}), so its packages are unknown")]
     ListingFailed { tool: &'static str, status: i64 },
+    /// An rpm-family host's part of the scan could not be read (`pkg::rpm::parse`).
+    #[error("{0}")]
+    Rpm(#[from] crate::pkg::rpm::parse::RpmParseError),
     /// dpkg listed no installed package at all: impossible on a Debian host (dpkg is a package).
     #[error("the host listed no installed package at all")]
     NoPackages,
@@ -164,6 +167,7 @@ const SECTIONS: &[(&str, usize)] = &[
     ("uname", 8),
     ("hostname", 8),
     ("time", 8),
+    ("family", 8),
     ("reboot", 1001),
     ("privilege", 8),
     ("last-update", 8),
@@ -399,6 +403,18 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
         }
     }
 
+    f.privilege = match s.get("privilege")?.first().map(|l| l.trim()) {
+        Some(p @ ("root" | "sudo" | "none")) => p.to_string(),
+        _ => "none".to_string(),
+    };
+
+    // An rpm-family host: its own part of the script, its own parser (`pkg::rpm`).
+    if s.has("family") && s.get("family")?.first().map(|l| l.trim()) == Some("rpm") {
+        rpm_facts(text, &mut f, &mut w)?;
+        f.warnings = w.finish();
+        return Ok(f);
+    }
+
     let reboot = s.get("reboot")?;
     f.reboot_required = reboot.first().map(|l| l.trim() == "yes").unwrap_or(false);
     if f.reboot_required {
@@ -423,11 +439,6 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
         pkgs.dedup();
         f.reboot_packages = pkgs;
     }
-
-    f.privilege = match s.get("privilege")?.first().map(|l| l.trim()) {
-        Some(p @ ("root" | "sudo" | "none")) => p.to_string(),
-        _ => "none".to_string(),
-    };
 
     let last = s.get("last-update")?;
     let value = |prefix: &str| {
@@ -506,6 +517,79 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
     }
     f.warnings = w.finish();
     Ok(f)
+}
+
+/// The rpm family's sections ([`crate::pkg::rpm::scan::SCAN_FRAGMENT`]) as host facts: versions
+/// are rpm's `[EPOCH:]VERSION-RELEASE` as dnf prints them (epoch only when not 0), a package
+/// under a dnf version lock has the status `hi` (held, as dpkg's), pending updates are
+/// `dnf check-update`'s with their repository as origin, security when an advisory of type
+/// security from the host's own repositories brings that version.
+fn rpm_facts(text: &str, f: &mut HostFacts, w: &mut Warnings) -> Result<(), FactsError> {
+    use crate::pkg::rpm::parse::{parse_sections, split_sections, AdvisoryKind};
+    let map = split_sections(text)?;
+    let r = parse_sections(&map, &f.kernel)?;
+    f.reboot_required = r.reboot.required;
+    f.reboot_packages = r.reboot.packages.clone();
+    f.last_update_at = r.last_update_at.and_then(sane_date);
+    f.state_fingerprint = r.state_fingerprint.clone();
+    for warning in r.warnings {
+        w.push(|| warning);
+    }
+    let Some(pkgs) = r.packages else {
+        return Ok(());
+    };
+    let locked: BTreeSet<&str> = r
+        .versionlocks
+        .iter()
+        .flatten()
+        .filter(|l| !l.exclude)
+        .filter_map(|l| l.name.as_deref())
+        .collect();
+    let packages: Vec<Package> = pkgs
+        .iter()
+        .map(|p| Package {
+            name: p.name.clone(),
+            version: p.evr.normalized(),
+            arch: p.arch.clone(),
+            source: p.source.clone(),
+            source_version: p.source_evr().normalized(),
+            status: if locked.contains(p.name.as_str()) {
+                "hi".into()
+            } else {
+                "ii".into()
+            },
+        })
+        .collect();
+    let advisories = r.advisories.unwrap_or_default();
+    let pending: Vec<PendingUpdate> = r
+        .pending
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| {
+            let installed = pkgs
+                .iter()
+                .filter(|p| p.name == u.name && (p.arch == u.arch || u.arch == "noarch"))
+                .map(|p| &p.evr)
+                .max();
+            let security = advisories.iter().any(|a| {
+                a.kind == AdvisoryKind::Security
+                    && a.packages.iter().any(|t| {
+                        t.name == u.name && t.evr <= u.evr && installed.is_none_or(|i| t.evr > *i)
+                    })
+            });
+            PendingUpdate {
+                name: u.name,
+                arch: u.arch,
+                installed_version: installed.map(|e| e.normalized()).unwrap_or_default(),
+                candidate_version: u.evr.normalized(),
+                origin: u.repo,
+                security,
+            }
+        })
+        .collect();
+    f.packages = Some(packages);
+    f.pending = Some(pending);
+    Ok(())
 }
 
 /// `/etc/os-release`: `KEY=value` lines, values optionally quoted.

@@ -21,13 +21,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The read-only scan script, run as `sh -s -- FINGERPRINT` with this text on standard input.
-/// Only coreutils, dpkg-query and apt-get are used; nothing is written on the host. The exit
-/// status of the package listing and of the pending-update simulation follow their sections
-/// (`@@PD packages-exit N`, on a line of its own even when the tool's output ends without a
-/// newline): a host where they failed, or where dpkg is missing, is an error, never a host with
-/// nothing to patch; a host without dpkg-query never claims an unchanged state.
-pub const SCAN_SCRIPT: &str = r#"export LC_ALL=C LANG=C TZ=UTC PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+/// The part of the scan script every host runs: OS, kernel, clock, privilege.
+const SCAN_COMMON: &str = r#"export LC_ALL=C LANG=C TZ=UTC PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 prev="${1:-}"
 echo '@@PD format 1'
 echo '@@PD os-release'
@@ -40,10 +35,14 @@ cat /proc/sys/kernel/hostname 2>/dev/null || hostname 2>/dev/null || cat /etc/ho
 echo '@@PD time'
 date +%s
 cat /proc/uptime 2>/dev/null
-echo '@@PD reboot'
-if [ -f /run/reboot-required ] || [ -f /var/run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; else echo no; fi
 echo '@@PD privilege'
 if [ "$(id -u)" = 0 ]; then echo root; elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo; else echo none; fi
+"#;
+
+/// The Debian family's part of the scan script: reboot flag, last dpkg change, the state
+/// fingerprint, then (unless unchanged) `dpkg-query` and apt's dist-upgrade simulation.
+const SCAN_DEB: &str = r#"echo '@@PD reboot'
+if [ -f /run/reboot-required ] || [ -f /var/run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; else echo no; fi
 echo '@@PD last-update'
 echo "log $(grep -hE '^[0-9-]+ [0-9:]+ (install|upgrade|remove|purge) ' /var/log/dpkg.log 2>/dev/null | tail -n 1)"
 echo "mtime $(stat -c %Y /var/lib/dpkg/status 2>/dev/null)"
@@ -59,8 +58,25 @@ rc=$?; echo; echo "@@PD packages-exit $rc"
 echo '@@PD pending'
 { apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null; rc=$?; echo; echo "@@PD pending-exit $rc"; } | grep -E '^(Inst |@@PD pending-exit )'
 fi
-echo '@@PD end'
 "#;
+
+/// The read-only scan script, run as `sh -s -- FINGERPRINT` with this text on standard input:
+/// the common part, then the host's package family ([`crate::pkg::DETECT_SCRIPT`], said in the
+/// `family` section; an rpm-family os-release without `rpm` counts as unknown) picks its own
+/// part — unknown is read as Debian, which says what is missing — Debian: only coreutils, dpkg-query and apt-get; rpm:
+/// [`crate::pkg::rpm::scan::SCAN_FRAGMENT`] (rpm and dnf queries). Nothing is written on the
+/// host. On Debian the exit status of the package listing and of the pending-update simulation
+/// follow their sections (`@@PD packages-exit N`, on a line of its own even when the tool's
+/// output ends without a newline): a host where they failed, or where dpkg is missing, is an
+/// error, never a host with nothing to patch; a host without dpkg-query never claims an
+/// unchanged state.
+pub static SCAN_SCRIPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{SCAN_COMMON}{}if [ \"$pd_family\" = rpm ] && ! command -v rpm >/dev/null 2>&1; then pd_family=unknown; fi\necho '@@PD family'\necho \"$pd_family\"\nif [ \"$pd_family\" = rpm ]; then\n{}else\n{SCAN_DEB}fi\necho '@@PD end'\n",
+        crate::pkg::DETECT_SCRIPT,
+        crate::pkg::rpm::scan::SCAN_FRAGMENT
+    )
+});
 
 /// How to scan.
 #[derive(Clone)]

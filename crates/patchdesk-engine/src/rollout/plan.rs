@@ -3,7 +3,7 @@
 //! them, guards. Writes a deployment only when no guard blocks it; changes nothing on any host.
 
 use super::*;
-use crate::pkg::deb;
+use crate::pkg::{deb, Family};
 
 /// What one host said at plan time.
 struct Probe {
@@ -13,17 +13,73 @@ struct Probe {
     can_pin: bool,
 }
 
-/// Ask one host, read-only, what the transaction would be (`apt-get -s install --only-upgrade
-/// pkg=ver …`) and what rollback it allows (`apt-cache madison` for every package of that
-/// transaction, apt's auto marks, whether it can pin): `pkg::deb`'s commands.
+/// Ask one host, read-only, what the transaction would be and what rollback it allows, in its
+/// family's terms: Debian `apt-get -s install --only-upgrade pkg=ver …`, `apt-cache madison` for
+/// every package of that transaction, apt's auto marks, whether it can pin (`pkg::deb`); rpm
+/// `dnf --assumeno upgrade NAME-EVR…`, `rpm -q`, `dnf repoquery` for every version a rollback
+/// needs, whether the versionlock plugin answers (`pkg::rpm::transaction`).
 async fn probe(
     rec: &HostRecord,
+    fam: Family,
     pins: &[(String, String)],
     ssh: &SshOptions,
 ) -> std::result::Result<Probe, String> {
     let conn = connect(rec, ssh)
         .await
         .map_err(|e| format!("cannot check: {e}"))?;
+    let res = match fam {
+        Family::Deb => deb_probe(&conn, pins).await,
+        Family::Rpm => rpm_probe(&conn, pins).await,
+    };
+    conn.close().await;
+    res
+}
+
+async fn rpm_probe(
+    conn: &Connection,
+    pins: &[(String, String)],
+) -> std::result::Result<Probe, String> {
+    use crate::pkg::rpm::{commands::Target, transaction as tx, Evr};
+    let target = |p: &str, v: &str| -> std::result::Result<Target, String> {
+        let evr: Evr = v.parse().map_err(|e| format!("{p}: {e}"))?;
+        Target::new(p, &evr, None).map_err(|e| e.to_string())
+    };
+    let wanted = pins
+        .iter()
+        .map(|(p, v)| target(p, v))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let steps = super::manager::rpm_steps(conn, &tx::simulate("upgrade", &wanted)).await?;
+    // What a rollback needs back: the version before of every package the transaction changes
+    // or removes (a package it installs is simply removed).
+    let back = steps
+        .iter()
+        .filter_map(|s| Some(target(&s.package, s.from.as_deref()?)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let out = conn
+        .run(&tx::rollback_probe(&back), None)
+        .await
+        .map_err(|e| format!("cannot check: {e}"))?;
+    let (found, can_pin) =
+        tx::parse_rollback_probe(&String::from_utf8_lossy(&out.stdout), &back)
+            .ok_or_else(|| "cannot check: the host's rollback check did not finish".to_string())?;
+    Ok(Probe {
+        offered: back
+            .iter()
+            .zip(found)
+            .filter(|(_, ok)| *ok)
+            .map(|(t, _)| (t.name().to_string(), t.evr().normalized()))
+            .collect(),
+        // dnf keeps a package's install reason through an upgrade and a downgrade by itself.
+        auto: BTreeSet::new(),
+        can_pin,
+        steps,
+    })
+}
+
+async fn deb_probe(
+    conn: &Connection,
+    pins: &[(String, String)],
+) -> std::result::Result<Probe, String> {
     let res = async {
         let out = conn
             .run(&crate::pkg::render(&deb::plan_simulate(pins)), None)
@@ -59,7 +115,6 @@ async fn probe(
         })
     }
     .await;
-    conn.close().await;
     res
 }
 
@@ -130,11 +185,29 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         )));
     }
     let mut targets = Vec::new();
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for p in &items {
-        if !valid_package(&p.package)
-            || p.candidate_version.parse::<Version>().is_err()
-            || p.installed_version.parse::<Version>().is_err()
-        {
+        let fam = match families.get(&p.host) {
+            Some(f) => *f,
+            None => {
+                let f = super::manager::family(inv, &inv.host(&p.host)?)?;
+                families.insert(p.host.clone(), f);
+                f
+            }
+        };
+        let usable = match fam {
+            Family::Deb => {
+                valid_package(&p.package)
+                    && p.candidate_version.parse::<Version>().is_ok()
+                    && p.installed_version.parse::<Version>().is_ok()
+            }
+            Family::Rpm => {
+                crate::pkg::rpm::parse::valid_name(&p.package)
+                    && p.candidate_version.parse::<crate::pkg::rpm::Evr>().is_ok()
+                    && p.installed_version.parse::<crate::pkg::rpm::Evr>().is_ok()
+            }
+        };
+        if !usable {
             return Err(Error::Invalid(format!(
                 "{}: {} has an unusable version; rescan the host",
                 p.host, p.package
@@ -172,9 +245,10 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
             .collect();
         let ssh = ssh.clone();
         let limit = limit.clone();
+        let fam = families.get(h).copied().unwrap_or(Family::Deb);
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let res = probe(&rec, &pins, &ssh).await;
+            let res = probe(&rec, fam, &pins, &ssh).await;
             (rec.spec.name.clone(), pins, res)
         });
     }
@@ -189,6 +263,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                 detail: e,
             },
             Ok(probe) => {
+                let fam = families.get(&host).copied().unwrap_or(Family::Deb);
                 let mut changes: Vec<Change> = probe
                     .steps
                     .iter()
@@ -226,7 +301,8 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     match changes.iter().find(|c| &c.package == p) {
                         Some(c) if c.to_version.as_ref() == Some(v) => {}
                         Some(c) => warnings.push(format!(
-                            "{host}: apt would take {p} to {} rather than {v}",
+                            "{host}: {} would take {p} to {} rather than {v}",
+                            if fam == Family::Rpm { "dnf" } else { "apt" },
                             c.to_version.as_deref().unwrap_or("removal")
                         )),
                         None => warnings.push(format!(
@@ -253,13 +329,14 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                         )
                     })
                     .collect();
+                let sep = if fam == Family::Rpm { "-" } else { "=" };
                 let mut words: Vec<String> = Vec::new();
                 let down: Vec<String> = changes
                     .iter()
                     .filter(|c| c.kind == ChangeKind::Upgrade)
                     .map(|c| {
                         format!(
-                            "{}={}",
+                            "{}{sep}{}",
                             c.package,
                             c.from_version.as_deref().unwrap_or_default()
                         )
@@ -275,7 +352,12 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     .collect();
                 if !purge.is_empty() {
                     words.push(format!(
-                        "purge {} (installed by the upgrade)",
+                        "{} {} (installed by the upgrade)",
+                        if fam == Family::Rpm {
+                            "remove"
+                        } else {
+                            "purge"
+                        },
                         purge.join(" ")
                     ));
                 }
@@ -284,7 +366,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                     .filter(|c| c.kind == ChangeKind::Remove)
                     .map(|c| {
                         format!(
-                            "{}={}",
+                            "{}{sep}{}",
                             c.package,
                             c.from_version.as_deref().unwrap_or_default()
                         )
@@ -303,11 +385,17 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
                         host: host.clone(),
                         kind: RollbackKind::Pin,
                         ok: true,
-                        detail: format!("{exact}, and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
+                        detail: match fam {
+                            Family::Deb => format!("{exact}, and pin it (apt-mark hold + apt preferences) until `deploy unpin`"),
+                            Family::Rpm => format!("{exact}, and pin it (dnf versionlock) until `deploy unpin`"),
+                        },
                     }
                 } else if missing.is_empty() {
                     if req.pin {
-                        warnings.push(format!("{host}: cannot pin (no apt-mark or /etc/apt/preferences.d): its rollback only downgrades"));
+                        warnings.push(match fam {
+                            Family::Deb => format!("{host}: cannot pin (no apt-mark or /etc/apt/preferences.d): its rollback only downgrades"),
+                            Family::Rpm => format!("{host}: cannot pin (no dnf versionlock: install dnf-plugins-core): its rollback only downgrades"),
+                        });
                     }
                     RollbackPath {
                         host: host.clone(),
