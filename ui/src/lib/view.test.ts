@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, cveLinks, deployScopeFor, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, familyText, deployScopeFor, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -9,7 +9,7 @@ function scan(over: Partial<ScanRecord> = {}): ScanRecord {
   return {
     id: 1, started_at: "2026-11-24T11:00:00Z", finished_at: "2026-11-24T11:00:01Z", duration_ms: 100, ok: true,
     error_code: null, error_message: null, packages_transferred: true, bytes_received: 10, os_id: "debian",
-    os_version: "12", os_codename: "bookworm", os_pretty: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0",
+    os_version: "12", os_codename: "bookworm", os_pretty: "Debian GNU/Linux 12 (bookworm)", family: "deb", kernel: "6.1.0",
     arch: "x86_64", hostname: "h", uptime_secs: 10, booted_at: null, reboot_required: false, reboot_packages: [],
     last_update_at: "2026-11-20T10:00:00Z", privilege: "root", warnings: [], ...over,
   };
@@ -297,5 +297,14 @@ describe("deploying an update from Patches", () => {
     expect(filterUpdates(rows, { ...f, bucket: "low" }).map((r) => r.package)).toEqual(["pd-tools"]);
     expect(filterUpdates(rows, { ...f, securityOnly: true }).length).toBe(2);
     expect(filterUpdates(rows, { ...f, overdueOnly: true }).map((r) => r.package)).toEqual(["pd-kernel"]);
+  });
+});
+
+describe("familyText", () => {
+  it("names the package manager of each family, and says when there is none", () => {
+    expect(familyText("deb")).toBe("dpkg / apt (Debian family)");
+    expect(familyText("rpm")).toBe("rpm / dnf (RHEL family)");
+    expect(familyText(null)).toBe("not managed (no dpkg or rpm family)");
+    expect(familyText(undefined)).toBe("–");
   });
 });

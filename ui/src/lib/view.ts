@@ -64,7 +64,7 @@ export function filterHosts(hosts: HostSummary[], f: HostFilter): HostSummary[] 
     if (f.group && !h.groups.includes(f.group)) return false;
     if (f.env && h.environment !== f.env) return false;
     if (!q) return true;
-    const hay = [h.name, h.address, h.last_ok_scan?.os_pretty ?? "", h.last_ok_scan?.kernel ?? "", ...h.groups]
+    const hay = [h.name, h.address, h.last_ok_scan?.os_pretty ?? "", h.last_ok_scan?.family ?? "", h.last_ok_scan?.kernel ?? "", ...h.groups]
       .join(" ")
       .toLowerCase();
     return hay.includes(q);
@@ -463,4 +463,12 @@ export function filterUpdates<T extends PatchLike>(rows: UpdateRow<T>[], f: Upda
     if (!q) return true;
     return [r.package, r.candidate_version, ...r.cves, ...r.hosts.map((h) => h.host)].some((s) => s.toLowerCase().includes(q));
   });
+}
+
+/** The package manager of a host's family, in words (`undefined`: never scanned). */
+export function familyText(f: "deb" | "rpm" | null | undefined): string {
+  if (f === undefined) return "–";
+  if (f === "deb") return "dpkg / apt (Debian family)";
+  if (f === "rpm") return "rpm / dnf (RHEL family)";
+  return "not managed (no dpkg or rpm family)";
 }

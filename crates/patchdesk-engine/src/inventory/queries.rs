@@ -53,6 +53,8 @@ pub struct ScanRecord {
     pub os_version: Option<String>,
     pub os_codename: Option<String>,
     pub os_pretty: Option<String>,
+    /// The host's package-manager family, from `os_id` (`None`: one PatchDesk does not manage).
+    pub family: Option<crate::pkg::Family>,
     pub kernel: Option<String>,
     pub arch: Option<String>,
     pub hostname: Option<String>,
@@ -73,7 +75,11 @@ fn json_list(s: Option<String>) -> Vec<String> {
 }
 
 fn scan_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<ScanRecord> {
+    let os_id: Option<String> = r.get(o + 9)?;
     Ok(ScanRecord {
+        family: os_id
+            .as_deref()
+            .and_then(|id| crate::pkg::Family::from_os_release(id, "")),
         id: r.get(o)?,
         started_at: r.get(o + 1)?,
         finished_at: r.get(o + 2)?,
@@ -83,7 +89,7 @@ fn scan_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<ScanRecord> {
         error_message: r.get(o + 6)?,
         packages_transferred: r.get(o + 7)?,
         bytes_received: r.get(o + 8)?,
-        os_id: r.get(o + 9)?,
+        os_id,
         os_version: r.get(o + 10)?,
         os_codename: r.get(o + 11)?,
         os_pretty: r.get(o + 12)?,

@@ -48,6 +48,7 @@ pub fn render_all(commands: &[Argv]) -> String {
 /// with an rpm one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Family {
     /// dpkg and apt: Debian, Ubuntu and their derivatives.
     Deb,
