@@ -188,7 +188,9 @@ struct NvdCvss {
     published: Option<DateTime<Utc>>,
 }
 
-struct Knowledge {
+/// The stored advisory knowledge, indexed by source package: loaded once per scan, sync or
+/// classification (never once per host).
+pub(crate) struct Knowledge {
     by_package: HashMap<String, Vec<Adv>>,
     nvd: HashMap<String, NvdCvss>,
 }
@@ -203,7 +205,7 @@ struct Decision {
     disclosed: Option<DateTime<Utc>>,
 }
 
-fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
+pub(crate) fn load_knowledge(inv: &Inventory) -> Result<Knowledge> {
     let mut by_package: HashMap<String, Vec<Adv>> = HashMap::new();
     let mut stmt = inv.conn().prepare(
         "SELECT package, advisory_id, cve, release, fixed_version, cvss_vector, cvss_version, cvss_score, vendor_severity, disclosed_at, summary FROM advisories",
@@ -455,15 +457,26 @@ pub fn patches_at(
     filter: &PatchFilter,
     at: DateTime<Utc>,
 ) -> Result<Vec<PatchItem>> {
-    let policy = Policy::load(inv)?;
     let know = load_knowledge(inv)?;
+    patches_of(inv, &know, filter, at, None)
+}
+
+/// [`patches_at`] with the knowledge given, for the hosts (by id) in `only` when given.
+fn patches_of(
+    inv: &Inventory,
+    know: &Knowledge,
+    filter: &PatchFilter,
+    at: DateTime<Utc>,
+    only: Option<&std::collections::HashSet<i64>>,
+) -> Result<Vec<PatchItem>> {
+    let policy = Policy::load(inv)?;
     let mut exposures_stmt = inv.conn().prepare_cached(
         "SELECT cve, package, first_seen_at FROM patch_exposures WHERE host_id = ?1 AND first_seen_at <= ?2",
     )?;
     let mut out = Vec::new();
     for summary in inv.host_summaries_at(at)? {
         let spec = &summary.host.spec;
-        if !filter.admits(spec) {
+        if !filter.admits(spec) || only.is_some_and(|o| !o.contains(&summary.host.id)) {
             continue;
         }
         let Some(scan) = &summary.last_ok_scan else {
@@ -650,6 +663,17 @@ pub fn fixed_exposures_at(
 /// (the first scan that sees the fixed version installed sets `fixed_at`: time-to-patch).
 pub fn update_exposures(inv: &mut Inventory, host: &str, at: DateTime<Utc>) -> Result<()> {
     let know = load_knowledge(inv)?;
+    update_exposures_with(inv, &know, host, at)
+}
+
+/// [`update_exposures`] with the knowledge loaded once by the caller (a scan or a sync of the
+/// whole fleet).
+pub(crate) fn update_exposures_with(
+    inv: &mut Inventory,
+    know: &Knowledge,
+    host: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
     let detail = inv.host_detail(host)?;
     let Some(scan) = &detail.summary.last_ok_scan else {
         return Ok(());
@@ -661,24 +685,26 @@ pub fn update_exposures(inv: &mut Inventory, host: &str, at: DateTime<Utc>) -> R
     );
     let host_id = detail.summary.host.id;
     let tx = inv.conn_mut().transaction()?;
-    for p in &detail.packages {
-        let Ok(installed) = p.version.parse::<Version>() else {
-            continue;
-        };
-        for a in know.applicable(&p.source, (&os.0, &os.1, &os.2)) {
-            let Some(fixed) = a.fixed.as_deref().and_then(|f| f.parse::<Version>().ok()) else {
+    {
+        let mut exposed = tx.prepare_cached(
+            "INSERT OR IGNORE INTO patch_exposures (host_id, cve, package, first_seen_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut fixed_now = tx.prepare_cached(
+            "UPDATE patch_exposures SET fixed_at = ?4 WHERE host_id = ?1 AND cve = ?2 AND package = ?3 AND fixed_at IS NULL",
+        )?;
+        for p in &detail.packages {
+            let Ok(installed) = p.version.parse::<Version>() else {
                 continue;
             };
-            if installed < fixed {
-                tx.execute(
-                    "INSERT OR IGNORE INTO patch_exposures (host_id, cve, package, first_seen_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![host_id, a.cve, p.source, at],
-                )?;
-            } else {
-                tx.execute(
-                    "UPDATE patch_exposures SET fixed_at = ?4 WHERE host_id = ?1 AND cve = ?2 AND package = ?3 AND fixed_at IS NULL",
-                    params![host_id, a.cve, p.source, at],
-                )?;
+            for a in know.applicable(&p.source, (&os.0, &os.1, &os.2)) {
+                let Some(fixed) = a.fixed.as_deref().and_then(|f| f.parse::<Version>().ok()) else {
+                    continue;
+                };
+                if installed < fixed {
+                    exposed.execute(params![host_id, a.cve, p.source, at])?;
+                } else {
+                    fixed_now.execute(params![host_id, a.cve, p.source, at])?;
+                }
             }
         }
     }
@@ -695,8 +721,9 @@ pub fn update_all_exposures(inv: &mut Inventory) -> Result<()> {
         .filter(|h| h.last_ok_scan.is_some())
         .map(|h| h.host.spec.name)
         .collect();
+    let know = load_knowledge(inv)?;
     for n in names {
-        update_exposures(inv, &n, now)?;
+        update_exposures_with(inv, &know, &n, now)?;
     }
     Ok(())
 }
@@ -721,15 +748,43 @@ pub struct Alert {
     pub deadline: Option<DateTime<Utc>>,
 }
 
+/// Where alerts were announced before they had a table of their own (a JSON set in settings).
 const NOTIFIED_KEY: &str = "notified-alerts";
 
-/// The alerts not announced yet (each is returned once; the set announced is stored).
+/// The alerts not announced yet (each is returned once; what was announced is stored).
+///
+/// Incremental: a host is classified again only when its last good scan, its name, the advisory
+/// feeds or the policy changed since its alerts were last computed, or when one of its
+/// deadlines crossed a threshold (24 h before, or the deadline itself) since then. A minute
+/// tick with nothing changed costs two small queries, whatever the fleet's size.
 pub fn new_alerts(inv: &Inventory) -> Result<Vec<Alert>> {
-    let items = patches(inv, &PatchFilter::default())?;
-    let mut seen: std::collections::BTreeSet<String> = inv
-        .setting(NOTIFIED_KEY)?
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default();
+    let now = inv.clock().now();
+    let tx = inv.conn().unchecked_transaction()?;
+    move_notified_setting(inv)?;
+    let inputs = alert_inputs(inv)?;
+    let due: HashMap<i64, (String, Option<i64>)> = inv
+        .conn()
+        .prepare_cached(
+            "SELECT h.id, h.name, st.last_ok_scan_id FROM hosts h
+             LEFT JOIN host_status st ON st.host_id = h.id
+             LEFT JOIN alert_checks c ON c.host_id = h.id
+             WHERE c.host_id IS NULL OR c.scan_id IS NOT st.last_ok_scan_id OR c.host_name <> h.name
+                OR c.inputs <> ?1 OR (c.next_check IS NOT NULL AND c.next_check <= ?2)",
+        )?
+        .query_map(params![inputs, now], |r| {
+            Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: std::collections::HashSet<i64> = due.keys().copied().collect();
+    let know = load_knowledge(inv)?;
+    let items = patches_of(inv, &know, &PatchFilter::default(), now, Some(&ids))?;
+    let mut next_check: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let mut announce = inv.conn().prepare_cached(
+        "INSERT OR IGNORE INTO announced_alerts (kind, host, package, candidate_version) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     let mut out = Vec::new();
     for p in &items {
         let mut kinds = Vec::new();
@@ -741,9 +796,17 @@ pub fn new_alerts(inv: &Inventory) -> Result<Vec<Alert>> {
             Some(s) if s <= 24 * 3600 => kinds.push("due-soon"),
             _ => {}
         }
+        // The next instant this item's alerts can change without any input changing.
+        if let Some(d) = p.deadline {
+            let soon = d.checked_sub_signed(Duration::hours(24));
+            let next = [soon, Some(d)].into_iter().flatten().find(|t| *t > now);
+            if let Some(t) = next {
+                let e = next_check.entry(p.host.as_str()).or_insert(t);
+                *e = (*e).min(t);
+            }
+        }
         for kind in kinds {
-            let key = format!("{kind}|{}|{}|{}", p.host, p.package, p.candidate_version);
-            if seen.insert(key) {
+            if announce.execute(params![kind, p.host, p.package, p.candidate_version])? > 0 {
                 out.push(Alert {
                     kind: kind.to_string(),
                     host: p.host.clone(),
@@ -754,12 +817,63 @@ pub fn new_alerts(inv: &Inventory) -> Result<Vec<Alert>> {
             }
         }
     }
-    if !out.is_empty() {
-        let json = serde_json::to_string(&seen)
-            .map_err(|e| Error::Invalid(format!("the announced alerts cannot be saved ({e})")))?;
-        inv.set_setting(NOTIFIED_KEY, &json)?;
+    let mut checked = inv.conn().prepare_cached(
+        "INSERT INTO alert_checks (host_id, scan_id, host_name, inputs, next_check) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(host_id) DO UPDATE SET scan_id = excluded.scan_id, host_name = excluded.host_name,
+           inputs = excluded.inputs, next_check = excluded.next_check",
+    )?;
+    for (id, (name, scan)) in &due {
+        checked.execute(params![
+            id,
+            scan,
+            name,
+            inputs,
+            next_check.get(name.as_str())
+        ])?;
     }
+    drop((announce, checked));
+    tx.commit()?;
     Ok(out)
+}
+
+/// What every host's alerts depend on besides its own scan: the advisory feeds (each sync
+/// touches its source's row) and the policy, as one digest.
+fn alert_inputs(inv: &Inventory) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let feeds: String = inv.conn().query_row(
+        "SELECT coalesce(group_concat(x, ','), '') FROM (SELECT id || '@' || coalesce(fetched_at, '') || '@' || coalesce(last_ok_at, '') || '@' || advisory_count AS x FROM advisory_sources ORDER BY id)",
+        [],
+        |r| r.get(0),
+    )?;
+    let policy = inv.setting(POLICY_KEY)?.unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(feeds.as_bytes());
+    h.update([0]);
+    h.update(policy.as_bytes());
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// A database from before `announced_alerts`: its JSON set of announced alerts moves into the
+/// table once (nothing announced before is announced again).
+fn move_notified_setting(inv: &Inventory) -> Result<()> {
+    let Some(json) = inv.setting(NOTIFIED_KEY)? else {
+        return Ok(());
+    };
+    let keys: std::collections::BTreeSet<String> = serde_json::from_str(&json).unwrap_or_default();
+    let mut stmt = inv.conn().prepare_cached(
+        "INSERT OR IGNORE INTO announced_alerts (kind, host, package, candidate_version) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for k in &keys {
+        let mut parts = k.splitn(4, '|');
+        if let (Some(kind), Some(host), Some(pkg), Some(ver)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            stmt.execute(params![kind, host, pkg, ver])?;
+        }
+    }
+    inv.conn()
+        .execute("DELETE FROM settings WHERE key = ?1", [NOTIFIED_KEY])?;
+    Ok(())
 }
 
 /// One line for a desktop notification about new alerts, or `None` when there is nothing new.
@@ -877,6 +991,11 @@ mod tests {
     /// A host scanned with pd-hello pending, and an advisory for it stored as an older version of
     /// PatchDesk stored it: disclosed at the end of the calendar (issue #9 item 1).
     fn fleet_with_far_future_advisory(disclosed: &str) -> Inventory {
+        fleet_with_advisory(disclosed).0
+    }
+
+    /// The same fleet, with the clock that moves it.
+    fn fleet_with_advisory(disclosed: &str) -> (Inventory, crate::clock::ManualClock) {
         let (mut inv, clock) = crate::inventory::test_util::inv();
         inv.add_host(&crate::host::HostSpec::new("h1", "192.0.2.1"))
             .unwrap();
@@ -924,7 +1043,61 @@ mod tests {
             ))
             .unwrap();
         update_exposures(&mut inv, "h1", now).unwrap();
-        inv
+        (inv, clock)
+    }
+
+    fn kinds(alerts: &[Alert]) -> Vec<&str> {
+        alerts.iter().map(|a| a.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn alerts_are_announced_once_and_computed_again_only_when_an_input_or_a_deadline_moved() {
+        // CVSS 9.8 disclosed 2026-11-20 09:00: critical, due 2026-11-27 09:00; now 11-24 12:00.
+        let (inv, clock) = fleet_with_advisory("2026-11-20 09:00:00+00:00");
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["critical"]);
+        assert!(new_alerts(&inv).unwrap().is_empty(), "announced once");
+        // The host's next check is when its deadline comes within 24 hours, not every minute.
+        let next: Option<DateTime<Utc>> = inv
+            .conn()
+            .query_row("SELECT next_check FROM alert_checks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, Some(t("2026-11-26T09:00:00Z")));
+        clock.set(t("2026-11-26T08:59:00Z"));
+        assert!(new_alerts(&inv).unwrap().is_empty());
+        clock.set(t("2026-11-26T09:00:30Z"));
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["due-soon"]);
+        clock.set(t("2026-11-27T09:01:00Z"));
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["missed"]);
+        assert!(new_alerts(&inv).unwrap().is_empty());
+
+        // A policy change is an input of every host: a 2-day deadline was missed long ago, but
+        // "missed" was announced already; a candidate of another version is new.
+        let (inv, _clock) = fleet_with_advisory("2026-11-20 09:00:00+00:00");
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["critical"]);
+        let p = Policy {
+            critical_days: 2,
+            high_days: 30,
+            ..Policy::default()
+        };
+        p.save(&inv).unwrap();
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["missed"]);
+    }
+
+    #[test]
+    fn alerts_announced_by_an_older_version_are_not_announced_again() {
+        let (inv, _clock) = fleet_with_advisory("2026-11-20 09:00:00+00:00");
+        inv.set_setting(NOTIFIED_KEY, r#"["critical|h1|pd-hello|1.1-1"]"#)
+            .unwrap();
+        assert!(new_alerts(&inv).unwrap().is_empty());
+        assert_eq!(
+            inv.setting(NOTIFIED_KEY).unwrap(),
+            None,
+            "moved to its table"
+        );
+        let (inv, _clock) = fleet_with_advisory("2026-11-20 09:00:00+00:00");
+        inv.set_setting(NOTIFIED_KEY, r#"["critical|h1|pd-hello|1.0-9"]"#)
+            .unwrap();
+        assert_eq!(kinds(&new_alerts(&inv).unwrap()), ["critical"]);
     }
 
     #[test]

@@ -292,6 +292,8 @@ pub(crate) async fn scan_hosts_with(
     }
 
     let mut results = Vec::with_capacity(total);
+    // The advisory knowledge, loaded at the first host whose packages arrived and shared by all.
+    let mut know: Option<crate::classify::Knowledge> = None;
     while let Some(joined) = set.join_next_with_id().await {
         let raw = match joined {
             Ok((_, Some(raw))) => raw,
@@ -336,8 +338,15 @@ pub(crate) async fn scan_hosts_with(
         let stored = inv
             .record_scan(&raw.host, raw.started, raw.finished, &raw.outcome, pin)
             .and_then(|st| {
-                if st.set_id.is_some() {
-                    crate::classify::update_exposures(inv, &raw.host, raw.finished)?;
+                // An unchanged host keeps the package set its exposures were last computed from
+                // (a feed sync recomputes every host's): only a transferred set is classified.
+                if st.set_id.is_some() && st.packages_transferred {
+                    if know.is_none() {
+                        know = Some(crate::classify::load_knowledge(inv)?);
+                    }
+                    if let Some(k) = &know {
+                        crate::classify::update_exposures_with(inv, k, &raw.host, raw.finished)?;
+                    }
                 }
                 Ok(st)
             });

@@ -30,6 +30,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/007_leases.sql")),
         M::up(include_str!("../../migrations/008_jobs.sql")),
         M::up(include_str!("../../migrations/009_health_checks.sql")),
+        M::up(include_str!("../../migrations/010_alerts.sql")),
     ])
 });
 
@@ -346,7 +347,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 9;
+    const LATEST: i64 = 10;
 
     #[test]
     fn migrations_are_valid() {

@@ -182,23 +182,44 @@ fn current(inv: &Inventory, id: i64) -> Result<Option<Row>> {
             "SELECT operation, who, process, pid, machine, acquired_at, expires_at, token, process_start
              FROM deployment_leases WHERE deployment_id = ?1",
             [id],
-            |r| {
-                Ok(Row {
-                    holder: LeaseHolder {
-                        operation: r.get(0)?,
-                        who: r.get(1)?,
-                        process: r.get(2)?,
-                        pid: r.get(3)?,
-                        machine: r.get(4)?,
-                        acquired_at: r.get(5)?,
-                        expires_at: r.get(6)?,
-                    },
-                    token: r.get(7)?,
-                    process_start: r.get(8)?,
-                })
-            },
+            row_of,
         )
         .optional()?)
+}
+
+/// Who holds each deployment right now (one query for a list; gone holders are left out).
+pub(crate) fn holders(inv: &Inventory) -> Result<HashMap<i64, LeaseHolder>> {
+    let now = inv.clock().now();
+    let here = machine_name();
+    let rows = inv
+        .conn()
+        .prepare_cached(
+            "SELECT operation, who, process, pid, machine, acquired_at, expires_at, token, process_start, deployment_id
+             FROM deployment_leases",
+        )?
+        .query_map([], |r| Ok((r.get::<_, i64>(9)?, row_of(r)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, r)| !gone(r, &here, now))
+        .map(|(id, r)| (id, r.holder))
+        .collect())
+}
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        holder: LeaseHolder {
+            operation: r.get(0)?,
+            who: r.get(1)?,
+            process: r.get(2)?,
+            pid: r.get(3)?,
+            machine: r.get(4)?,
+            acquired_at: r.get(5)?,
+            expires_at: r.get(6)?,
+        },
+        token: r.get(7)?,
+        process_start: r.get(8)?,
+    })
 }
 
 /// Who holds a deployment right now (a lease whose holder is gone is not shown).

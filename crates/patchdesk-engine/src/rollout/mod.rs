@@ -26,6 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_util::sync::CancellationToken;
 
@@ -328,79 +329,172 @@ fn load_status(
     as_of_now: bool,
     with_changes: bool,
 ) -> Result<DeploymentStatus> {
+    load_statuses(inv, Some(id), as_of_now, with_changes)?
+        .pop()
+        .ok_or(DeployError::UnknownDeployment(id).into())
+}
+
+/// The stored row of a deployment, as [`load_statuses`] reads it.
+type DeploymentRow = (
+    String,
+    String,
+    DeploymentState,
+    Mode,
+    i64,
+    String,
+    String,
+    bool,
+);
+
+/// One deployment (`only`) or all of them, newest first: a fixed number of queries whatever the
+/// number of deployments, stages and hosts (a list never asks per deployment or per host).
+fn load_statuses(
+    inv: &Inventory,
+    only: Option<i64>,
+    as_of_now: bool,
+    with_changes: bool,
+) -> Result<Vec<DeploymentStatus>> {
     let now = inv.clock().now();
-    let row = inv
+    let rows: Vec<(i64, DeploymentRow, bool)> = inv
         .conn()
-        .query_row(
-            "SELECT name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go FROM deployments WHERE id = ?1",
-            [id],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, DeploymentState>(2)?, r.get::<_, Mode>(3)?, r.get::<_, i64>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, bool>(7)?)),
-        )
-        .optional()?
-        .ok_or(DeployError::UnknownDeployment(id))?;
-    let mut stmt = inv.conn().prepare("SELECT idx, name, state, soak_until, decision, reasons, decided_by, override_reason, decided_at, decision_reason FROM deployment_stages WHERE deployment_id = ?1 ORDER BY idx")?;
-    let mut stages = stmt
-        .query_map([id], |r| {
-            let soak_until: Option<DateTime<Utc>> = r.get(3)?;
-            let reasons = reasons_of(r.get::<_, Option<String>>(5)?.as_deref());
-            Ok(StageStatus {
-                idx: r.get(0)?,
-                name: r.get(1)?,
-                state: r.get(2)?,
-                soak_until,
-                soak_seconds_left: soak_until.map(|u| (u - now).num_seconds().max(0)),
-                verdict: None,
-                decision: r.get(4)?,
-                decided_by: r.get(6)?,
-                decided_at: r.get(8)?,
-                decision_reason: r.get(9)?,
-                override_reason: r.get(7)?,
-                reasons,
-                hosts: Vec::new(),
-                window_opens_at: None,
-            })
+        .prepare_cached(
+            "SELECT id, name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go, transaction_planned
+             FROM deployments WHERE ?1 IS NULL OR id = ?1 ORDER BY id DESC",
+        )?
+        .query_map([only], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                (
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, DeploymentState>(3)?,
+                    r.get::<_, Mode>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, bool>(8)?,
+                ),
+                r.get::<_, bool>(9)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stages_of: HashMap<i64, Vec<StageStatus>> = HashMap::new();
+    let mut stmt = inv.conn().prepare_cached("SELECT deployment_id, idx, name, state, soak_until, decision, reasons, decided_by, override_reason, decided_at, decision_reason FROM deployment_stages WHERE ?1 IS NULL OR deployment_id = ?1 ORDER BY deployment_id, idx")?;
+    let stage_rows = stmt
+        .query_map([only], |r| {
+            let soak_until: Option<DateTime<Utc>> = r.get(4)?;
+            let reasons = reasons_of(r.get::<_, Option<String>>(6)?.as_deref());
+            Ok((
+                r.get::<_, i64>(0)?,
+                StageStatus {
+                    idx: r.get(1)?,
+                    name: r.get(2)?,
+                    state: r.get(3)?,
+                    soak_until,
+                    soak_seconds_left: soak_until.map(|u| (u - now).num_seconds().max(0)),
+                    verdict: None,
+                    decision: r.get(5)?,
+                    decided_by: r.get(7)?,
+                    decided_at: r.get(9)?,
+                    decision_reason: r.get(10)?,
+                    override_reason: r.get(8)?,
+                    reasons,
+                    hosts: Vec::new(),
+                    window_opens_at: None,
+                },
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut hs = inv.conn().prepare(
-        "SELECT h.name, d.state, d.error, d.pinned, d.note, d.excluded_reason, h.id, d.checks FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.stage_idx = ?2 ORDER BY h.name",
-    )?;
-    let planned = transaction_planned(inv, id)?;
-    for s in &mut stages {
-        let rows = hs
-            .query_map(params![id, s.idx], |r| {
-                Ok((
-                    HostStatus {
-                        host: r.get(0)?,
-                        state: r.get(1)?,
-                        error: r.get(2)?,
-                        pinned: r.get(3)?,
-                        note: r.get(4)?,
-                        excluded: r.get(5)?,
-                        changes: Vec::new(),
-                        checks: r
-                            .get::<_, Option<String>>(7)?
-                            .and_then(|j| serde_json::from_str(&j).ok())
-                            .unwrap_or_default(),
-                    },
-                    r.get::<_, i64>(6)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (mut h, host_id) in rows {
-            if with_changes {
-                h.changes = changes_by_id(inv, id, host_id, &h.host, planned)?;
-            }
-            s.hosts.push(h);
-        }
-        if as_of_now && s.state == StageState::Soaking && s.soak_until.is_some_and(|u| u <= now) {
-            // The soak is over: the stage waits at its gate (the end-of-soak check runs when the
-            // gate is decided, or by itself in auto mode).
-            s.state = StageState::Gate;
-        }
-        if s.state == StageState::Gate || s.decision.is_some() {
-            s.verdict = Some(verdict(&s.reasons));
-        }
+    for (id, st) in stage_rows {
+        stages_of.entry(id).or_default().push(st);
     }
+    let planned_of: HashMap<i64, bool> = rows.iter().map(|(id, _, p)| (*id, *p)).collect();
+    let mut hs = inv.conn().prepare_cached(
+        "SELECT h.name, d.state, d.error, d.pinned, d.note, d.excluded_reason, h.id, d.checks, d.deployment_id, d.stage_idx
+         FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id
+         WHERE ?1 IS NULL OR d.deployment_id = ?1 ORDER BY h.name",
+    )?;
+    let host_rows = hs
+        .query_map([only], |r| {
+            Ok((
+                HostStatus {
+                    host: r.get(0)?,
+                    state: r.get(1)?,
+                    error: r.get(2)?,
+                    pinned: r.get(3)?,
+                    note: r.get(4)?,
+                    excluded: r.get(5)?,
+                    changes: Vec::new(),
+                    checks: r
+                        .get::<_, Option<String>>(7)?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default(),
+                },
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(8)?,
+                r.get::<_, i64>(9)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (mut h, host_id, id, idx) in host_rows {
+        let Some(s) = stages_of
+            .get_mut(&id)
+            .and_then(|v| v.iter_mut().find(|s| s.idx == idx))
+        else {
+            continue;
+        };
+        if with_changes {
+            h.changes = changes_by_id(
+                inv,
+                id,
+                host_id,
+                &h.host,
+                planned_of.get(&id).copied().unwrap_or(false),
+            )?;
+        }
+        s.hosts.push(h);
+    }
+    let mut holders = lease::holders(inv)?;
+    // Host records for the maintenance-window check, read once when some deployment needs them.
+    let mut records: Option<HashMap<String, HostRecord>> = None;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, row, _) in rows {
+        let mut stages = stages_of.remove(&id).unwrap_or_default();
+        for s in &mut stages {
+            if as_of_now && s.state == StageState::Soaking && s.soak_until.is_some_and(|u| u <= now)
+            {
+                // The soak is over: the stage waits at its gate (the end-of-soak check runs when
+                // the gate is decided, or by itself in auto mode).
+                s.state = StageState::Gate;
+            }
+            if s.state == StageState::Gate || s.decision.is_some() {
+                s.verdict = Some(verdict(&s.reasons));
+            }
+        }
+        out.push(assemble_status(
+            inv,
+            id,
+            row,
+            stages,
+            holders.remove(&id),
+            &mut records,
+            as_of_now,
+        )?);
+    }
+    Ok(out)
+}
+
+/// A deployment's status from its stored rows: what it waits for, as of now.
+fn assemble_status(
+    inv: &Inventory,
+    id: i64,
+    row: DeploymentRow,
+    mut stages: Vec<StageStatus>,
+    held_by: Option<lease::LeaseHolder>,
+    records: &mut Option<HashMap<String, HostRecord>>,
+    as_of_now: bool,
+) -> Result<DeploymentStatus> {
+    let now = inv.clock().now();
     let (name, scope, state, mode, current_stage, warnings, overrides, rollback_on_no_go) = row;
     let active = state.is_active();
     let mut window_wait = None;
@@ -408,11 +502,24 @@ fn load_status(
         .get_mut(current_stage as usize)
         .filter(|s| active && s.state == StageState::Pending)
     {
+        if records.is_none() {
+            *records = Some(
+                inv.hosts()?
+                    .into_iter()
+                    .map(|h| (h.spec.name.clone(), h))
+                    .collect(),
+            );
+        }
         let hosts: Vec<HostRecord> = s
             .hosts
             .iter()
             .filter(|h| h.excluded.is_none())
-            .map(|h| inv.host(&h.host))
+            .map(|h| {
+                records
+                    .as_ref()
+                    .and_then(|r| r.get(&h.host).cloned())
+                    .ok_or_else(|| Error::UnknownHost(h.host.clone()))
+            })
             .collect::<Result<_>>()?;
         if let Some((group, spec, opens)) = window::closed_window(inv, &hosts)? {
             s.window_opens_at = opens;
@@ -510,20 +617,13 @@ fn load_status(
         overrides: serde_json::from_str(&overrides).unwrap_or_default(),
         waiting_for,
         rollback_on_no_go,
-        held_by: lease::holder(inv, id)?,
+        held_by,
     })
 }
 
 /// All deployments, newest first, as of now (without each host's transaction: see [`status`]).
 pub fn list(inv: &Inventory) -> Result<Vec<DeploymentStatus>> {
-    let ids: Vec<i64> = inv
-        .conn()
-        .prepare("SELECT id FROM deployments ORDER BY id DESC")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    ids.into_iter()
-        .map(|id| load_status(inv, id, true, false))
-        .collect()
+    load_statuses(inv, None, true, false)
 }
 
 /// One host of a stage, as stored.
