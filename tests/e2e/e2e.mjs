@@ -356,6 +356,47 @@ try {
     await shot("13-dashboard-compliance");
   });
 
+  await step("a held update: pending, counted, marked held, with why", async () => {
+    const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
+    fleetExec("pd-05", "apt-mark", "hold", "pd-daemon");
+    try {
+      await click("#nav-hosts");
+      await waitFor("pd-05 row", () => find('button.host-row[data-host="pd-05"]'));
+      await click('button.host-row[data-host="pd-05"]');
+      await waitFor("host detail", async () => (await text("#host-title")).startsWith("pd-05"));
+      await click("#host-scan");
+      const row = await waitFor("held row", async () => {
+        const r = await exec(`const e = document.querySelector('#pending-table tr[data-package="pd-daemon"]'); return e && e.classList.contains('held-row') ? e.innerText : ''`);
+        return r;
+      }, 30000);
+      check("the host's held update is pending, marked held", row.includes("1.1-1") && row.includes("held"), row);
+      const why = await text("#host-held-why");
+      check("the host detail says why it is not installed", why.includes("apt-mark hold"), why);
+      const crit = await text('#pending-table tr[data-package="pd-hello"]');
+      check("host detail: pending updates with their bucket and CVEs", crit.includes("critical") && crit.includes("CVE-2026-1001"), crit);
+      await shot("12b-host-held-update");
+      await click("#patch-host");
+      const pre = await waitFor("wizard pre-filled for the host", async () => {
+        const v = await exec(`const s = document.querySelector('#deploy-scope'); const c = [...document.querySelectorAll('#deploy-packages input:checked')].map(e => e.value); return s ? [s.value, c] : null`);
+        return v && v[1].length ? v : null;
+      });
+      check("'Patch this host' opens the wizard on the host with its updates", pre[0] === "pd-05" && pre[1].includes("pd-hello") && pre[1].includes("pd-daemon"), JSON.stringify(pre));
+      await exec(`const s = document.querySelector('#deploy-scope'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+      await click("#nav-patches");
+      const daemon = await waitFor("held in patches", () => text('#updates .update-row[data-package="pd-daemon"]'));
+      check("Patches counts the update held on one host", daemon.includes("held on 1"), daemon);
+      const h1 = await text("h1");
+      check("Patches says how many are held", h1.includes("1 held"), h1);
+    } finally {
+      fleetExec("pd-05", "apt-mark", "unhold", "pd-daemon");
+    }
+    await click("#nav-hosts");
+    await click('button.host-row[data-host="pd-05"]');
+    await waitFor("host detail", async () => (await text("#host-title")).startsWith("pd-05"));
+    await click("#host-scan");
+    await waitFor("released", async () => (await exec(`return document.querySelectorAll('#pending-table tr.held-row').length`)) === 0 && (await exec(`return !!document.querySelector('#pending-table tr[data-package="pd-daemon"]')`)), 30000);
+  });
+
   await step("deployment wizard: plan, rollback review, gates, summary, rollback", async () => {
     const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
     await click("#nav-deploy");

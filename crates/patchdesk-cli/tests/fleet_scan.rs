@@ -257,8 +257,21 @@ fn unchanged_rescan_transfers_no_package_list() {
 
     // A change made by hand on the host (a hold) is seen by the next scan.
     fleet.exec(host, &["apt-mark", "hold", "pd-hello"]);
+    // apt itself keeps the held update back: not in its simulation, shown as kept back.
+    let sim = fleet.exec(
+        host,
+        &[
+            "sh",
+            "-c",
+            "apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>/dev/null",
+        ],
+    );
     let (third, _) = scan_json(&cli, &["scan", host, "--json"]);
     fleet.exec(host, &["apt-mark", "unhold", "pd-hello"]);
+    assert!(
+        !sim.contains("Inst pd-hello") && sim.contains("kept back"),
+        "apt holds pd-hello back: {sim}"
+    );
     assert_eq!(
         result_of(&third, host)["packages_transferred"],
         true,
@@ -277,6 +290,43 @@ fn unchanged_rescan_transfers_no_package_list() {
         Some('h'),
         "held: {hello}"
     );
+    // ...and its update is still pending, marked held, with its security origin (issue #14:
+    // before, a held update was in neither the pending nor the security counts).
+    let pending = d["host"]["pending"].as_array().unwrap();
+    let held: Vec<&Value> = pending.iter().filter(|u| u["held"] == true).collect();
+    assert_eq!(held.len(), 1, "{pending:?}");
+    assert_eq!(
+        (
+            &held[0]["name"],
+            &held[0]["candidate_version"],
+            &held[0]["security"]
+        ),
+        (
+            &Value::from("pd-hello"),
+            &Value::from("1.1-1"),
+            &Value::from(true)
+        ),
+        "{pending:?}"
+    );
+    let apt_pending = apt_truth(&fleet, host).len();
+    assert_eq!(
+        pending.len(),
+        apt_pending,
+        "every update apt knows of is pending, the held one included"
+    );
+    let list = cli.json(&["host", "list", "--json"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == host)
+        .unwrap();
+    assert_eq!(
+        row["pending_count"].as_u64(),
+        Some(apt_pending as u64),
+        "{row}"
+    );
+    assert!(row["security_count"].as_u64().unwrap() >= 1, "{row}");
 }
 
 #[test]

@@ -164,6 +164,9 @@ pub struct PatchItem {
     /// Seconds until the deadline (negative: overdue).
     pub seconds_left: Option<i64>,
     pub overdue: bool,
+    /// Held on the host (`apt-mark hold`): apt will not install it until the hold is released.
+    /// Pending all the same: counted, classified, and overdue when its deadline passes.
+    pub held: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -555,6 +558,7 @@ fn patches_of(
                 deadline,
                 seconds_left,
                 overdue: seconds_left.is_some_and(|s| s < 0),
+                held: u.held,
             });
         }
     }
@@ -1019,6 +1023,7 @@ mod tests {
                 candidate_version: "1.1-1".into(),
                 origin: "bookworm-security".into(),
                 security: true,
+                held: false,
             }]),
             ..Default::default()
         };

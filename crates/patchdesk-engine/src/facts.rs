@@ -88,6 +88,10 @@ pub struct PendingUpdate {
     pub origin: String,
     /// True when one of the suites is a security suite.
     pub security: bool,
+    /// Held on the host (`apt-mark hold`, a dpkg selection): apt will not install it until the
+    /// hold is released. Still pending: counted, classified, never silently fine.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// Everything one scan learned about a host.
@@ -175,6 +179,7 @@ const SECTIONS: &[(&str, usize)] = &[
     ("unchanged", 8),
     ("packages", MAX_PACKAGES),
     ("pending", MAX_PACKAGES),
+    ("held", MAX_PACKAGES),
     ("end", 8),
 ];
 
@@ -511,9 +516,31 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
         }
         f.packages = Some(pkgs);
         w.extend(warn);
-        let (pending, warn) = apt_simulate(s.get("pending")?);
-        f.pending = Some(pending);
+        let (mut pending, warn) = apt_simulate(s.get("pending")?);
         w.extend(warn);
+        // What a hold keeps back: in the simulation that ignores holds, of a package whose
+        // dpkg selection is `hold`, and not pending anyway.
+        if let Ok(lines) = s.get("held") {
+            let holds: std::collections::HashSet<&str> = f
+                .packages
+                .iter()
+                .flatten()
+                .filter(|p| p.status.starts_with('h'))
+                .map(|p| p.name.as_str())
+                .collect();
+            let (all, warn) = apt_simulate(lines);
+            w.extend(warn);
+            for mut u in all {
+                if holds.contains(u.name.as_str())
+                    && !pending.iter().any(|p| p.name == u.name && p.arch == u.arch)
+                {
+                    u.held = true;
+                    pending.push(u);
+                }
+            }
+            pending.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+        }
+        f.pending = Some(pending);
     }
     f.warnings = w.finish();
     Ok(f)
@@ -584,6 +611,8 @@ fn rpm_facts(text: &str, f: &mut HostFacts, w: &mut Warnings) -> Result<(), Fact
                 candidate_version: u.evr.normalized(),
                 origin: u.repo,
                 security,
+                // A versionlocked package is not offered by `dnf check-update`: not seen yet.
+                held: false,
             }
         })
         .collect();
@@ -871,6 +900,7 @@ fn parse_inst(rest: &str) -> Option<PendingUpdate> {
         candidate_version: candidate.to_string(),
         origin: suites.join(","),
         security,
+        held: false,
     })
 }
 
@@ -1098,6 +1128,52 @@ mod tests {
         );
         let ok = with_section("pending", "Inst pd-hello [1.0-1] (1.1-1 PatchDesk Security:bookworm-security [all])\n@@PD pending-exit 0");
         assert_eq!(parse_scan(&ok).unwrap().pending.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn held_updates_are_pending_and_marked_held() {
+        // pd-hello held on the host: the normal simulation keeps it back, the one ignoring holds
+        // shows it (and pd-tools, pending anyway, and pd-agent, not held: kept back for another
+        // reason, not a hold).
+        let text = SAMPLE
+            .replace(
+                "pd-hello\t1.0-1\tall\tpd-hello\t1.0-1\tii ",
+                "pd-hello\t1.0-1\tall\tpd-hello\t1.0-1\thi ",
+            )
+            .replace(
+                "Inst pd-hello [1.0-1] (1.1-1 PatchDesk-Security:bookworm-security [all])\n",
+                "",
+            )
+            .replace(
+                "Inst pd-agent [2.0~rc1-1] (2.0-1 PatchDesk:bookworm [all])\n",
+                "",
+            )
+            .replace(
+                "@@PD end",
+                "@@PD held\nInst pd-hello [1.0-1] (1.1-1 PatchDesk-Security:bookworm-security [all])\nInst pd-tools [2.0-1] (2.1-1 PatchDesk:bookworm [all])\nInst pd-agent [2.0~rc1-1] (2.0-1 PatchDesk:bookworm [all])\n@@PD end",
+            );
+        let f = parse_scan(&text).unwrap();
+        let pending = f.pending.unwrap();
+        let held: Vec<_> = pending.iter().filter(|u| u.held).collect();
+        assert_eq!(held.len(), 1, "{pending:?}");
+        assert_eq!(
+            (
+                held[0].name.as_str(),
+                held[0].candidate_version.as_str(),
+                held[0].security
+            ),
+            ("pd-hello", "1.1-1", true)
+        );
+        assert!(pending.iter().any(|u| u.name == "pd-tools" && !u.held));
+        assert!(!pending.iter().any(|u| u.name == "pd-agent"));
+        assert_eq!(pending.len(), 5);
+        // Without the held section nothing is marked held.
+        assert!(parse_scan(SAMPLE)
+            .unwrap()
+            .pending
+            .unwrap()
+            .iter()
+            .all(|u| !u.held));
     }
 
     proptest! {

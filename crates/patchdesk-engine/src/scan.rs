@@ -40,7 +40,9 @@ if [ "$(id -u)" = 0 ]; then echo root; elif command -v sudo >/dev/null 2>&1 && s
 "#;
 
 /// The Debian family's part of the scan script: reboot flag, last dpkg change, the state
-/// fingerprint, then (unless unchanged) `dpkg-query` and apt's dist-upgrade simulation.
+/// fingerprint, then (unless unchanged) `dpkg-query` and apt's dist-upgrade simulation. When a
+/// package is held (`apt-mark hold`), the simulation runs again ignoring holds (`@@PD held`):
+/// what apt holds back is pending too, marked held.
 const SCAN_DEB: &str = r#"echo '@@PD reboot'
 if [ -f /run/reboot-required ] || [ -f /var/run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; else echo no; fi
 echo '@@PD last-update'
@@ -57,6 +59,10 @@ dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${source:Package}\t${
 rc=$?; echo; echo "@@PD packages-exit $rc"
 echo '@@PD pending'
 { apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null; rc=$?; echo; echo "@@PD pending-exit $rc"; } | grep -E '^(Inst |@@PD pending-exit )'
+if dpkg-query -W -f='${db:Status-Abbrev}\n' 2>/dev/null | grep -q '^h'; then
+echo '@@PD held'
+apt-get -s -o Debug::NoLocking=1 -o APT::Ignore-Hold=true -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>/dev/null | grep -E '^Inst '
+fi
 fi
 "#;
 

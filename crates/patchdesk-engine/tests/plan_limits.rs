@@ -52,6 +52,7 @@ fn fleet(n: usize, port: u16) -> Inventory {
                 candidate_version: "1.1-1".into(),
                 origin: "bookworm-security".into(),
                 security: true,
+                held: false,
             }]),
             ..Default::default()
         };

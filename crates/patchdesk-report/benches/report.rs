@@ -100,6 +100,7 @@ fn main() {
                 candidate_version: "1.1-1".into(),
                 origin: "bookworm-security".into(),
                 security: p % 2 == 0,
+                held: false,
             })
             .collect();
         let facts = HostFacts {

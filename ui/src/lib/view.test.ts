@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, cveLinks, familyText, deployScopeFor, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, familyText, deployScopeFor, dpkgStatusText, whenText, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -214,7 +214,7 @@ describe("updates and what needs you now", () => {
   it("groups per-host patches into one row per update, most urgent first", () => {
     const rows = groupUpdates([
       patch("a", "pd-hello", { seconds_left: 7200 }),
-      patch("b", "pd-hello", { seconds_left: 3600 }),
+      patch("b", "pd-hello", { seconds_left: 3600, held: true }),
       patch("a", "pd-tools", { bucket: "low", seconds_left: null, security: false, cves: [], max_cvss: null }),
       patch("a", "pd-kernel", { bucket: "moderate", seconds_left: -10, overdue: true, cves: [{ cve: "CVE-2026-2" }] }),
       patch("c", "pd-kernel", { bucket: "high", seconds_left: 99, cves: [{ cve: "CVE-2026-2" }, { cve: "CVE-2026-3" }] }),
@@ -222,6 +222,8 @@ describe("updates and what needs you now", () => {
     expect(rows.map((r) => r.package)).toEqual(["pd-hello", "pd-kernel", "pd-tools"]);
     expect(rows[0].hosts.map((h) => h.host)).toEqual(["a", "b"]);
     expect(rows[0].seconds_left).toBe(3600);
+    expect(rows[0].held).toBe(1);
+    expect(filterUpdates(rows, { query: "", bucket: "", securityOnly: false, overdueOnly: false, heldOnly: true }).map((r) => r.package)).toEqual(["pd-hello"]);
     expect(rows[1]).toMatchObject({ bucket: "high", overdue: 1, seconds_left: -10, cves: ["CVE-2026-2", "CVE-2026-3"] });
     expect(rows[2].seconds_left).toBeNull();
   });
@@ -306,5 +308,20 @@ describe("familyText", () => {
     expect(familyText("rpm")).toBe("rpm / dnf (RHEL family)");
     expect(familyText(null)).toBe("not managed (no dpkg or rpm family)");
     expect(familyText(undefined)).toBe("–");
+  });
+});
+
+describe("host detail words", () => {
+  it("says dpkg statuses in words", () => {
+    expect(dpkgStatusText("ii")).toBe("installed");
+    expect(dpkgStatusText("hi ")).toBe("installed, held");
+    expect(dpkgStatusText("rc")).toBe("removed, config files left");
+    expect(dpkgStatusText("iU")).toBe("unpacked, not configured");
+    expect(dpkgStatusText("iiR")).toBe("installed, needs reinstall");
+    expect(dpkgStatusText("<b>")).toBe("<b>");
+  });
+  it("shows absolute and relative time", () => {
+    expect(whenText("2026-11-24T11:00:00Z", now)).toContain("1 h ago");
+    expect(whenText(null, now)).toBe("never");
   });
 });

@@ -280,6 +280,8 @@ export interface UpdateRow<T extends PatchLike = PatchLike> {
   /** The nearest deadline's seconds left over its hosts (negative: overdue), as the engine said. */
   seconds_left: number | null;
   overdue: number;
+  /** Hosts where the update is held (apt-mark hold): pending, not installable until released. */
+  held: number;
   security: boolean;
   cves: string[];
   max_cvss: number | null;
@@ -293,6 +295,7 @@ export interface PatchLike {
   bucket: string;
   seconds_left: number | null;
   overdue: boolean;
+  held?: boolean;
   security: boolean;
   cves: { cve: string }[];
   max_cvss: number | null;
@@ -309,13 +312,14 @@ export function groupUpdates<T extends PatchLike>(items: T[]): UpdateRow<T>[] {
     let r = rows.get(key);
     if (!r) {
       r = { key, package: p.package, candidate_version: p.candidate_version, bucket: p.bucket as BucketName, seconds_left: null,
-        overdue: 0, security: false, cves: [], max_cvss: null, hosts: [] };
+        overdue: 0, held: 0, security: false, cves: [], max_cvss: null, hosts: [] };
       rows.set(key, r);
     }
     r.hosts.push(p);
     if ((BUCKET_RANK[p.bucket] ?? 9) < (BUCKET_RANK[r.bucket] ?? 9)) r.bucket = p.bucket as BucketName;
     if (p.seconds_left !== null && (r.seconds_left === null || p.seconds_left < r.seconds_left)) r.seconds_left = p.seconds_left;
     if (p.overdue) r.overdue += 1;
+    if (p.held) r.held += 1;
     r.security ||= p.security;
     for (const c of p.cves) if (!r.cves.includes(c.cve)) r.cves.push(c.cve);
     if (p.max_cvss !== null && (r.max_cvss === null || p.max_cvss > r.max_cvss)) r.max_cvss = p.max_cvss;
@@ -451,7 +455,10 @@ export function deployScopeFor(affected: string[], hosts: { name: string; groups
   return best ? { scope: best.scope, covered: best.covered } : null;
 }
 
-export interface UpdateFilter { query: string; bucket: string; securityOnly: boolean; overdueOnly: boolean }
+export interface UpdateFilter { query: string; bucket: string; securityOnly: boolean; overdueOnly: boolean; heldOnly?: boolean }
+
+/** Why a held update is not installed, for people. */
+export const HELD_WHY = "held on the host (apt-mark hold): apt keeps it back until someone releases the hold there";
 
 /** Search (package, version, CVE, host) and filters over update rows. */
 export function filterUpdates<T extends PatchLike>(rows: UpdateRow<T>[], f: UpdateFilter): UpdateRow<T>[] {
@@ -460,6 +467,7 @@ export function filterUpdates<T extends PatchLike>(rows: UpdateRow<T>[], f: Upda
     if (f.bucket && r.bucket !== f.bucket) return false;
     if (f.securityOnly && !r.security) return false;
     if (f.overdueOnly && r.overdue === 0) return false;
+    if (f.heldOnly && r.held === 0) return false;
     if (!q) return true;
     return [r.package, r.candidate_version, ...r.cves, ...r.hosts.map((h) => h.host)].some((s) => s.toLowerCase().includes(q));
   });
@@ -471,4 +479,29 @@ export function familyText(f: "deb" | "rpm" | null | undefined): string {
   if (f === "deb") return "dpkg / apt (Debian family)";
   if (f === "rpm") return "rpm / dnf (RHEL family)";
   return "not managed (no dpkg or rpm family)";
+}
+
+/** dpkg's two-letter status (`${db:Status-Abbrev}`) in words: `ii` → "installed", `hi` →
+ *  "installed, held", `rc` → "removed, config files left", `iU` → "unpacked, not configured". */
+export function dpkgStatusText(code: string): string {
+  const c = code.trim();
+  if (!/^[a-zA-Z]{2,3}$/.test(c)) return c || "unknown";
+  const want: Record<string, string> = { u: "", i: "", h: "held", r: "marked for removal", p: "marked for purge" };
+  const state: Record<string, string> = {
+    n: "not installed", i: "installed", c: "removed, config files left", U: "unpacked, not configured",
+    F: "half-configured", H: "half-installed", W: "awaiting triggers", t: "triggers pending",
+  };
+  const words = [state[c[1]] ?? `state ${c[1]}`];
+  const w = want[c[0]];
+  if (w && c[1] !== "c" && c[1] !== "n") words.push(w);
+  if (c[2] && c[2] !== " ") words.push(c[2] === "R" ? "needs reinstall" : `error ${c[2]}`);
+  return words.join(", ");
+}
+
+/** An instant as the person's local date and time, beside how long ago. */
+export function whenText(iso: string | null | undefined, now: Date): string {
+  if (!iso) return "never";
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return "unknown";
+  return `${t.toLocaleString()} (${ago(iso, now)})`;
 }

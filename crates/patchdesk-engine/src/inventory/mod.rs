@@ -31,6 +31,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/008_jobs.sql")),
         M::up(include_str!("../../migrations/009_health_checks.sql")),
         M::up(include_str!("../../migrations/010_alerts.sql")),
+        M::up(include_str!("../../migrations/011_held_updates.sql")),
     ])
 });
 
@@ -347,7 +348,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 10;
+    const LATEST: i64 = 11;
 
     #[test]
     fn migrations_are_valid() {

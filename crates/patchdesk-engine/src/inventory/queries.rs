@@ -220,7 +220,7 @@ impl Inventory {
     /// the binary name when dpkg did not report one). Cheap: no full package list is read.
     pub fn pending_of_scan(&self, scan_id: i64) -> Result<Vec<(PendingUpdate, String)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT u.name, u.arch, u.installed_version, u.candidate_version, u.origin, u.security,
+            "SELECT u.name, u.arch, u.installed_version, u.candidate_version, u.origin, u.security, u.held,
                     coalesce((SELECT p.source FROM packages p WHERE p.set_id = u.set_id AND p.name = u.name ORDER BY p.arch LIMIT 1), u.name)
              FROM scans s JOIN pending_updates u ON u.set_id = s.set_id
              WHERE s.id = ?1 ORDER BY u.name, u.arch",
@@ -235,8 +235,9 @@ impl Inventory {
                         candidate_version: r.get(3)?,
                         origin: r.get(4)?,
                         security: r.get(5)?,
+                        held: r.get(6)?,
                     },
-                    r.get(6)?,
+                    r.get(7)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -291,7 +292,7 @@ impl Inventory {
 
     fn pending_of_set(&self, set_id: i64) -> Result<Vec<PendingUpdate>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT name, arch, installed_version, candidate_version, origin, security FROM pending_updates WHERE set_id = ?1 ORDER BY name, arch",
+            "SELECT name, arch, installed_version, candidate_version, origin, security, held FROM pending_updates WHERE set_id = ?1 ORDER BY name, arch",
         )?;
         let v = stmt
             .query_map([set_id], |r| {
@@ -302,6 +303,7 @@ impl Inventory {
                     candidate_version: r.get(3)?,
                     origin: r.get(4)?,
                     security: r.get(5)?,
+                    held: r.get(6)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -124,8 +124,8 @@ impl Inventory {
                                 ])?;
                             }
                             let mut ins = tx.prepare_cached(
-                                "INSERT INTO pending_updates (set_id, name, arch, installed_version, candidate_version, origin, security)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                "INSERT INTO pending_updates (set_id, name, arch, installed_version, candidate_version, origin, security, held)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                             )?;
                             for u in pending {
                                 ins.execute(params![
@@ -135,7 +135,8 @@ impl Inventory {
                                     u.installed_version,
                                     u.candidate_version,
                                     u.origin,
-                                    u.security
+                                    u.security,
+                                    u.held
                                 ])?;
                             }
                         }

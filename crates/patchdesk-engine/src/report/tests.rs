@@ -49,6 +49,7 @@ fn scan(inv: &mut Inventory, host: &str, at: DateTime<Utc>, version: &str) {
             candidate_version: "1.1-1".into(),
             origin: "bookworm-security".into(),
             security: true,
+            held: false,
         }]
     };
     let facts = HostFacts {

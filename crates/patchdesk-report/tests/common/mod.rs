@@ -96,6 +96,7 @@ pub fn scan(db: &mut Db, host: &str, packages: &[(String, String, Option<String>
                         candidate_version: c.clone(),
                         origin: "bookworm-security".into(),
                         security: true,
+                        held: false,
                     })
                 })
                 .collect(),

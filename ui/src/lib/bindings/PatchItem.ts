@@ -13,4 +13,9 @@ reason: string, deadline: string | null,
 /**
  * Seconds until the deadline (negative: overdue).
  */
-seconds_left: number | null, overdue: boolean, };
+seconds_left: number | null, overdue: boolean, 
+/**
+ * Held on the host (`apt-mark hold`): apt will not install it until the hold is released.
+ * Pending all the same: counted, classified, and overdue when its deadline passes.
+ */
+held: boolean, };

@@ -15,4 +15,9 @@ origin: string,
 /**
  * True when one of the suites is a security suite.
  */
-security: boolean, };
+security: boolean, 
+/**
+ * Held on the host (`apt-mark hold`, a dpkg selection): apt will not install it until the
+ * hold is released. Still pending: counted, classified, never silently fine.
+ */
+held: boolean, };
