@@ -31,6 +31,7 @@ pub const COMMANDS: &[&str] = &[
     "deploy_rollback",
     "deploy_drills",
     "deploy_unpin",
+    "deploy_reboot",
     "deploy_selections",
     "audit_entries",
     "save_selection",

@@ -885,6 +885,22 @@ pub async fn deploy_unpin(
     .await
 }
 
+/// The "ask at the gate" reboot: reboot the waiting stage's hosts that need it, then measure it
+/// again. The window asks for confirmation (with the hosts) before calling this.
+#[tauri::command]
+pub async fn deploy_reboot(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+    hosts: Vec<String>,
+) -> Res<DeploymentStatus> {
+    guard_async("deploy_reboot", async {
+        let mut inv = state.write.lock().await;
+        Ok(ops::deploy_reboot(&mut inv, id, &hosts, &user(), deploy_progress(&app)).await?)
+    })
+    .await
+}
+
 #[tauri::command]
 pub fn audit_entries(
     state: State<'_, AppState>,

@@ -82,6 +82,7 @@ fn main() {
             commands::deploy_rollback,
             commands::deploy_drills,
             commands::deploy_unpin,
+            commands::deploy_reboot,
             commands::deploy_selections,
             commands::audit_entries,
             commands::save_selection,

@@ -46,7 +46,8 @@ export PATCHDESK_OPEN_LOG="$work/opened.log"
 export PATCHDESK_TEST_PANIC_ONCE=get_policy
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
-display=":$((90 + RANDOM % 9))"
+# Derived from E2E_PORT, so runs side by side with their own ports get their own displays.
+display=":$((100 + E2E_PORT % 1000))"
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 cleanup() { kill "$xvfb" 2>/dev/null || true; rm -rf "$work"; }

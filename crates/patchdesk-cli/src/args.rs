@@ -439,6 +439,18 @@ pub(crate) enum DeployCmd {
         #[arg(long)]
         json: bool,
     },
+    /// At a waiting gate: reboot the stage's hosts that need it (or only --host ...), wait for
+    /// them to come back, and measure the stage again (the "ask at the gate" reboot policy).
+    Reboot {
+        id: i64,
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Saved selections: what to deploy, by name.
     #[command(subcommand)]
     Selection(SelectionCmd),

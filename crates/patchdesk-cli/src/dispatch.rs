@@ -763,6 +763,21 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             outln!("selection {name} deleted");
             Ok(0)
         }
+        DeployCmd::Reboot {
+            id,
+            hosts,
+            wait,
+            json,
+        } => {
+            let st = rt.block_on(ops::deploy_reboot(
+                inv,
+                id,
+                &hosts,
+                &user(wait),
+                deploy_progress(),
+            ))?;
+            print_status(&st, json)
+        }
         DeployCmd::Unpin {
             id,
             hosts,

@@ -687,3 +687,119 @@ fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes
         );
     }
 }
+
+#[test]
+#[ignore = "scripts/test.sh runs the gate tests in their own step, after the other fleet tests (they reboot and stop hosts)"]
+fn asked_at_the_gate_a_kernel_update_waits_for_the_reboot_a_person_starts() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let _world = KernelWorld::new(&fleet);
+    let t0 = "2026-11-24T12:00:00Z";
+    let cli = scanned_cli(&fleet, t0);
+    checks(
+        &cli,
+        &[
+            "--process",
+            "sshd",
+            "--reboot",
+            "ask",
+            "--reboot-timeout",
+            "60",
+        ],
+    );
+    let (plan, code) = at(
+        &cli,
+        t0,
+        &[
+            "deploy",
+            "plan",
+            "--name",
+            "kernel asked",
+            "--scope",
+            "canary",
+            "--package",
+            "pd-linux-image",
+            "--soak-hours",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["review"]["reboot_policy"], "ask_at_gate");
+    let id = plan["deployment_id"].as_i64().unwrap().to_string();
+    let boot = |h: &str| ssh(&fleet, h, "cat /proc/sys/kernel/random/boot_id");
+    let boots: Vec<String> = CANARY.iter().map(|h| boot(h)).collect();
+    let (st, _) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
+    // Applied, not rebooted: the gate waits for the reboot and says so; a plain go is refused.
+    let canary = stage(&st, "canary");
+    assert_eq!(canary["state"], "gate", "{canary}");
+    assert_eq!(canary["verdict"], "inconclusive", "{canary}");
+    for (h, b) in CANARY.iter().zip(&boots) {
+        let r = check(&st, "canary", h, "reboot");
+        assert_eq!(r["status"], "inconclusive", "{r}");
+        assert_eq!(r["detail"], "needs a reboot: reboot it at this gate", "{r}");
+        assert_eq!(&boot(h), b, "{h} was not rebooted by the stage");
+        assert_eq!(
+            ssh(&fleet, h, "cat /proc/sys/kernel/osrelease").trim(),
+            "5.10.0-1-pd"
+        );
+    }
+    let refused = cli.cmd_with(&["deploy", "go", &id], &[("PATCHDESK_NOW", t0)]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("pd-01: needs a reboot to run the update: reboot it at this gate"),
+        "{said}"
+    );
+    // The person reboots them at the gate: both come back on the new kernel, measured again.
+    let t = Instant::now();
+    let (st, code) = at(&cli, t0, &["deploy", "reboot", &id, "--json"]);
+    eprintln!(
+        "deploy reboot (2 hosts, one after the other) + measure again: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, 0, "{st}");
+    let canary = stage(&st, "canary");
+    assert_eq!(
+        (&canary["state"], &canary["verdict"]),
+        (&"gate".into(), &"go".into()),
+        "{canary}"
+    );
+    for (h, b) in CANARY.iter().zip(&boots) {
+        let r = check(&st, "canary", h, "reboot");
+        assert_eq!(r["status"], "passed", "{r}");
+        assert!(
+            r["value"]
+                .as_str()
+                .unwrap()
+                .starts_with("rebooted: back after "),
+            "{r}"
+        );
+        assert_ne!(&boot(h), b, "{h} booted again");
+        assert_eq!(
+            ssh(&fleet, h, "cat /proc/sys/kernel/osrelease").trim(),
+            "5.10.0-2-pd"
+        );
+    }
+    let audit = common::audit_rows(&cli);
+    for h in CANARY {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.0 == h && a.1 == "reboot" && a.2 == "before")
+                && audit
+                    .iter()
+                    .any(|a| a.0 == h && a.1 == "reboot" && a.2 == "after"),
+            "{h}: the reboot is audited before and after: {audit:?}"
+        );
+    }
+    // Nothing to reboot any more: asking again is harmless, and the gate is still go.
+    let (st, code) = at(&cli, t0, &["deploy", "reboot", &id, "--json"]);
+    assert_eq!(
+        (code, stage(&st, "canary")["verdict"].as_str()),
+        (0, Some("go")),
+        "{st}"
+    );
+    let (st, code) = at(&cli, t0, &["deploy", "go", &id, "--json"]);
+    assert_eq!((code, st["state"].as_str()), (0, Some("finished")), "{st}");
+}

@@ -234,6 +234,19 @@ pub async fn deploy_rollback(
     rollout::rollback(inv, id, hosts, &w.who, &ssh, w.on_busy, progress).await
 }
 
+/// Reboot, at the current waiting gate, the stage's hosts that need it (or only `hosts`), then
+/// measure the stage again.
+pub async fn deploy_reboot(
+    inv: &mut Inventory,
+    id: i64,
+    hosts: &[String],
+    w: &Writer,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let ssh = ssh_options(inv)?;
+    rollout::reboot_at_gate(inv, id, hosts, &w.who, &ssh, w.on_busy, progress).await
+}
+
 /// Lift the pins a pin rollback left (or only on `hosts`).
 pub async fn deploy_unpin(
     inv: &mut Inventory,

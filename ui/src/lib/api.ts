@@ -99,6 +99,7 @@ export const api = {
   deploySelections: () => invoke<Selection[]>("deploy_selections"),
   saveSelection: (selection: Selection) => invoke<void>("save_selection", { selection }),
   deployUnpin: (id: number) => invoke<DeploymentStatus>("deploy_unpin", { id }),
+  deployReboot: (id: number, hosts: string[]) => invoke<DeploymentStatus>("deploy_reboot", { id, hosts }),
   groupSettings: () => invoke<GroupSettings[]>("group_settings"),
   setMaintenanceWindow: (group: string, window: string | null) => invoke<void>("set_maintenance_window", { group, window }),
   setSnapshotHook: (group: string, hook: SnapshotHook | null) => invoke<void>("set_snapshot_hook", { group, hook }),

@@ -60,7 +60,7 @@ pub use hooks::{
 };
 pub use lease::{holder, LeaseHolder, OnBusy};
 pub use plan::plan;
-pub use reboot::RebootState;
+pub use reboot::{at_gate as reboot_at_gate, RebootState};
 pub use remote::Health;
 use remote::{
     apply_timeout, close_interrupted, connect, detached, health, installed_packages, rescan,

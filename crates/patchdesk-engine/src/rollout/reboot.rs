@@ -267,8 +267,25 @@ pub(super) async fn in_stage(
         return Ok(());
     }
     let timeout = StdDuration::from_secs(u64::from(c.reboot_timeout_secs));
+    reboot_and_record(inv, id, host, timeout, ssh, progress).await?;
+    Ok(())
+}
+
+/// Reboot a host and record what came of it: done, or failed with the reason (a no-go at the
+/// gate). Returns whether it came back as it should.
+async fn reboot_and_record(
+    inv: &mut Inventory,
+    id: i64,
+    host: &HostRecord,
+    timeout: StdDuration,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<bool> {
     match reboot_host(inv, id, host, timeout, ssh, progress).await? {
-        Rebooted::Done(w) => emit(progress, Some(&host.spec.name), Phase::Done, w),
+        Rebooted::Done(w) => {
+            emit(progress, Some(&host.spec.name), Phase::Done, w);
+            Ok(true)
+        }
         Rebooted::NotAsExpected(w) | Rebooted::Lost(w) => {
             emit(progress, Some(&host.spec.name), Phase::Failed, w.clone());
             inv.conn().execute(
@@ -282,9 +299,110 @@ pub(super) async fn in_stage(
                 HostState::Failed,
                 Some(&format!("after its reboot: {w}")),
             )?;
+            Ok(false)
         }
     }
-    Ok(())
+}
+
+/// The "ask at the gate" policy's action: at the current stage's waiting gate, reboot the hosts
+/// that need it (all of the stage's, or only `hosts`), each announced and audited, wait for them
+/// (bounded by the group's reboot timeout), then measure the stage again so the gate decides
+/// on the rebooted hosts. A host that does not come back is a no-go with the reason. Holds the
+/// deployment's lease.
+pub async fn at_gate(
+    inv: &mut Inventory,
+    id: i64,
+    hosts: &[String],
+    who: &str,
+    ssh: &SshOptions,
+    on_busy: OnBusy,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let _lease = lease::acquire(inv, id, Operation::Reboot, who, on_busy, &progress).await?;
+    let st = stored_status(inv, id)?;
+    let stage = st
+        .stages
+        .get(st.current_stage as usize)
+        .filter(|s| s.state == StageState::Gate && st.state.is_active())
+        .ok_or_else(|| DeployError::NotAtGate {
+            id,
+            waiting: st
+                .waiting_for
+                .clone()
+                .map(|w| format!("it waits for {w}"))
+                .unwrap_or_else(|| format!("it is {}", st.state)),
+        })?;
+    let idx = stage.idx;
+    let in_stage: Vec<StageHost> = stage_hosts(inv, id, idx)?;
+    for h in hosts {
+        if !in_stage.iter().any(|s| &s.host.spec.name == h) {
+            return Err(DeployError::HostNotInDeployment {
+                id,
+                host: h.clone(),
+            }
+            .into());
+        }
+    }
+    let timeout = StdDuration::from_secs(u64::from(
+        super::checks::deployment_checks(inv, id)?
+            .map(|c| c.reboot_timeout_secs)
+            .unwrap_or_else(|| super::HealthChecks::default().reboot_timeout_secs),
+    ));
+    inv.audit(
+        who,
+        None,
+        "gate-reboot",
+        "note",
+        None,
+        None,
+        None,
+        Some(&format!(
+            "deployment {id} stage {}: reboot {}",
+            stage.name,
+            if hosts.is_empty() {
+                "the hosts that need it".to_string()
+            } else {
+                hosts.join(", ")
+            }
+        )),
+    )?;
+    let mut rebooted = 0usize;
+    for h in in_stage {
+        if h.excluded
+            || h.state != HostState::Applied
+            || (!hosts.is_empty() && !hosts.contains(&h.host.spec.name))
+        {
+            continue;
+        }
+        let state = match read_state(&h.host, ssh).await {
+            Ok(s) => s,
+            Err(e) => {
+                emit(
+                    &progress,
+                    Some(&h.host.spec.name),
+                    Phase::Failed,
+                    format!("its reboot state cannot be read: {e}"),
+                );
+                continue;
+            }
+        };
+        if !state.needed() {
+            emit(
+                &progress,
+                Some(&h.host.spec.name),
+                Phase::Done,
+                "no reboot needed".into(),
+            );
+            continue;
+        }
+        reboot_and_record(inv, id, &h.host, timeout, ssh, &progress).await?;
+        rebooted += 1;
+    }
+    if rebooted > 0 {
+        // The gate decides on the rebooted hosts: measure the stage again.
+        super::run::verify_current(inv, id, idx, ssh, &progress).await?;
+    }
+    status(inv, id)
 }
 
 /// The reboot line of a host's checklist, when the host was rebooted by the stage.

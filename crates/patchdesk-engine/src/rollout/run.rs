@@ -449,6 +449,26 @@ async fn apply_stage(
     Ok(true)
 }
 
+/// Measure the current stage again (after a reboot at its gate): its verdict is recomputed and
+/// its state kept.
+pub(super) async fn verify_current(
+    inv: &mut Inventory,
+    id: i64,
+    idx: i64,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<()> {
+    let smoke: Vec<String> = inv
+        .conn()
+        .query_row(
+            "SELECT smoke_commands FROM deployments WHERE id = ?1",
+            [id],
+            |r| r.get::<_, String>(0),
+        )
+        .map(|j| serde_json::from_str(&j).unwrap_or_default())?;
+    verify_stage(inv, id, idx, &smoke, ssh, progress).await
+}
+
 async fn verify_stage(
     inv: &mut Inventory,
     id: i64,
@@ -477,6 +497,9 @@ async fn verify_stage(
         );
         tokio::time::sleep(std::time::Duration::from_secs(u64::from(c.settle_secs))).await;
     }
+    let reboot_policy = super::checks::deployment_checks(inv, id)?
+        .map(|c| c.reboot)
+        .unwrap_or_default();
     let mut reasons = Vec::new();
     for sh in &hosts {
         let (host, state) = (&sh.host, sh.state);
@@ -566,41 +589,51 @@ async fn verify_stage(
                 ));
             }
         }
-        match (baseline.failed_units, after.failed_units) {
-            (Some(b), Some(a)) if a > b => reasons.push(GateReason::no_go(
-                name,
-                format!("new failed systemd units ({b} → {a})"),
-            )),
-            (_, None) => reasons.push(GateReason::note(
-                name,
-                "failed units not available (no systemd): not checked",
-            )),
-            _ => {}
+        // Where systemd is missing the checklist says so ("not available on this host"); no
+        // separate note repeats it.
+        if let (Some(b), Some(a)) = (baseline.failed_units, after.failed_units) {
+            if a > b {
+                reasons.push(GateReason::no_go(
+                    name,
+                    format!("new failed systemd units ({b} → {a})"),
+                ));
+            }
         }
-        match (baseline.journal_errors, after.journal_errors) {
-            (Some(b), Some(a)) if a > b => reasons.push(GateReason::no_go(
-                name,
-                format!("new journal errors ({b} → {a})"),
-            )),
-            (_, None) => reasons.push(GateReason::note(
-                name,
-                "journal errors not available: not checked",
-            )),
-            _ => {}
-        }
-        if after.reboot_required && !baseline.reboot_required {
-            reasons.push(GateReason::note(name, "now needs a reboot"));
+        if let (Some(b), Some(a)) = (baseline.journal_errors, after.journal_errors) {
+            if a > b {
+                reasons.push(GateReason::no_go(
+                    name,
+                    format!("new journal errors ({b} → {a})"),
+                ));
+            }
         }
         // The group's health checks, against their baseline: the checklist of the gate.
         let mut list = super::checks::builtin(&baseline, &after, &versions, &version_problems);
-        if let Some(w) = super::reboot::reboot_result(inv, id, host)? {
-            for c in list
-                .iter_mut()
-                .filter(|c| c.kind == super::CheckKind::Reboot)
-            {
-                c.status = super::CheckStatus::Passed;
-                c.value = Some(format!("rebooted: {w}"));
-                c.detail = None;
+        let rebooted = super::reboot::reboot_result(inv, id, host)?;
+        for c in list
+            .iter_mut()
+            .filter(|c| c.kind == super::CheckKind::Reboot)
+        {
+            match (&rebooted, after.reboot_required, reboot_policy) {
+                (Some(w), false, _) => {
+                    c.status = super::CheckStatus::Passed;
+                    c.value = Some(format!("rebooted: {w}"));
+                    c.detail = None;
+                }
+                // The policy asks at the gate: the gate waits for the reboot (or a go with a
+                // written reason to leave the host on its old kernel for now).
+                (_, true, super::RebootPolicy::AskAtGate) => {
+                    c.status = super::CheckStatus::Inconclusive;
+                    c.detail = Some("needs a reboot: reboot it at this gate".into());
+                    reasons.push(GateReason::paused(
+                        name,
+                        "needs a reboot to run the update: reboot it at this gate",
+                    ));
+                }
+                (_, true, _) if !baseline.reboot_required => {
+                    reasons.push(GateReason::note(name, "now needs a reboot"));
+                }
+                _ => {}
             }
         }
         for r in super::checks::check_after(inv, id, idx, host, ssh).await? {

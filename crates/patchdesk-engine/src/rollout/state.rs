@@ -188,6 +188,8 @@ named! {
         Unpin => "unpin",
         Exclude => "exclude",
         Drill => "drill",
+        /// Reboot the hosts of a waiting gate that need it (the "ask at the gate" policy).
+        Reboot => "reboot",
     }
 }
 
