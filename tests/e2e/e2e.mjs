@@ -593,8 +593,9 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
   await step("gate checklist: health checks with their baselines, plan review, confirmed rollback", async () => {
     const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
     const version = (host, pkg) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", "dpkg-query", "-W", "-f=${Version}", pkg], { encoding: "utf8" }).trim();
-    // Checks that work on every fleet host: error lines in dpkg's log, sshd's process.
-    cli("deploy", "checks", "--group", "canary", "--log-file", "/var/log/dpkg.log", "--log-pattern", "status half-installed", "--log-window", "1", "--process", "sshd", "--reboot", "ask");
+    // Checks that work on every fleet host: error lines in dpkg's log (a package left in config-files
+    // state: never by an upgrade, which writes half-installed lines itself), sshd's process.
+    cli("deploy", "checks", "--group", "canary", "--log-file", "/var/log/dpkg.log", "--log-pattern", "status config-files", "--log-window", "1", "--process", "sshd", "--reboot", "ask");
     try {
       await openDeployWizard();
       await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'canary'; s.dispatchEvent(new Event('change', {bubbles: true}));`);

@@ -1044,8 +1044,66 @@ pub(super) fn load(
         .and_then(|j| serde_json::from_str(&j).ok()))
 }
 
-/// The checks a deployment uses: the scope's, copied when it was planned.
-pub(super) fn deployment_checks(inv: &Inventory, id: i64) -> Result<Option<HealthChecks>> {
+/// The health checks a deployment uses, copied when it was planned (a later change does not
+/// move its goalposts): its scope's own when the scope has some, for every host; otherwise each
+/// host's, from the first of its groups (by name) that has some — so a deployment over several
+/// groups checks the canaries with the canary group's checks and the web servers with web's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlannedChecks {
+    pub scope: Option<HealthChecks>,
+    pub groups: BTreeMap<String, HealthChecks>,
+}
+
+/// How `deployments.health_checks` is stored: today's form, or the scope's checks alone (the
+/// form before checks were taken per group; read as the scope's).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredChecks {
+    Planned(PlannedChecks),
+    ScopeOnly(HealthChecks),
+}
+
+impl PlannedChecks {
+    /// The checks as configured now, for a plan over `scope` whose hosts are in `groups`.
+    pub(super) fn gather<'a>(
+        inv: &Inventory,
+        scope: &str,
+        groups: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Self> {
+        let mut out = PlannedChecks {
+            scope: health_checks(inv, scope)?,
+            groups: BTreeMap::new(),
+        };
+        if out.scope.is_none() {
+            for g in groups {
+                if !out.groups.contains_key(g) {
+                    if let Some(c) = health_checks(inv, g)? {
+                        out.groups.insert(g.clone(), c);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A host's checks, and the group they come from (`None`: the scope's).
+    pub fn for_host<'a>(
+        &'a self,
+        groups: &'a [String],
+    ) -> Option<(&'a HealthChecks, Option<&'a str>)> {
+        if let Some(c) = &self.scope {
+            return Some((c, None));
+        }
+        let mut sorted: Vec<&String> = groups.iter().collect();
+        sorted.sort();
+        sorted
+            .into_iter()
+            .find_map(|g| self.groups.get(g).map(|c| (c, Some(g.as_str()))))
+    }
+}
+
+/// The checks a deployment was planned with.
+pub(super) fn planned_checks(inv: &Inventory, id: i64) -> Result<PlannedChecks> {
     let json: Option<String> = inv
         .conn()
         .query_row(
@@ -1055,7 +1113,27 @@ pub(super) fn deployment_checks(inv: &Inventory, id: i64) -> Result<Option<Healt
         )
         .optional()?
         .flatten();
-    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    Ok(
+        match json.and_then(|j| serde_json::from_str::<StoredChecks>(&j).ok()) {
+            Some(StoredChecks::Planned(p)) => p,
+            Some(StoredChecks::ScopeOnly(c)) => PlannedChecks {
+                scope: Some(c),
+                groups: BTreeMap::new(),
+            },
+            None => PlannedChecks::default(),
+        },
+    )
+}
+
+/// The checks a deployment uses on one host.
+pub(super) fn host_checks(
+    inv: &Inventory,
+    id: i64,
+    host: &HostRecord,
+) -> Result<Option<HealthChecks>> {
+    Ok(planned_checks(inv, id)?
+        .for_host(&host.spec.groups)
+        .map(|(c, _)| c.clone()))
 }
 
 /// Measure a host's baseline before its stage changes it (once: a resumed stage keeps the first).
@@ -1066,7 +1144,7 @@ pub(super) async fn take_baseline(
     host: &HostRecord,
     ssh: &SshOptions,
 ) -> Result<()> {
-    let Some(c) = deployment_checks(inv, id)? else {
+    let Some(c) = host_checks(inv, id, host)? else {
         return Ok(());
     };
     if load(inv, id, idx, host, MeasurePhase::Baseline)?.is_some() {
@@ -1084,7 +1162,7 @@ pub(super) async fn check_after(
     host: &HostRecord,
     ssh: &SshOptions,
 ) -> Result<Vec<CheckResult>> {
-    let Some(c) = deployment_checks(inv, id)? else {
+    let Some(c) = host_checks(inv, id, host)? else {
         return Ok(Vec::new());
     };
     let baseline = load(inv, id, idx, host, MeasurePhase::Baseline)?;
@@ -1891,5 +1969,65 @@ mod tests {
         let mut c = cfg();
         c.service.as_mut().unwrap().process = Some("a-very-long-process-name".into());
         assert!(validate(&c).is_err());
+    }
+
+    #[test]
+    fn a_deployment_uses_its_scopes_checks_else_each_hosts_group_and_reads_the_old_form() {
+        let (inv, _) = crate::inventory::test_util::inv();
+        let web = cfg();
+        let canary = HealthChecks {
+            reboot: RebootPolicy::AskAtGate,
+            ..HealthChecks::default()
+        };
+        set_health_checks(&inv, "web", Some(&web), "test").unwrap();
+        set_health_checks(&inv, "canary", Some(&canary), "test").unwrap();
+        let groups: Vec<String> = ["web", "canary", "office"].map(String::from).to_vec();
+        // A scope with no checks of its own: each host's group decides, the first by name.
+        let p = PlannedChecks::gather(&inv, "office", &groups).unwrap();
+        assert_eq!(p.scope, None);
+        let of = |g: &[&str]| {
+            let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
+            p.for_host(&g)
+                .map(|(c, from)| (c.clone(), from.map(str::to_string)))
+        };
+        assert_eq!(of(&["web"]), Some((web.clone(), Some("web".into()))));
+        assert_eq!(
+            of(&["web", "canary"]),
+            Some((canary.clone(), Some("canary".into())))
+        );
+        assert_eq!(of(&["office"]), None);
+        // A scope with checks: they apply to every host.
+        let p = PlannedChecks::gather(&inv, "web", &groups).unwrap();
+        assert_eq!(p.for_host(&["canary".into()]), Some((&web, None)));
+        // Stored and read back; a deployment stored before (the scope's checks alone) reads as
+        // its scope's.
+        inv.conn()
+            .execute_batch(
+                "INSERT INTO deployments (id, name, scope, created_at, updated_at, state, current_stage, mode, canary_soak_secs, smoke_commands, warnings, overrides)
+                 VALUES (1, 'a', 'office', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'planned', 0, 'manual', 0, '[]', '[]', '{}'),
+                        (2, 'b', 'web', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'planned', 0, 'manual', 0, '[]', '[]', '{}');",
+            )
+            .unwrap();
+        let planned = PlannedChecks::gather(&inv, "office", &groups).unwrap();
+        inv.conn()
+            .execute(
+                "UPDATE deployments SET health_checks = ?1 WHERE id = 1",
+                [serde_json::to_string(&planned).unwrap()],
+            )
+            .unwrap();
+        inv.conn()
+            .execute(
+                "UPDATE deployments SET health_checks = ?1 WHERE id = 2",
+                [serde_json::to_string(&web).unwrap()],
+            )
+            .unwrap();
+        assert_eq!(planned_checks(&inv, 1).unwrap(), planned);
+        assert_eq!(
+            planned_checks(&inv, 2).unwrap(),
+            PlannedChecks {
+                scope: Some(web),
+                groups: BTreeMap::new()
+            }
+        );
     }
 }

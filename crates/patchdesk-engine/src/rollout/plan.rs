@@ -572,6 +572,14 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
 
     let now = inv.clock().now();
     let smoke = plan.smoke.clone();
+    // The health checks as they are now (the scope's, or each host group's): a later change does
+    // not move the goalposts of this deployment.
+    let mut host_groups: BTreeSet<String> = BTreeSet::new();
+    for h in plan.stages.iter().flat_map(|s| &s.hosts) {
+        host_groups.extend(inv.host(h)?.spec.groups);
+    }
+    let checks = super::checks::PlannedChecks::gather(inv, &req.scope, &host_groups)?;
+    let checks = serde_json::to_string(&checks).map_err(|e| Error::Invalid(e.to_string()))?;
     let tx = inv.conn_mut().transaction()?;
     let overrides: BTreeMap<&str, &str> = plan
         .guards
@@ -595,15 +603,6 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         ],
     )?;
     let id = tx.last_insert_rowid();
-    // The scope's health checks as they are now: a later change does not move the goalposts of
-    // this deployment.
-    let checks: Option<String> = tx
-        .query_row(
-            "SELECT config FROM group_health_checks WHERE group_name = ?1",
-            [&req.scope],
-            |r| r.get(0),
-        )
-        .optional()?;
     tx.execute(
         "UPDATE deployments SET health_checks = ?2 WHERE id = ?1",
         params![id, checks],

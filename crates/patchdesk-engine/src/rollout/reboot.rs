@@ -244,7 +244,7 @@ pub(super) async fn in_stage(
     ssh: &SshOptions,
     progress: &ProgressFn,
 ) -> Result<()> {
-    let Some(c) = super::checks::deployment_checks(inv, id)? else {
+    let Some(c) = super::checks::host_checks(inv, id, host)? else {
         return Ok(());
     };
     if c.reboot != super::RebootPolicy::InWindow {
@@ -343,11 +343,6 @@ pub async fn at_gate(
             .into());
         }
     }
-    let timeout = StdDuration::from_secs(u64::from(
-        super::checks::deployment_checks(inv, id)?
-            .map(|c| c.reboot_timeout_secs)
-            .unwrap_or_else(|| super::HealthChecks::default().reboot_timeout_secs),
-    ));
     inv.audit(
         who,
         None,
@@ -395,6 +390,11 @@ pub async fn at_gate(
             );
             continue;
         }
+        let timeout = StdDuration::from_secs(u64::from(
+            super::checks::host_checks(inv, id, &h.host)?
+                .map(|c| c.reboot_timeout_secs)
+                .unwrap_or_else(|| super::HealthChecks::default().reboot_timeout_secs),
+        ));
         reboot_and_record(inv, id, &h.host, timeout, ssh, &progress).await?;
         rebooted += 1;
     }

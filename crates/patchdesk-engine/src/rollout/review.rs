@@ -92,8 +92,16 @@ pub(super) fn review(
             reason,
         });
     }
-    let checks = super::checks::health_checks(inv, &req.scope)?;
-    let policy = checks.as_ref().map(|c| c.reboot).unwrap_or_default();
+    let mut host_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in stages.iter().flat_map(|s| &s.hosts) {
+        if let Ok(r) = inv.host(h) {
+            host_groups.insert(h.clone(), r.spec.groups);
+        }
+    }
+    let checks =
+        super::checks::PlannedChecks::gather(inv, &req.scope, host_groups.values().flatten())?;
+    let no_groups = Vec::new();
+    let of_host = |h: &String| checks.for_host(host_groups.get(h).unwrap_or(&no_groups));
     let mut reboots = Vec::new();
     for s in stages {
         for h in &s.hosts {
@@ -120,13 +128,46 @@ pub(super) fn review(
             });
         }
     }
-    let (described, only) = super::checks::describe(checks.as_ref(), smoke);
+    // The policy of the hosts that will need a reboot (the scope's, or their group's).
+    let policy = reboots
+        .first()
+        .map(|r| &r.host)
+        .or_else(|| host_groups.keys().next())
+        .and_then(of_host)
+        .map(|(c, _)| c.reboot)
+        .unwrap_or_default();
+    // Each stage's checks: those of its hosts (a stage over several groups lists each group's),
+    // flagged when a host of it has nothing beyond reachability and versions.
     let stage_checks = stages
         .iter()
-        .map(|s| StageChecks {
-            stage: s.name.clone(),
-            checks: described.clone(),
-            only_reachability: only,
+        .map(|s| {
+            let mut checks: Vec<String> = Vec::new();
+            let mut only = false;
+            let mut from: BTreeSet<&str> = BTreeSet::new();
+            for h in &s.hosts {
+                let c = of_host(h);
+                if let Some((_, Some(g))) = c {
+                    from.insert(g);
+                }
+                let (described, none) = super::checks::describe(c.map(|(c, _)| c), smoke);
+                only |= none;
+                for d in described {
+                    if !checks.contains(&d) {
+                        checks.push(d);
+                    }
+                }
+            }
+            if !from.is_empty() {
+                checks.push(format!(
+                    "(checks of group {})",
+                    from.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            StageChecks {
+                stage: s.name.clone(),
+                checks,
+                only_reachability: only,
+            }
         })
         .collect();
     let now = inv.clock().now();

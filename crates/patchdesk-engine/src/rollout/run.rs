@@ -484,25 +484,31 @@ async fn verify_stage(
         .map(|h| h.host.spec.name.clone())
         .collect();
     rescan(inv, &names, ssh).await?;
-    if let Some(c) = super::checks::deployment_checks(inv, id)?.filter(|c| c.settle_secs > 0) {
+    let planned = super::checks::planned_checks(inv, id)?;
+    let settle = hosts
+        .iter()
+        .filter(|h| !h.excluded)
+        .filter_map(|h| planned.for_host(&h.host.spec.groups))
+        .map(|(c, _)| c.settle_secs)
+        .max()
+        .unwrap_or(0);
+    if settle > 0 {
         // Let the monitoring scrape and evaluate the new version before it is asked.
         emit(
             progress,
             None,
             Phase::Running,
-            format!(
-                "waiting {} s for the monitoring to see the stage",
-                c.settle_secs
-            ),
+            format!("waiting {settle} s for the monitoring to see the stage"),
         );
-        tokio::time::sleep(std::time::Duration::from_secs(u64::from(c.settle_secs))).await;
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(settle))).await;
     }
-    let reboot_policy = super::checks::deployment_checks(inv, id)?
-        .map(|c| c.reboot)
-        .unwrap_or_default();
     let mut reasons = Vec::new();
     for sh in &hosts {
         let (host, state) = (&sh.host, sh.state);
+        let reboot_policy = planned
+            .for_host(&host.spec.groups)
+            .map(|(c, _)| c.reboot)
+            .unwrap_or_default();
         let name = &host.spec.name;
         if sh.excluded {
             reasons.push(GateReason::note(
