@@ -20,7 +20,7 @@ case $what in
   app) pkgs+=("${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   # poppler-utils (pdftotext, pdftoppm, pdffonts, pdfinfo) and qpdf read the report PDFs back.
   # systemd: systemd-analyze verifies the unit `patchdesk service install` writes.
-  test) pkgs+=(debootstrap openssh-client dpkg-dev apt-utils python3-venv bc qpdf systemd "${rpm_pkgs[@]}" "${mon_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+  test) pkgs+=(debootstrap openssh-client openssl dpkg-dev apt-utils python3-venv bc qpdf systemd "${rpm_pkgs[@]}" "${mon_pkgs[@]}" "${app_pkgs[@]}" "${e2e_pkgs[@]}") ;;
   run) pkgs+=("${app_pkgs[@]}") ;;
 esac
 

@@ -490,6 +490,10 @@ pub(crate) struct ChecksArgs {
     /// Text the answer's body must contain.
     #[arg(long)]
     pub(crate) http_body: Option<String>,
+    /// For https under an internal CA: a PEM file with the CA certificate(s) trusted for the
+    /// probe instead of the public roots (the certificate is always verified).
+    #[arg(long)]
+    pub(crate) http_ca_file: Option<String>,
     /// No-go when the p50 latency grows past this factor of the baseline's.
     #[arg(long, default_value_t = 2.0)]
     pub(crate) latency_factor: f64,
@@ -587,6 +591,7 @@ impl ChecksArgs {
                     latency_factor: self.latency_factor,
                     latency_slack_ms: self.latency_slack_ms,
                     requests: self.http_requests,
+                    ca_file: self.http_ca_file.clone(),
                 }),
             log: self
                 .log_pattern

@@ -113,6 +113,11 @@ pub struct HttpCheck {
     pub latency_slack_ms: u32,
     #[serde(default = "default_requests")]
     pub requests: u32,
+    /// For an https URL served under an internal CA: a PEM file on this machine with the CA
+    /// certificate(s) the probe trusts instead of the public roots. The certificate is always
+    /// verified (chain and host name); there is no way to turn verification off.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 /// Lines matching `pattern` (grep -E) in `path` on the host, or in the journal when `path` is
@@ -300,6 +305,15 @@ pub fn validate(c: &HealthChecks) -> Result<()> {
         }
         if let Some(b) = &h.body {
             one_line("the HTTP body match", b, 200)?;
+        }
+        if let Some(f) = &h.ca_file {
+            one_line("the CA file", f, 4096)?;
+            if !f.starts_with('/') {
+                return Err(Error::Invalid(format!(
+                    "the CA file is an absolute path on this machine: {}",
+                    crate::text::clean(f)
+                )));
+            }
         }
         if !(h.latency_factor.is_finite()
             && h.latency_factor >= 1.0
@@ -570,9 +584,49 @@ fn read_body(resp: ureq::http::Response<ureq::Body>) -> std::io::Result<Vec<u8>>
     Ok(bytes)
 }
 
+/// At most this much of a CA file is read.
+const MAX_CA_FILE: u64 = 1024 * 1024;
+
+/// The certificates of a PEM CA file (bounded; a file with none is an error that says so).
+fn ca_certs(path: &str) -> std::result::Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_FILE).read_to_end(&mut pem))
+        .map_err(|e| format!("the CA file {path} cannot be read: {e}"))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|i| match i {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("the CA file {path} holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
 fn probe_http(url: &str, c: &HttpCheck) -> HttpSample {
-    let agent = agent(StdDuration::from_secs(5));
     let mut s = HttpSample::default();
+    let agent = match &c.ca_file {
+        None => agent(StdDuration::from_secs(5)),
+        Some(path) => match ca_certs(path) {
+            Ok(certs) => ureq::Agent::config_builder()
+                .timeout_global(Some(StdDuration::from_secs(5)))
+                .http_status_as_error(false)
+                .user_agent(concat!("PatchDesk/", env!("CARGO_PKG_VERSION")))
+                .tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                        .build(),
+                )
+                .build()
+                .into(),
+            Err(e) => {
+                s.error = Some(crate::text::clip(&crate::text::clean(&e), 200));
+                return s;
+            }
+        },
+    };
     let mut times = Vec::new();
     for _ in 0..c.requests.clamp(1, 50) {
         let t = Instant::now();
@@ -1683,6 +1737,7 @@ mod tests {
                 latency_factor: 2.0,
                 latency_slack_ms: 50,
                 requests: 5,
+                ca_file: None,
             }),
             log: Some(LogCheck {
                 path: Some("/var/log/app.log".into()),
@@ -2029,5 +2084,119 @@ mod tests {
                 groups: BTreeMap::new()
             }
         );
+    }
+
+    /// A real TLS server (python3's, on loopback) with a certificate from a CA made here by
+    /// openssl: the probe verifies chain and name, against the public roots or the given CA.
+    #[test]
+    fn https_probes_verify_the_certificate_against_the_public_roots_or_the_given_ca() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(d)
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca", "other-ca"] {
+            sh(&format!("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN={ca} -keyout {ca}.key -out {ca}.pem 2>/dev/null"));
+        }
+        sh("openssl req -newkey rsa:2048 -nodes -subj /CN=web -keyout web.key -out web.csr 2>/dev/null \
+            && printf 'subjectAltName=IP:127.0.0.1\n' >san.ext \
+            && openssl x509 -req -in web.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out web.pem 2>/dev/null");
+        std::fs::write(d.join("empty.pem"), "not a certificate\n").unwrap();
+        let server = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain("web.pem", "web.key")
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", server])
+            .current_dir(d)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let _server = Kill(child);
+        let port: u16 = line.trim().parse().unwrap();
+        let check = |ca: Option<&str>| HttpCheck {
+            url: String::new(),
+            expect_status: 200,
+            body: Some("ok".into()),
+            latency_factor: 2.0,
+            latency_slack_ms: 50,
+            requests: 2,
+            ca_file: ca.map(|f| d.join(f).display().to_string()),
+        };
+        let ip = format!("https://127.0.0.1:{port}/");
+        let by_name = format!("https://localhost:{port}/");
+        // The public roots do not know the office CA: no answer, and the error says why.
+        let s = probe_http(&ip, &check(None));
+        assert!(s.statuses.is_empty(), "{s:?}");
+        let e = s.error.unwrap_or_default();
+        assert!(
+            e.to_lowercase().contains("certificate") || e.contains("UnknownIssuer"),
+            "{e}"
+        );
+        // The office CA given: answered and verified.
+        let s = probe_http(&ip, &check(Some("ca.pem")));
+        assert_eq!(
+            (s.statuses.as_slice(), s.body_ok, s.error.as_deref()),
+            (&[200, 200][..], Some(true), None)
+        );
+        // Another CA, or a name the certificate does not carry: refused.
+        let s = probe_http(&ip, &check(Some("other-ca.pem")));
+        assert!(s.statuses.is_empty() && s.error.is_some(), "{s:?}");
+        let s = probe_http(&by_name, &check(Some("ca.pem")));
+        assert!(
+            s.statuses.is_empty(),
+            "a certificate for 127.0.0.1 only is not valid for localhost: {s:?}"
+        );
+        assert!(s.error.is_some());
+        // A CA file with no certificate, or none at all: said so, never a pass.
+        let s = probe_http(&ip, &check(Some("empty.pem")));
+        assert_eq!(
+            s.error
+                .as_deref()
+                .map(|e| e.ends_with("holds no PEM certificate")),
+            Some(true),
+            "{s:?}"
+        );
+        let s = probe_http(&ip, &check(Some("missing.pem")));
+        assert!(s.error.unwrap_or_default().contains("cannot be read"));
+        // A relative CA path is refused when the checks are stored.
+        let mut c = cfg();
+        c.http.as_mut().unwrap().ca_file = Some("ca.pem".into());
+        assert!(validate(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("absolute path"));
     }
 }

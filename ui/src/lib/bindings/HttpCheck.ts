@@ -9,4 +9,10 @@ export type HttpCheck = {
 /**
  * URL template: `{address}` and `{host}` are replaced, e.g. `http://{address}:8080/`.
  */
-url: string, expect_status: number, body: string | null, latency_factor: number, latency_slack_ms: number, requests: number, };
+url: string, expect_status: number, body: string | null, latency_factor: number, latency_slack_ms: number, requests: number, 
+/**
+ * For an https URL served under an internal CA: a PEM file on this machine with the CA
+ * certificate(s) the probe trusts instead of the public roots. The certificate is always
+ * verified (chain and host name); there is no way to turn verification off.
+ */
+ca_file: string | null, };
