@@ -172,6 +172,18 @@ impl JobState {
     }
 }
 
+/// Kinds, states and who are bound to SQL as their names: no state is written into SQL text.
+macro_rules! bound_as_name {
+    ($($t:ty),*) => {$(
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+    )*};
+}
+bound_as_name!(JobKind, JobState, Who);
+
 /// One job, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -254,12 +266,12 @@ pub fn job(inv: &Inventory, id: i64) -> Result<JobRecord> {
 
 /// Jobs asked for and not started yet, oldest first.
 pub fn queued(inv: &Inventory) -> Result<Vec<JobRecord>> {
-    jobs_where(inv, "WHERE state = 'queued' ORDER BY id", [])
+    jobs_where(inv, "WHERE state = ?1 ORDER BY id", [JobState::Queued])
 }
 
 /// Jobs running now (in any process).
 pub fn running(inv: &Inventory) -> Result<Vec<JobRecord>> {
-    jobs_where(inv, "WHERE state = 'running' ORDER BY id", [])
+    jobs_where(inv, "WHERE state = ?1 ORDER BY id", [JobState::Running])
 }
 
 /// Ask for a job (`scan now`, `sync feeds now`): the runner starts it at its next tick.
@@ -270,8 +282,14 @@ pub fn enqueue(inv: &Inventory, kind: JobKind, scope: JobScope) -> Result<i64> {
         ));
     }
     inv.conn().execute(
-        "INSERT INTO jobs (kind, scope, who, due, state) VALUES (?1, ?2, 'user', ?3, 'queued')",
-        params![kind.as_str(), scope.key(), inv.clock().now()],
+        "INSERT INTO jobs (kind, scope, who, due, state) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            kind,
+            scope.key(),
+            Who::User,
+            inv.clock().now(),
+            JobState::Queued
+        ],
     )?;
     Ok(inv.conn().last_insert_rowid())
 }
@@ -290,20 +308,20 @@ pub(crate) fn begin(
     let now = inv.clock().now();
     if let Some(id) = queued_id {
         let n = inv.conn().execute(
-            "UPDATE jobs SET state = 'running', started = ?2, runner = ?3 WHERE id = ?1 AND state = 'queued'",
-            params![id, now, runner],
+            "UPDATE jobs SET state = ?4, started = ?2, runner = ?3 WHERE id = ?1 AND state = ?5",
+            params![id, now, runner, JobState::Running, JobState::Queued],
         )?;
         return Ok((n == 1).then_some(id));
     }
     let n = inv.conn().execute(
         "INSERT INTO jobs (kind, scope, rule, who, due, started, state, runner)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7
-         WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running'
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7
+         WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE state = ?8
                              AND ((kind = ?1 AND scope = ?2)
                                   -- an auto-canary job starts the deployment it plans
-                                  OR (?1 = 'deployment-advance' AND kind = 'auto-canary')))
-           AND (?3 IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE rule = ?3 AND due = ?5 AND state NOT IN ('interrupted', 'queued')))",
-        params![job.kind.as_str(), job.scope.key(), job.rule, job.who.as_str(), job.due, now, runner],
+                                  OR (?1 = ?9 AND kind = ?10)))
+           AND (?3 IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE rule = ?3 AND due = ?5 AND state NOT IN (?11, ?12)))",
+        params![job.kind, job.scope.key(), job.rule, job.who, job.due, now, runner, JobState::Running, JobKind::DeploymentAdvance, JobKind::AutoCanary, JobState::Interrupted, JobState::Queued],
     )?;
     Ok((n == 1).then(|| inv.conn().last_insert_rowid()))
 }
@@ -320,7 +338,7 @@ pub(crate) fn finish(
         "UPDATE jobs SET state = ?2, finished = ?3, result = ?4, error = ?5, error_code = ?6 WHERE id = ?1",
         params![
             id,
-            state.as_str(),
+            state,
             inv.clock().now(),
             result.map(|r| crate::text::clip(r, 2000)),
             error.map(|e| crate::text::clip(&e.to_string(), 2000)),
@@ -337,8 +355,8 @@ pub fn request_cancel(inv: &Inventory, id: i64) -> Result<JobRecord> {
     match j.state {
         JobState::Queued => {
             inv.conn().execute(
-                "UPDATE jobs SET state = 'cancelled', finished = ?2, result = 'cancelled before it started', cancel_requested = 1 WHERE id = ?1",
-                params![id, inv.clock().now()],
+                "UPDATE jobs SET state = ?3, finished = ?2, result = 'cancelled before it started', cancel_requested = 1 WHERE id = ?1",
+                params![id, inv.clock().now(), JobState::Cancelled],
             )?;
         }
         JobState::Running => {
@@ -379,8 +397,8 @@ pub(crate) fn mark_interrupted(inv: &Inventory) -> Result<usize> {
             });
         if !alive {
             n += inv.conn().execute(
-                "UPDATE jobs SET state = 'interrupted', finished = ?2, error = 'the process running this job stopped before it ended (killed, crashed or switched off); what it had done is kept, and the next run continues from there', error_code = 'interrupted' WHERE id = ?1 AND state = 'running'",
-                params![j.id, inv.clock().now()],
+                "UPDATE jobs SET state = ?3, finished = ?2, error = 'the process running this job stopped before it ended (killed, crashed or switched off); what it had done is kept, and the next run continues from there', error_code = 'interrupted' WHERE id = ?1 AND state = ?4",
+                params![j.id, inv.clock().now(), JobState::Interrupted, JobState::Running],
             )?;
         }
     }
@@ -390,10 +408,10 @@ pub(crate) fn mark_interrupted(inv: &Inventory) -> Result<usize> {
 /// For each rule, the slot of its last run (an interrupted run is owed again).
 pub fn last_runs(inv: &Inventory) -> Result<BTreeMap<String, DateTime<Utc>>> {
     let mut stmt = inv.conn().prepare_cached(
-        "SELECT rule, max(due) FROM jobs WHERE rule IS NOT NULL AND state NOT IN ('interrupted', 'queued') GROUP BY rule",
+        "SELECT rule, max(due) FROM jobs WHERE rule IS NOT NULL AND state NOT IN (?1, ?2) GROUP BY rule",
     )?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(params![JobState::Interrupted, JobState::Queued], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, DateTime<Utc>>(1)?))
         })?
         .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;

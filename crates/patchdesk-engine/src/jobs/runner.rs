@@ -26,6 +26,7 @@ use crate::scan::{self, ScanOptions};
 use crate::settings::Settings;
 use crate::ssh::PassphraseFn;
 use chrono::{DateTime, Duration, Utc};
+use rusqlite::params;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -185,10 +186,10 @@ fn last_failures(inv: &Inventory) -> Result<BTreeMap<i64, DateTime<Utc>>> {
     let mut stmt = inv.conn().prepare_cached(
         // Refused because another process held the deployment's lease (a person's `deploy go`):
         // not a failure to back off from; the next tick tries again.
-        "SELECT scope, max(finished) FROM jobs WHERE kind = 'deployment-advance' AND state = 'failed' AND coalesce(error_code, '') <> 'deployment_busy' GROUP BY scope",
+        "SELECT scope, max(finished) FROM jobs WHERE kind = ?1 AND state = ?2 AND coalesce(error_code, '') <> 'deployment_busy' GROUP BY scope",
     )?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(params![JobKind::DeploymentAdvance, JobState::Failed], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<DateTime<Utc>>>(1)?,
@@ -197,7 +198,7 @@ fn last_failures(inv: &Inventory) -> Result<BTreeMap<i64, DateTime<Utc>>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // A later success clears it.
     let mut ok_stmt = inv.conn().prepare_cached(
-        "SELECT max(finished) FROM jobs WHERE kind = 'deployment-advance' AND state = 'succeeded' AND scope = ?1",
+        "SELECT max(finished) FROM jobs WHERE kind = ?2 AND state = ?3 AND scope = ?1",
     )?;
     let mut out = BTreeMap::new();
     for (scope, failed) in rows {
@@ -205,7 +206,10 @@ fn last_failures(inv: &Inventory) -> Result<BTreeMap<i64, DateTime<Utc>>> {
         else {
             continue;
         };
-        let ok: Option<DateTime<Utc>> = ok_stmt.query_row([&scope], |r| r.get(0))?;
+        let ok: Option<DateTime<Utc>> = ok_stmt.query_row(
+            params![scope, JobKind::DeploymentAdvance, JobState::Succeeded],
+            |r| r.get(0),
+        )?;
         if ok.is_none_or(|o| o < failed) {
             out.insert(id, failed);
         }
