@@ -610,7 +610,7 @@ fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes
             "--reboot",
             "window",
             "--reboot-timeout",
-            "10",
+            "30",
         ],
     );
     let (plan, code) = at(
@@ -671,7 +671,7 @@ fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes
     let reasons = canary["reasons"].to_string();
     assert!(
         reasons.contains("pd-02")
-            && reasons.contains("did not come back within 10 s after the reboot"),
+            && reasons.contains("did not come back within 30 s after the reboot"),
         "{reasons}"
     );
     let audit = common::audit_rows(&cli);

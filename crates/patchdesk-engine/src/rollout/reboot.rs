@@ -110,6 +110,9 @@ pub(super) fn reboot_package(name: &str) -> bool {
         )
 }
 
+/// The longest one attempt to read a rebooting host's state may take before the next try.
+const PROBE_ATTEMPT: StdDuration = StdDuration::from_secs(5);
+
 /// What a reboot found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Rebooted {
@@ -188,12 +191,20 @@ pub(super) async fn reboot_host(
             return Ok(Rebooted::Lost(msg));
         }
         tokio::time::sleep(StdDuration::from_millis(500)).await;
-        match read_state(host, ssh).await {
-            Ok(s) if s.boot_id != before.boot_id || went_down => break s,
-            Ok(_) => {}
-            Err(e) => {
+        // One attempt never eats the whole wait: a session opened while the host went down can
+        // hang until the command timeout (minutes), while a fresh one would find it back.
+        let left = timeout.saturating_sub(started.elapsed());
+        let attempt = left.clamp(StdDuration::from_millis(500), PROBE_ATTEMPT);
+        match tokio::time::timeout(attempt, read_state(host, ssh)).await {
+            Ok(Ok(s)) if s.boot_id != before.boot_id || went_down => break s,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
                 went_down = true;
                 last_err = e;
+            }
+            Err(_) => {
+                went_down = true;
+                last_err = format!("no answer within {} s", attempt.as_secs_f32());
             }
         }
     };
