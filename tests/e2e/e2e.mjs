@@ -772,6 +772,48 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await waitFor("policy off again", () => show().policies.find((p) => p.group === "web")?.auto_canary === false);
   });
 
+  await step("a mixed fleet: rpm hosts scanned beside the Debian ones, their family and advisory ids shown", async () => {
+    const fleetSh = (...args) => execFileSync("bash", ["tests/fleet/fleet.sh", ...args], { encoding: "utf8" }).trim();
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    // The rpm hosts join the running fleet (the known_hosts file the app trusts gains their keys).
+    fleetSh("up", "6", "--rpm", "2");
+    const mixed = JSON.parse(fs.readFileSync(process.env.PATCHDESK_FLEET, "utf8"));
+    const rpmHosts = mixed.hosts.filter((h) => /^pd-r\d+$/.test(h.name) && h.running);
+    check("the fleet has running rpm hosts", rpmHosts.length === 2, JSON.stringify(rpmHosts.map((h) => h.name)));
+    try {
+      for (const h of rpmHosts) {
+        cli("host", "add", h.name, h.address, "--port", String(h.port), "--user", h.user,
+          "--key", path.join(mixed.dir, "keys/id_ed25519"), "--env", h.environment, "--group", "rpm-family");
+      }
+      await click("#nav-scan");
+      await click("#scan-start");
+      const summary = await waitFor("scan summary", () => text("#scan-summary"), 90000);
+      const table = await text("#scan-table");
+      const okRow = (name) => table.split("\n").some((l) => l.startsWith(name) && /\bok\b/.test(l));
+      check("one scan run reaches Debian and rpm hosts", ["pd-01", "pd-r1", "pd-r2"].every(okRow), `${summary} | ${table.replace(/\n/g, " | ").slice(0, 600)}`);
+      await click("#nav-hosts");
+      const fam = await waitFor("rpm family in the hosts table", async () => {
+        const f = await exec(`return [...document.querySelectorAll('.host-row')].map((r) => [r.dataset.host, r.querySelector('.family')?.dataset.family ?? ''])`);
+        return f.some(([h, x]) => h === "pd-r1" && x === "rpm") ? f : null;
+      });
+      check("the hosts table shows each host's family", fam.some(([h, x]) => h === "pd-01" && x === "deb") && fam.some(([h, x]) => h === "pd-r2" && x === "rpm"), JSON.stringify(fam));
+      // Ground truth: the advisories the rpm hosts' own repositories publish (dnf updateinfo).
+      const truth = fleetSh("exec", "pd-r1", "--", "dnf", "-q", "updateinfo", "list", "--security").split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
+      check("pd-r1's repositories publish security advisories", truth.length > 0, String(truth));
+      await click("#nav-patches");
+      await type("#patch-search", truth[0]);
+      const row = await waitFor("the update row carrying the advisory", async () => {
+        const r = await exec(`return [...document.querySelectorAll('#updates .update-row')].map((x) => ({ pkg: x.dataset.package, adv: [...x.querySelectorAll('.adv-id')].map((a) => a.textContent) }))`);
+        return r.length ? r : null;
+      });
+      check("the Patches view names the vendor advisory beside the CVEs", row.length >= 1 && row.every((r) => r.adv.includes(truth[0])), JSON.stringify(row));
+      await shot("23-mixed-fleet-patches");
+      await type("#patch-search", "");
+    } finally {
+      for (const h of rpmHosts) { try { cli("host", "remove", h.name); } catch { /* not added */ } }
+      fleetSh("up", "6");
+    }
+  });
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

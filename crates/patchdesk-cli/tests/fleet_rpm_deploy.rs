@@ -329,3 +329,106 @@ fn a_mixed_deployment_through_canary_and_a_wave_then_a_pin_rollback_by_downgrade
     let status = ssh(&fleet, "pd-01", "dpkg-query -W -f='${Status}' pd-hello");
     assert_eq!(status.trim(), "install ok installed");
 }
+
+/// The vendor advisories of the rpm hosts' own repositories (`dnf updateinfo`) land beside the
+/// CVEs of their updates, with the advisory id, and the vendor severity decides the bucket:
+/// Critical → critical, Important → high, Moderate → moderate, Low → low. Ground truth: `dnf
+/// updateinfo list --security` run on each host over plain ssh.
+#[test]
+#[ignore = "needs the fleet's rpm hosts: fleet.sh up 6 --rpm 2 (scripts/test.sh runs it)"]
+fn rpm_advisories_sit_beside_their_cves_and_their_vendor_severity_is_the_bucket() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let restore = Restore(&fleet);
+    restore.run();
+    let cli = mixed_cli(&fleet);
+    let items = cli.json(&["patches", "--json"]);
+    let items = items.as_array().unwrap();
+    let mut checked = 0;
+    for h in ["pd-r1", "pd-r2"] {
+        let truth = ssh(&fleet, h, "dnf -q updateinfo list --security");
+        assert!(!truth.trim().is_empty(), "{h} has security advisories");
+        for line in truth.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [id, label, nevra] = f.as_slice() else {
+                panic!("{h}: {line:?}")
+            };
+            let bucket = match label.split('/').next().unwrap() {
+                "Critical" => "critical",
+                "Important" => "high",
+                "Moderate" => "moderate",
+                "Low" => "low",
+                other => panic!("{other}"),
+            };
+            // NEVRA: the package is the part before the version (`pd-libfoo-libs-1:3.0-2.el9.noarch`).
+            let item = items
+                .iter()
+                .find(|p| {
+                    p["host"] == *h
+                        && nevra.starts_with(&format!("{}-", p["package"].as_str().unwrap()))
+                        && nevra[p["package"].as_str().unwrap().len() + 1..]
+                            .starts_with(|c: char| c.is_ascii_digit())
+                })
+                .unwrap_or_else(|| panic!("{h}: no pending update for {nevra}"));
+            let cves = item["cves"].as_array().unwrap();
+            assert!(
+                cves.iter()
+                    .any(|c| c["advisory_id"] == *id
+                        && c["cve"].as_str().unwrap().starts_with("CVE-")),
+                "{h} {id}: {item}"
+            );
+            assert_eq!(item["bucket"], bucket, "{h} {id} {label}: {item}");
+            checked += 1;
+        }
+        // An update no advisory covers has no CVE and stays low.
+        let tools = items
+            .iter()
+            .find(|p| p["host"] == *h && p["package"] == "pd-tools");
+        if let Some(t) = tools {
+            assert_eq!(t["bucket"], "low", "{t}");
+            assert!(t["cves"].as_array().unwrap().is_empty(), "{t}");
+        }
+    }
+    assert!(checked >= 5, "{checked} advisories checked");
+
+    // Fixed by hand on pd-r1 and seen by the next scan a day later: the vendor's CVEs count in
+    // time-to-patch, in the bucket of the vendor's severity (nothing patched before).
+    let hello = ssh(
+        &fleet,
+        "pd-r1",
+        "dnf -q updateinfo list --security pd-hello",
+    );
+    let line = hello
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("pd-r1: no advisory for pd-hello: {hello:?}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let [_, label, nevra] = f.as_slice() else {
+        panic!("{line:?}")
+    };
+    let bucket = match label.split('/').next().unwrap() {
+        "Critical" => "critical",
+        "Important" => "high",
+        "Moderate" => "moderate",
+        _ => "low",
+    };
+    let patched_in = |c: &Value| {
+        c["time_to_patch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["bucket"] == bucket)
+            .map_or(0, |t| t["patched"].as_u64().unwrap())
+    };
+    let before = cli.json(&["compliance", "--group", "mixed", "--json"]);
+    assert_eq!(patched_in(&before), 0, "{before}");
+    // The scan right before and the upgrade may fall in the same second: the fingerprint of
+    // the rpm database must still see the change (rpm rewrites its sqlite in place).
+    ssh(&fleet, "pd-r1", &format!("dnf -y -q upgrade {nevra}"));
+    let t1 = "2026-11-25T12:00:00Z";
+    let (scan, code) = at(&cli, t1, &["scan", "pd-r1", "--json"]);
+    assert_eq!(code, 0, "{scan}");
+    let (after, code) = at(&cli, t1, &["compliance", "--group", "mixed", "--json"]);
+    assert_eq!(code, 0, "{after}");
+    assert!(patched_in(&after) >= 1, "{bucket}: {after}");
+}

@@ -447,6 +447,109 @@ impl PatchFilter {
     }
 }
 
+/// The advisories a host's own repositories published with one scan (`vendor_advisories`).
+fn vendor_advisories(inv: &Inventory, scan_id: i64) -> Result<Vec<crate::facts::VendorAdvisory>> {
+    let mut stmt = inv.conn().prepare_cached(
+        "SELECT v.advisory_id, v.package, v.version, v.severity, v.cve, v.issued_at, v.summary
+         FROM scans s JOIN vendor_advisories v ON v.set_id = s.set_id WHERE s.id = ?1",
+    )?;
+    let v = stmt
+        .query_map([scan_id], |r| {
+            Ok(crate::facts::VendorAdvisory {
+                id: r.get(0)?,
+                package: r.get(1)?,
+                version: r.get(2)?,
+                severity: r.get(3)?,
+                cve: r.get(4)?,
+                issued: r.get(5)?,
+                summary: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// The vendor advisories a pending rpm update resolves: for its package, a version above the
+/// installed one and at most the candidate (rpm's order), one entry per CVE.
+fn vendor_fixes(
+    vendor: &[crate::facts::VendorAdvisory],
+    u: &crate::facts::PendingUpdate,
+) -> Vec<CveInfo> {
+    use crate::pkg::rpm::Evr;
+    let Ok(candidate) = u.candidate_version.parse::<Evr>() else {
+        return Vec::new();
+    };
+    let installed = u.installed_version.parse::<Evr>().ok();
+    vendor
+        .iter()
+        .filter(|v| v.package == u.name)
+        .filter(|v| {
+            v.version
+                .parse::<Evr>()
+                .is_ok_and(|f| f <= candidate && installed.as_ref().is_none_or(|i| f > *i))
+        })
+        .map(|v| CveInfo {
+            cve: v.cve.clone(),
+            advisory_id: v.id.clone(),
+            fixed_version: v.version.clone(),
+            cvss_score: None,
+            cvss_vector: None,
+            cvss_version: None,
+            vendor_severity: v.severity.clone(),
+            disclosed_at: v.issued,
+            summary: v.summary.clone(),
+        })
+        .collect()
+}
+
+/// A host's open exposures that came from its own repositories' advisories: (CVE, source
+/// package as stored, binary package, the version the advisory brings).
+fn open_vendor_exposures(
+    inv: &Inventory,
+    host_id: i64,
+) -> Result<Vec<(String, String, String, String)>> {
+    let mut stmt = inv.conn().prepare_cached(
+        "SELECT DISTINCT e.cve, e.package, v.package, v.version
+         FROM patch_exposures e
+         JOIN scans s ON s.host_id = e.host_id
+         JOIN vendor_advisories v ON v.set_id = s.set_id AND v.cve = e.cve
+         WHERE e.host_id = ?1 AND e.fixed_at IS NULL",
+    )?;
+    let rows = stmt
+        .query_map([host_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// What a host's own repositories said of a CVE (the newest advisory naming it), for an
+/// exposure the feeds do not know.
+fn vendor_info(inv: &Inventory, host_id: i64, cve: &str) -> Result<Option<CveInfo>> {
+    let mut stmt = inv.conn().prepare_cached(
+        "SELECT v.advisory_id, v.version, v.severity, v.issued_at, v.summary
+         FROM scans s JOIN vendor_advisories v ON v.set_id = s.set_id
+         WHERE s.host_id = ?1 AND v.cve = ?2 ORDER BY s.id DESC LIMIT 1",
+    )?;
+    let info = stmt
+        .query_map(params![host_id, cve], |r| {
+            Ok(CveInfo {
+                cve: cve.to_string(),
+                advisory_id: r.get(0)?,
+                fixed_version: r.get(1)?,
+                cvss_score: None,
+                cvss_vector: None,
+                cvss_version: None,
+                vendor_severity: r.get(2)?,
+                disclosed_at: r.get(3)?,
+                summary: r.get(4)?,
+            })
+        })?
+        .next()
+        .transpose()?;
+    Ok(info)
+}
+
 /// Every pending update on every host, classified, nearest deadline first within each bucket.
 pub fn patches(inv: &Inventory, filter: &PatchFilter) -> Result<Vec<PatchItem>> {
     patches_at(inv, filter, inv.clock().now())
@@ -499,6 +602,7 @@ fn patches_of(
             scan.os_version.as_deref().unwrap_or(""),
             scan.os_codename.as_deref().unwrap_or(""),
         );
+        let vendor = vendor_advisories(inv, scan.id)?;
         for (u, source) in inv.pending_of_scan(scan.id)? {
             let installed = u.installed_version.parse::<Version>().ok();
             let candidate = u.candidate_version.parse::<Version>().ok();
@@ -514,6 +618,17 @@ fn patches_of(
                 let resolves = candidate.as_ref().is_some_and(|c| *c >= fixed);
                 if exposed && resolves && !cves.iter().any(|c| c.cve == a.cve) {
                     cves.push(know.info(a));
+                }
+            }
+            // The host's own repositories' advisories (rpm updateinfo): the vendor's id and
+            // severity beside each CVE the candidate fixes.
+            // Rated by the vendor (Critical/Important/Moderate/Low), the update's bucket follows
+            // that rating (and CVSS when a feed has one), not "a security update without CVSS".
+            let mut vendor_rated = false;
+            for v in vendor_fixes(&vendor, &u) {
+                vendor_rated |= v.vendor_severity != "unknown";
+                if !cves.iter().any(|c| c.cve == v.cve) {
+                    cves.push(v);
                 }
             }
             cves.sort_by(|a, b| a.cve.cmp(&b.cve));
@@ -532,7 +647,7 @@ fn patches_of(
             } = decide(
                 &policy,
                 &cves,
-                u.security,
+                u.security && !vendor_rated,
                 first_seen.or(Some(scan.finished_at)),
             );
             if filter.bucket.is_some_and(|b| b != bucket) {
@@ -631,14 +746,17 @@ pub fn fixed_exposures_at(
         let Some(host) = admitted.get(&host_id) else {
             continue;
         };
-        let Some(a) = know
+        let info = match know
             .by_package
             .get(&package)
             .and_then(|v| v.iter().find(|a| a.cve == cve))
-        else {
-            continue;
+        {
+            Some(a) => know.info(a),
+            None => match vendor_info(inv, host_id, &cve)? {
+                Some(info) => info,
+                None => continue,
+            },
         };
-        let info = know.info(a);
         let Decision {
             bucket,
             deadline,
@@ -688,6 +806,18 @@ pub(crate) fn update_exposures_with(
         scan.os_codename.clone().unwrap_or_default(),
     );
     let host_id = detail.summary.host.id;
+    // rpm hosts: the advisories of their own repositories count as exposures too (the binary
+    // package's source is the key, as for the feeds), and one is fixed once the installed
+    // version reaches the advisory's (rpm's order).
+    let vendor_now = vendor_advisories(inv, scan.id)?;
+    let vendor_open = open_vendor_exposures(inv, host_id)?;
+    let source_of = |bin: &str| {
+        detail
+            .packages
+            .iter()
+            .find(|p| p.name == bin)
+            .map_or_else(|| bin.to_string(), |p| p.source.clone())
+    };
     let tx = inv.conn_mut().transaction()?;
     {
         let mut exposed = tx.prepare_cached(
@@ -696,6 +826,27 @@ pub(crate) fn update_exposures_with(
         let mut fixed_now = tx.prepare_cached(
             "UPDATE patch_exposures SET fixed_at = ?4 WHERE host_id = ?1 AND cve = ?2 AND package = ?3 AND fixed_at IS NULL",
         )?;
+        for v in &vendor_now {
+            exposed.execute(params![host_id, v.cve, source_of(&v.package), at])?;
+        }
+        for (cve, source, bin, version) in &vendor_open {
+            use crate::pkg::rpm::Evr;
+            let Ok(fixed) = version.parse::<Evr>() else {
+                continue;
+            };
+            let reached = detail
+                .packages
+                .iter()
+                .filter(|p| p.name == *bin)
+                .filter_map(|p| p.version.parse::<Evr>().ok())
+                .any(|i| i >= fixed);
+            let still_pending = vendor_now
+                .iter()
+                .any(|v| v.cve == *cve && v.package == *bin);
+            if reached && !still_pending {
+                fixed_now.execute(params![host_id, cve, source, at])?;
+            }
+        }
         for p in &detail.packages {
             let Ok(installed) = p.version.parse::<Version>() else {
                 continue;

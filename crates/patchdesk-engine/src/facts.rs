@@ -94,6 +94,24 @@ pub struct PendingUpdate {
     pub held: bool,
 }
 
+/// A security advisory the host's own repositories publish for one of its pending updates
+/// (rpm: `dnf updateinfo`), one per CVE: what the Patches view shows beside the CVE, and the
+/// vendor's severity the classification reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorAdvisory {
+    /// `RLSA-2024:0101`, `ALSA-…`, `RHSA-…`.
+    pub id: String,
+    pub package: String,
+    /// The version it brings.
+    pub version: String,
+    /// On the feeds' scale: `critical` (Critical), `high` (Important), `medium` (Moderate),
+    /// `low` (Low), `unknown`.
+    pub severity: String,
+    pub cve: String,
+    pub issued: Option<DateTime<Utc>>,
+    pub summary: String,
+}
+
 /// Everything one scan learned about a host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFacts {
@@ -119,6 +137,10 @@ pub struct HostFacts {
     /// `None` when the host said its package state is unchanged since `state_fingerprint`.
     pub packages: Option<Vec<Package>>,
     pub pending: Option<Vec<PendingUpdate>>,
+    /// Security advisories of the host's own repositories for its pending updates (rpm hosts;
+    /// empty on Debian, whose advisories come from the feeds).
+    #[serde(default)]
+    pub vendor_advisories: Vec<VendorAdvisory>,
     /// Lines that were skipped, with the reason (kept with the scan for the curious).
     pub warnings: Vec<String>,
 }
@@ -552,7 +574,7 @@ pub fn parse_scan(text: &str) -> Result<HostFacts, FactsError> {
 /// `dnf check-update`'s with their repository as origin, security when an advisory of type
 /// security from the host's own repositories brings that version.
 fn rpm_facts(text: &str, f: &mut HostFacts, w: &mut Warnings) -> Result<(), FactsError> {
-    use crate::pkg::rpm::parse::{parse_sections, split_sections, AdvisoryKind};
+    use crate::pkg::rpm::parse::{parse_sections, split_sections, AdvisoryKind, VendorSeverity};
     let map = split_sections(text)?;
     let r = parse_sections(&map, &f.kernel)?;
     f.reboot_required = r.reboot.required;
@@ -615,6 +637,35 @@ fn rpm_facts(text: &str, f: &mut HostFacts, w: &mut Warnings) -> Result<(), Fact
                 held: false,
             }
         })
+        .collect();
+    f.vendor_advisories = advisories
+        .iter()
+        .filter(|a| a.kind == AdvisoryKind::Security)
+        .flat_map(|a| {
+            let pending = &pending;
+            a.packages
+                .iter()
+                .filter(move |t| pending.iter().any(|u| u.name == t.name))
+                .flat_map(move |t| {
+                    a.cves.iter().map(move |cve| VendorAdvisory {
+                        id: a.id.clone(),
+                        package: t.name.clone(),
+                        version: t.evr.normalized(),
+                        severity: match a.severity {
+                            Some(VendorSeverity::Critical) => "critical",
+                            Some(VendorSeverity::Important) => "high",
+                            Some(VendorSeverity::Moderate) => "medium",
+                            Some(VendorSeverity::Low) => "low",
+                            None => "unknown",
+                        }
+                        .to_string(),
+                        cve: cve.clone(),
+                        issued: a.issued,
+                        summary: clip(&a.title),
+                    })
+                })
+        })
+        .take(MAX_PACKAGES)
         .collect();
     f.packages = Some(packages);
     f.pending = Some(pending);

@@ -251,7 +251,15 @@ pub(crate) fn patch_rows(rows: &[PatchRow], overdue: bool) -> Vec<Vec<String>> {
                 p.package.clone(),
                 p.candidate_version.clone(),
                 bucket(p.bucket).into(),
-                list(&p.cves, 20),
+                // The vendor's advisory ids first, then the CVEs they fix.
+                list(
+                    &p.advisories
+                        .iter()
+                        .chain(&p.cves)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    20,
+                ),
                 list(&p.hosts, 60),
                 p.deadline.map_or("none".into(), stamp),
                 if overdue {

@@ -272,7 +272,7 @@ fn csv_and_json_carry_the_same_data_safely() {
     let overdue = get("overdue.csv");
     assert!(overdue
         .iter()
-        .any(|row| &row[0] == "libc++1" && row[5].contains("web_01.example-corp")));
+        .any(|row| &row[0] == "libc++1" && row[6].contains("web_01.example-corp")));
     // A formula-looking reason is defused for spreadsheets.
     let ov = get("overrides.csv");
     assert!(ov[0][5].starts_with("'=cmd"), "{:?}", ov[0]);

@@ -227,6 +227,16 @@ describe("updates and what needs you now", () => {
     expect(rows[1]).toMatchObject({ bucket: "high", overdue: 1, seconds_left: -10, cves: ["CVE-2026-2", "CVE-2026-3"] });
     expect(rows[2].seconds_left).toBeNull();
   });
+  it("names each vendor advisory once beside the CVEs, and finds the update by it", () => {
+    const rows = groupUpdates([
+      patch("r1", "pd-libfoo-libs", { cves: [{ cve: "CVE-2026-7", advisory_id: "RLSA-2026:0102" }, { cve: "CVE-2026-8", advisory_id: "RLSA-2026:0102" }] }),
+      patch("r2", "pd-libfoo-libs", { cves: [{ cve: "CVE-2026-9", advisory_id: "RLSA-2026:0103" }, { cve: "CVE-2026-10", advisory_id: "CVE-2026-10" }] }),
+    ]);
+    expect(rows[0].advisories).toEqual(["RLSA-2026:0102", "RLSA-2026:0103"]);
+    const f = { query: "rlsa-2026:0103", bucket: "", securityOnly: false, overdueOnly: false, heldOnly: false };
+    expect(filterUpdates(rows, f)).toHaveLength(1);
+    expect(filterUpdates(rows, { ...f, query: "ALSA-2026" })).toHaveLength(0);
+  });
   it("links only well-formed CVE ids", () => {
     expect(cveLinks("CVE-2026-1001")?.nvd).toBe("https://nvd.nist.gov/vuln/detail/CVE-2026-1001");
     expect(cveLinks("CVE-2026-1001\"><script>")).toBeNull();

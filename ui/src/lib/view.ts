@@ -284,6 +284,8 @@ export interface UpdateRow<T extends PatchLike = PatchLike> {
   held: number;
   security: boolean;
   cves: string[];
+  /** The advisories behind those CVEs (a vendor's RLSA/ALSA/RHSA/DSA ids), each once. */
+  advisories: string[];
   max_cvss: number | null;
   hosts: T[];
 }
@@ -297,7 +299,7 @@ export interface PatchLike {
   overdue: boolean;
   held?: boolean;
   security: boolean;
-  cves: { cve: string }[];
+  cves: { cve: string; advisory_id?: string }[];
   max_cvss: number | null;
 }
 
@@ -312,7 +314,7 @@ export function groupUpdates<T extends PatchLike>(items: T[]): UpdateRow<T>[] {
     let r = rows.get(key);
     if (!r) {
       r = { key, package: p.package, candidate_version: p.candidate_version, bucket: p.bucket as BucketName, seconds_left: null,
-        overdue: 0, held: 0, security: false, cves: [], max_cvss: null, hosts: [] };
+        overdue: 0, held: 0, security: false, cves: [], advisories: [], max_cvss: null, hosts: [] };
       rows.set(key, r);
     }
     r.hosts.push(p);
@@ -321,7 +323,11 @@ export function groupUpdates<T extends PatchLike>(items: T[]): UpdateRow<T>[] {
     if (p.overdue) r.overdue += 1;
     if (p.held) r.held += 1;
     r.security ||= p.security;
-    for (const c of p.cves) if (!r.cves.includes(c.cve)) r.cves.push(c.cve);
+    for (const c of p.cves) {
+      if (!r.cves.includes(c.cve)) r.cves.push(c.cve);
+      const a = c.advisory_id;
+      if (a && a !== c.cve && !r.advisories.includes(a)) r.advisories.push(a);
+    }
     if (p.max_cvss !== null && (r.max_cvss === null || p.max_cvss > r.max_cvss)) r.max_cvss = p.max_cvss;
   }
   const left = (r: UpdateRow<T>) => r.seconds_left ?? Number.POSITIVE_INFINITY;
@@ -469,7 +475,7 @@ export function filterUpdates<T extends PatchLike>(rows: UpdateRow<T>[], f: Upda
     if (f.overdueOnly && r.overdue === 0) return false;
     if (f.heldOnly && r.held === 0) return false;
     if (!q) return true;
-    return [r.package, r.candidate_version, ...r.cves, ...r.hosts.map((h) => h.host)].some((s) => s.toLowerCase().includes(q));
+    return [r.package, r.candidate_version, ...r.cves, ...r.advisories, ...r.hosts.map((h) => h.host)].some((s) => s.toLowerCase().includes(q));
   });
 }
 

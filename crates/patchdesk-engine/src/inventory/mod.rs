@@ -32,6 +32,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/009_health_checks.sql")),
         M::up(include_str!("../../migrations/010_alerts.sql")),
         M::up(include_str!("../../migrations/011_held_updates.sql")),
+        M::up(include_str!("../../migrations/012_vendor_advisories.sql")),
     ])
 });
 
@@ -348,7 +349,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 11;
+    const LATEST: i64 = 12;
 
     #[test]
     fn migrations_are_valid() {

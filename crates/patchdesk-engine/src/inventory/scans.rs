@@ -123,6 +123,16 @@ impl Inventory {
                                     p.status
                                 ])?;
                             }
+                            let mut adv = tx.prepare_cached(
+                                "INSERT OR IGNORE INTO vendor_advisories (set_id, advisory_id, package, version, severity, cve, issued_at, summary)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            )?;
+                            for a in &facts.vendor_advisories {
+                                adv.execute(params![
+                                    set_id, a.id, a.package, a.version, a.severity, a.cve,
+                                    a.issued, a.summary
+                                ])?;
+                            }
                             let mut ins = tx.prepare_cached(
                                 "INSERT INTO pending_updates (set_id, name, arch, installed_version, candidate_version, origin, security, held)
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

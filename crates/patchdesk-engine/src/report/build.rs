@@ -138,6 +138,9 @@ pub struct PatchRow {
     pub candidate_version: String,
     pub bucket: Bucket,
     pub cves: Vec<String>,
+    /// The advisories behind those CVEs (a vendor's RLSA/ALSA/RHSA ids, a feed's DSA ids).
+    #[serde(default)]
+    pub advisories: Vec<String>,
     pub hosts: Vec<String>,
     /// The earliest deadline among the hosts.
     pub deadline: Option<DateTime<Utc>>,
@@ -541,6 +544,7 @@ fn patch_rows<'a>(
                 candidate_version: p.candidate_version.clone(),
                 bucket: p.bucket,
                 cves: Vec::new(),
+                advisories: Vec::new(),
                 hosts: Vec::new(),
                 deadline: None,
                 days_overdue: None,
@@ -549,6 +553,12 @@ fn patch_rows<'a>(
         for c in &p.cves {
             if !row.cves.contains(&c.cve) {
                 row.cves.push(c.cve.clone());
+            }
+            if !c.advisory_id.is_empty()
+                && c.advisory_id != c.cve
+                && !row.advisories.contains(&c.advisory_id)
+            {
+                row.advisories.push(c.advisory_id.clone());
             }
         }
         if !row.hosts.contains(&p.host) {
@@ -563,6 +573,7 @@ fn patch_rows<'a>(
         .into_values()
         .map(|mut r| {
             r.cves.sort();
+            r.advisories.sort();
             r.hosts.sort();
             if let Some(d) = r.deadline {
                 if overdue {
@@ -878,5 +889,57 @@ mod tests {
             Some(("a:b/c".into(), false))
         );
         assert_eq!(parse_drill_note("something else"), None);
+    }
+
+    #[test]
+    fn a_patch_row_names_each_advisory_once_beside_its_cves() {
+        let at = chrono::DateTime::<Utc>::UNIX_EPOCH;
+        let cve = |id: &str, adv: &str| crate::classify::CveInfo {
+            cve: id.into(),
+            advisory_id: adv.into(),
+            fixed_version: "1:3.0-2.el9".into(),
+            cvss_score: None,
+            cvss_vector: None,
+            cvss_version: None,
+            vendor_severity: "high".into(),
+            disclosed_at: None,
+            summary: String::new(),
+        };
+        let item = |host: &str, cves: Vec<crate::classify::CveInfo>| PatchItem {
+            host: host.into(),
+            environment: "prod".into(),
+            groups: vec![],
+            package: "pd-libfoo-libs".into(),
+            source: "pd-libfoo".into(),
+            installed_version: "1:3.0-1.el9".into(),
+            candidate_version: "1:3.0-2.el9".into(),
+            origin: "pd".into(),
+            security: true,
+            cves,
+            max_cvss: None,
+            vendor_severity: "high".into(),
+            disclosed_at: None,
+            bucket: Bucket::High,
+            reason: String::new(),
+            deadline: None,
+            seconds_left: None,
+            overdue: false,
+            held: false,
+        };
+        let items = [
+            item(
+                "pd-r1",
+                vec![
+                    cve("CVE-2026-8", "RLSA-2026:0102"),
+                    cve("CVE-2026-7", "RLSA-2026:0102"),
+                ],
+            ),
+            item("pd-r2", vec![cve("CVE-2026-9", "CVE-2026-9")]),
+        ];
+        let rows = patch_rows(items.iter(), at, false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].advisories, vec!["RLSA-2026:0102".to_string()]);
+        assert_eq!(rows[0].cves, ["CVE-2026-7", "CVE-2026-8", "CVE-2026-9"]);
+        assert_eq!(rows[0].hosts, ["pd-r1", "pd-r2"]);
     }
 }

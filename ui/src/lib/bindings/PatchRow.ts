@@ -4,7 +4,11 @@ import type { Bucket } from "./Bucket";
 /**
  * Patches of one package to one version, across the scope's hosts.
  */
-export type PatchRow = { package: string, candidate_version: string, bucket: Bucket, cves: Array<string>, hosts: Array<string>, 
+export type PatchRow = { package: string, candidate_version: string, bucket: Bucket, cves: Array<string>, 
+/**
+ * The advisories behind those CVEs (a vendor's RLSA/ALSA/RHSA ids, a feed's DSA ids).
+ */
+advisories: Array<string>, hosts: Array<string>, 
 /**
  * The earliest deadline among the hosts.
  */

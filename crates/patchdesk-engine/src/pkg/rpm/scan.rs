@@ -10,8 +10,10 @@
 //! when another dnf holds its lock. Like any dnf query, `check-update` may refresh an expired
 //! metadata cache.
 //!
-//! Unchanged hosts: the fingerprint covers the rpm database (size, mtime and inode of the
-//! sqlite, BDB or NDB files: reads leave them alone), the content of the cached `repomd.xml`
+//! Unchanged hosts: the fingerprint covers the rpm database (size, mtime to the nanosecond and
+//! inode of the sqlite, BDB or NDB files: reads leave them alone; rpm rewrites its sqlite in
+//! place, same size and inode, so a change in the same second as the last scan shows only
+//! below the second), the content of the cached `repomd.xml`
 //! of every repository (root's and the scanning user's dnf cache: it changes exactly when the
 //! repository metadata changes) and the dnf/yum configuration that changes what dnf reports
 //! (repository files, dnf.conf, vars, the versionlock list). Reboot status and the last update
@@ -46,7 +48,7 @@ rpm -q --qf "$pd_qf" kernel-core kernel kernel-uek-core kernel-uek kernel-rt-cor
 echo '@@PD rpm-last-update'
 echo "mtime $(stat -c %Y /var/lib/rpm/rpmdb.sqlite /var/lib/rpm/rpmdb.sqlite-wal /var/lib/rpm/Packages /var/lib/rpm/Packages.db 2>/dev/null | sort -n | tail -n 1)"
 echo '@@PD state'
-fp=$( { stat -c '%n %s %Y %i' /var/lib/rpm/rpmdb.sqlite /var/lib/rpm/rpmdb.sqlite-wal /var/lib/rpm/Packages /var/lib/rpm/Packages.db 2>/dev/null; cat /var/cache/dnf/*/repodata/repomd.xml /var/tmp/dnf-"$(id -un)"-*/*/repodata/repomd.xml /var/cache/yum/*/*/repomd.xml 2>/dev/null; ls -ln --time-style=+%s /etc/yum.repos.d /etc/dnf/dnf.conf /etc/yum.conf /etc/dnf/vars /etc/dnf/plugins/versionlock.list /etc/yum/pluginconf.d/versionlock.list 2>/dev/null; } | md5sum | cut -d' ' -f1)
+fp=$( { stat -c '%n %s %y %i' /var/lib/rpm/rpmdb.sqlite /var/lib/rpm/rpmdb.sqlite-wal /var/lib/rpm/Packages /var/lib/rpm/Packages.db 2>/dev/null; cat /var/cache/dnf/*/repodata/repomd.xml /var/tmp/dnf-"$(id -un)"-*/*/repodata/repomd.xml /var/cache/yum/*/*/repomd.xml 2>/dev/null; ls -ln --time-style=full-iso /etc/yum.repos.d /etc/dnf/dnf.conf /etc/yum.conf /etc/dnf/vars /etc/dnf/plugins/versionlock.list /etc/yum/pluginconf.d/versionlock.list 2>/dev/null; } | md5sum | cut -d' ' -f1)
 echo "$fp"
 if [ -n "$prev" ] && [ "$fp" = "$prev" ]; then
 echo '@@PD unchanged'
