@@ -788,9 +788,8 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       await click("#nav-scan");
       await click("#scan-start");
       const summary = await waitFor("scan summary", () => text("#scan-summary"), 90000);
-      const table = await text("#scan-table");
-      const okRow = (name) => table.split("\n").some((l) => l.startsWith(name) && /\bok\b/.test(l));
-      check("one scan run reaches Debian and rpm hosts", ["pd-01", "pd-r1", "pd-r2"].every(okRow), `${summary} | ${table.replace(/\n/g, " | ").slice(0, 600)}`);
+      const phases = await exec(`return Object.fromEntries([...document.querySelectorAll('#scan-table tbody tr')].map((r) => [r.cells[0].innerText.trim(), r.cells[1].innerText.trim() + ' ' + r.cells[2].innerText.trim()]))`);
+      check("one scan run reaches Debian and rpm hosts", ["pd-01", "pd-r1", "pd-r2"].every((h) => (phases[h] ?? "").startsWith("done")), `${summary} | ${JSON.stringify(phases).slice(0, 600)}`);
       await click("#nav-hosts");
       const fam = await waitFor("rpm family in the hosts table", async () => {
         const f = await exec(`return [...document.querySelectorAll('.host-row')].map((r) => [r.dataset.host, r.querySelector('.family')?.dataset.family ?? ''])`);
