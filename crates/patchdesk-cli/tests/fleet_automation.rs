@@ -11,52 +11,9 @@ mod common;
 
 use common::{installed, Cli, Fleet, Published};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A tiny HTTP/1.1 server of the files in `dir`, read at each request (a test rewrites them).
-fn serve(dir: PathBuf) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in l.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let resp = match std::fs::read(dir.join(&path)) {
-                Ok(b) => {
-                    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).into_bytes();
-                    v.extend_from_slice(&b);
-                    v
-                }
-                Err(_) => {
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_vec()
-                }
-            };
-            let _ = s.write_all(&resp);
-        }
-    });
-    port
-}
 
 /// An OSV advisory: `package` (source) fixed in `fixed`, CVSS 9.8 (critical) or 3.1 (low).
 fn osv(id: &str, cve: &str, package: &str, fixed: &str, critical: bool, published: &str) -> Value {
@@ -102,7 +59,7 @@ impl World {
             .push(("PATCHDESK_CLOCK_FILE".into(), clock.display().to_string()));
         let feeds = cli.dir.path().join("feeds");
         std::fs::create_dir_all(&feeds).unwrap();
-        let port = serve(feeds.clone());
+        let port = common::serve_files(feeds.clone());
         let log = cli.dir.path().join("service.log");
         World {
             url: format!("http://127.0.0.1:{port}/feed.json"),

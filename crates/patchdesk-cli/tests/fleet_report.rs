@@ -8,53 +8,10 @@ mod common;
 use common::{at, Cli, Fleet};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::process::Command;
 
-/// A minimal HTTP/1.1 file server for the fixture feeds (200 or 404).
-fn serve(dir: std::path::PathBuf) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in l.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let resp = match std::fs::read(dir.join(&path)) {
-                Ok(b) => {
-                    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).into_bytes();
-                    v.extend_from_slice(&b);
-                    v
-                }
-                Err(_) => {
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_vec()
-                }
-            };
-            let _ = s.write_all(&resp);
-        }
-    });
-    port
-}
-
 fn sync_feeds(cli: &Cli, when: &str) {
-    let port = serve(common::repo_root().join("tests/fixtures/advisories"));
+    let port = common::serve_files(common::repo_root().join("tests/fixtures/advisories"));
     for f in ["osv-debian.json", "debian-tracker.json", "nvd.json"] {
         let url = format!("http://127.0.0.1:{port}/{f}");
         let (r, code) = at(cli, when, &["advisories", "sync", "--from", &url, "--json"]);

@@ -319,3 +319,46 @@ pub fn audit_rows(cli: &Cli) -> Vec<(String, String, String, Option<i64>, String
     .collect::<Result<_, _>>()
     .unwrap()
 }
+
+/// A tiny HTTP/1.1 server of the files in `dir` (200 or 404), read at each request (a test
+/// rewrites them): the fixture feeds, fetched by the real fetch code.
+pub fn serve_files(dir: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let resp = match std::fs::read(dir.join(&path)) {
+                Ok(b) => {
+                    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).into_bytes();
+                    v.extend_from_slice(&b);
+                    v
+                }
+                Err(_) => {
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec()
+                }
+            };
+            let _ = s.write_all(&resp);
+        }
+    });
+    port
+}
