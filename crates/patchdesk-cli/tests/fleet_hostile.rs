@@ -135,7 +135,7 @@ fn item_21_a_host_without_dpkg_is_a_stored_error_never_counted_as_patched() {
     t.os_release(ROCKY);
     // The first round keeps dpkg's state files (only the tools are gone); the second has none,
     // as a host reinstalled with Rocky Linux.
-    let sentence = "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts";
+    let sentence = "Rocky Linux 9.3: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts";
     for attempt in 0..2 {
         let (r, code, _) = scan(&cli, "rocky");
         assert_eq!(code, 2, "{r}");

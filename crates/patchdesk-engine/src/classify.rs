@@ -1303,7 +1303,7 @@ mod tests {
             now,
             &failed(
                 "unsupported",
-                "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts",
+                "Rocky Linux 9.3: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts",
             ),
             None,
         )
@@ -1338,7 +1338,7 @@ mod tests {
                 ("never", "never scanned"),
                 (
                     "rocky",
-                    "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts"
+                    "Rocky Linux 9.3: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts"
                 ),
             ]
         );

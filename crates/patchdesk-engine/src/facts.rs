@@ -48,7 +48,7 @@ pub enum FactsError {
     #[error("section {section:?} has more than {limit} lines; refusing to read more")]
     TooMany { section: &'static str, limit: usize },
     /// `dpkg-query` is not on the host (exit status 127): not a Debian-family host.
-    #[error("{os}: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts")]
+    #[error("{os}: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts")]
     NoDpkg { os: String },
     /// A package tool ran but failed: the host's package state is unknown.
     #[error("{tool} failed on the host (exit status {status}), so its packages are unknown")]
@@ -1141,7 +1141,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts"
+            "Rocky Linux 9.3: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts"
         );
         assert!(matches!(
             parse_scan(&no_dpkg),

@@ -155,7 +155,7 @@ describe("reports", () => {
 });
 
 describe("hosts PatchDesk cannot read (issue #9 item 21)", () => {
-  const rocky = "Rocky Linux 9.3: no dpkg on this host; PatchDesk reads Debian and Ubuntu hosts";
+  const rocky = "Rocky Linux 9.3: neither dpkg nor rpm on this host; PatchDesk reads Debian/Ubuntu (dpkg) and RHEL-family (rpm) hosts";
   it("a host without dpkg is never counted as scanned or patched", () => {
     const failed = scan({ ok: false, error_code: "unsupported", error_message: rocky });
     const h = host("rocky", { last_scan: failed, last_ok_scan: null, package_count: 0 });
