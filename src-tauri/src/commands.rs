@@ -241,6 +241,18 @@ pub async fn import_hosts(state: State<'_, AppState>, path: String, update: bool
 }
 
 #[tauri::command]
+pub async fn update_host(state: State<'_, AppState>, spec: HostSpec) -> Res<()> {
+    guard_async("update_host", async {
+        Ok(ops::edit_host(
+            &mut *state.write.lock().await,
+            &spec,
+            &user().who,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
 pub async fn remove_host(state: State<'_, AppState>, name: String) -> Res<()> {
     guard_async("remove_host", async {
         Ok(state.write.lock().await.remove_host(&name)?)
@@ -268,10 +280,18 @@ pub async fn trust_host(
     name: String,
     fingerprint: String,
     replace: bool,
+    reason: Option<String>,
 ) -> Res<ServerKey> {
     guard_async("trust_host", async {
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        if replace && reason.is_none() {
+            return Err(patchdesk_engine::Error::Invalid(format!(
+                "{name}: say why the new key is genuine (who confirmed the re-key); nothing was trusted."
+            ))
+            .into());
+        }
         let mut inv = state.write.lock().await;
-        Ok(ops::trust_host(&mut inv, &name, &fingerprint, replace).await?)
+        Ok(ops::trust_host(&mut inv, &name, &fingerprint, replace, reason.as_deref()).await?)
     })
     .await
 }
@@ -1040,6 +1060,36 @@ pub async fn deploy_rollback(
             deploy_progress(&app),
         )
         .await?)
+    })
+    .await
+}
+
+/// A rollback drill of `packages` on the group's non-prod hosts, from the window.
+#[tauri::command]
+pub async fn deploy_drill(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    scope: String,
+    packages: Vec<String>,
+) -> Res<rollout::DrillStatus> {
+    guard_async("deploy_drill", async {
+        Ok(ops::deploy_drill(
+            &mut *state.write.lock().await,
+            &scope,
+            packages,
+            Vec::new(),
+            deploy_progress(&app),
+        )
+        .await?)
+    })
+    .await
+}
+
+/// Delete an abandoned plan (planned, never started).
+#[tauri::command]
+pub async fn deploy_delete(state: State<'_, AppState>, id: i64) -> Res<()> {
+    guard_async("deploy_delete", async {
+        Ok(ops::deploy_delete(&*state.write.lock().await, id, &user())?)
     })
     .await
 }

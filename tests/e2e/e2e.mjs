@@ -56,7 +56,12 @@ async function shot(name) {
   const b64 = await wd("GET", `${S}/screenshot`);
   fs.writeFileSync(path.join(ART, `${name}.png`), Buffer.from(b64, "base64"));
 }
+// E2E_ONLY=regex (to iterate on a few steps): only the steps whose name matches run, plus the
+// ones every later step builds on (the fleet imported, its keys trusted, scanned).
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, "i") : null;
+const BASE = ["import the fleet from CSV", "accept a host key after seeing its fingerprint", "settings: trust the fleet's known_hosts", "scan all hosts with live progress"];
 async function step(name, f) {
+  if (ONLY && !BASE.includes(name) && !ONLY.test(name)) { console.log(`skip ${name}`); return; }
   try { await f(); } catch (e) {
     check(name, false, e.message);
     await shot("FAILED-" + name.replace(/[^a-z0-9]+/gi, "-")).catch(() => {});
@@ -813,6 +818,136 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       fleetSh("up", "6");
     }
   });
+
+  await step("deployments: an invalid field is refused in place, an abandoned plan deleted, a rollback drill run", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
+    await click("#nav-deploy");
+    // Waves checked before sending: the error next to the field, nothing planned.
+    await exec(`const s = document.querySelector('#deploy-scope'); s.value = 'office'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await waitFor("packages", () => find("#deploy-packages input"));
+    await exec(`document.querySelector('#deploy-packages input').click()`);
+    const before = JSON.parse(cli("deploy", "list", "--json")).length;
+    await setValue("#deploy-waves", "5,200,abc");
+    await click("#deploy-plan");
+    const werr = await waitFor("waves error", () => text("#deploy-waves-error"));
+    check("waves '5,200,abc' are refused next to the field", werr.includes('"200", "abc"'), werr);
+    check("nothing reached the engine", JSON.parse(cli("deploy", "list", "--json")).length === before && !(await text("main")).includes("invalid args"));
+    await shot("22-deploy-field-error");
+    await setValue("#deploy-waves", "5,25,50,100");
+    await exec(`const s = document.querySelector('#deploy-scope'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    // An abandoned plan: deleted from the list, audited; the engine has it no more.
+    const planned = JSON.parse(cli("deploy", "plan", "--name", "abandoned plan", "--scope", "canary", "--package", "pd-tools", "--json"));
+    const id = planned.deployment_id;
+    await click("#nav-dashboard");
+    await click("#nav-deploy");
+    await waitFor("the plan listed", () => find(`#deploy-list tr[data-id="${id}"] .delete-plan`));
+    await click(`#deploy-list tr[data-id="${id}"] .delete-plan`);
+    await click(`#deploy-list tr[data-id="${id}"] .delete-yes`);
+    await waitFor("the plan gone", async () => (await findAll(`#deploy-list tr[data-id="${id}"]`)).length === 0);
+    let gone = "";
+    try { cli("deploy", "status", String(id)); } catch (e) { gone = String(e.stderr ?? e.message); }
+    check("an abandoned plan is deleted (the engine has it no more)", gone.includes(`no deployment ${id}`), gone);
+    const audit = (await invoke("audit_entries", { host: null, limit: 20 })).ok ?? [];
+    check("the deletion is audited", audit.some((a) => a.action === "deploy-delete" && a.detail.includes("abandoned plan")), JSON.stringify(audit.slice(0, 3)));
+    const rows = await exec(`return [...document.querySelectorAll('#deploy-list tr')].filter(r => r.querySelector('.delete-plan')).length === [...document.querySelectorAll('#deploy-list tr')].filter(r => r.innerText.includes('planned')).length`);
+    check("only planned deployments offer Delete", rows === true);
+    // A rollback drill from the app: fields checked first, then apply → verify → roll back → verify.
+    await click("#drill-run");
+    const de = await waitFor("drill errors", async () => [await text("#drill-scope-error"), await text("#drill-packages-error")]);
+    check("a drill without group or package is refused in place", de[0].includes("group") && de[1].includes("package"), de.join(" | "));
+    const was = fleetExec("pd-01", "dpkg-query", "-W", "-f=${Version}", "pd-tools");
+    await exec(`const s = document.querySelector('#drill-scope'); s.value = 'canary'; s.dispatchEvent(new Event('change', {bubbles: true}));`);
+    await setValue("#drill-packages", "pd-tools");
+    await click("#drill-run");
+    const res = await waitFor("drill result", () => text("#drill-result"), 240000);
+    check("a rollback drill runs from the app and rolls back cleanly", res.includes("rolled back and verified"), res);
+    check("the drill left the host as it was", fleetExec("pd-01", "dpkg-query", "-W", "-f=${Version}", "pd-tools") === was, was);
+    const dt = await waitFor("drill table", () => text("#drill-table"));
+    check("the drill is recorded for the group", dt.includes("canary") && dt.includes("rolled back cleanly"), dt);
+    await shot("23-deploy-drill");
+  });
+
+  await step("edit a host: errors next to the fields, then saved and audited", async () => {
+    const host = "pd-04";
+    await click("#nav-hosts");
+    await waitFor("row", () => find(`.host-row[data-host="${host}"]`));
+    await click(`.host-row[data-host="${host}"]`);
+    await waitFor("detail", async () => (await text("#host-title")).startsWith(host));
+    await click("#host-edit");
+    await waitFor("form", () => find("#edit-host"));
+    const groups = await exec(`return document.querySelector('#edit-groups').value`);
+    await setValue("#edit-port", "0");
+    await setValue("#edit-groups", groups + ", no way!");
+    await click("#edit-save");
+    const errs = await waitFor("field errors", async () => [await text("#edit-port-error"), await text("#edit-groups-error")]);
+    check("invalid fields are refused next to them", errs[0].includes("1 to 65535") && errs[1].includes('"way!"'), errs.join(" | "));
+    await shot("24-host-edit-errors");
+    await setValue("#edit-port", "22");
+    await setValue("#edit-groups", groups + ", edited");
+    await click("#edit-save");
+    const done = await waitFor("saved", () => text("#edit-done"));
+    check("the host is saved", done.includes(`Saved ${host}`), done);
+    const d = (await invoke("host_detail", { name: host })).ok;
+    check("the engine has the new groups", d?.host.groups.includes("edited") && d.host.port === 22, JSON.stringify(d?.host.groups));
+    const audit = (await invoke("audit_entries", { host, limit: 5 })).ok ?? [];
+    check("the edit is audited with what changed", audit.some((a) => a.action === "edit-host" && a.detail.includes("edited")), JSON.stringify(audit.slice(0, 2)));
+  });
+
+  await step("re-trust a changed host key from the app", async () => {
+    const host = "pd-05";
+    const hostRoot = FLEET.hosts.find((h) => h.name === host).root;
+    const fp = () => execFileSync("ssh-keygen", ["-lf", path.join(hostRoot, "etc/ssh/ssh_host_ed25519_key.pub")], { encoding: "utf8" }).split(" ")[1];
+    const old = fp();
+    execFileSync("bash", ["tests/fleet/fleet.sh", "rekey", host], { encoding: "utf8" });
+    const fresh = fp();
+    check("the fleet host really got a new key", fresh !== old && fresh.startsWith("SHA256:"), `${old} ${fresh}`);
+    await click("#nav-hosts");
+    await waitFor("row", () => find(`.host-row[data-host="${host}"]`));
+    await click(`.host-row[data-host="${host}"]`);
+    await waitFor("detail", async () => (await text("#host-title")).startsWith(host));
+    await click("#host-scan");
+    const err = await waitFor("changed key refused", async () => { const t = await text("#host-error"); return t.includes("CHANGED") ? t : ""; }, 60000);
+    check("the scan is refused and says so, in the app's words", err.includes(fresh) && err.includes("Trust the new key") && !/patchdesk |--replace/.test(err), err);
+    await click("#nav-dashboard");
+    await waitFor("needs you now: changed key", () => find(`#needs .need[data-key="host-key-${host}"]`));
+    await shot("20-needs-host-key");
+    await click(`#needs .need[data-key="host-key-${host}"] .need-open`);
+    const shown = await waitFor("both fingerprints", async () => {
+      const n = await text("#rekey-new");
+      return n.startsWith("SHA256:") ? [await text("#rekey-old"), n] : null;
+    });
+    check("the host shows the old and the new fingerprint", shown[0] === old && shown[1] === fresh, JSON.stringify(shown));
+    // The old one pasted, no reason: refused in place, nothing sent.
+    await setValue("#rekey-expected", old);
+    await click("#rekey-trust");
+    const e1 = await waitFor("field errors", () => text("#rekey-expected-error"));
+    const e2 = await text("#rekey-reason-error");
+    check("a fingerprint that does not match is refused next to its field", e1.includes("does not match"), e1);
+    check("a missing reason is refused next to its field", e2.includes("why"), e2);
+    await shot("21-host-rekey-errors");
+    check("nothing was trusted", (await invoke("host_detail", { name: host })).ok?.host.host_key_fingerprint === old);
+    await setValue("#rekey-expected", fresh);
+    await setValue("#rekey-reason", "re-keyed by the e2e (fleet.sh rekey)");
+    await click("#rekey-trust");
+    const done = await waitFor("trusted", () => text("#rekey-done"));
+    check("the new key is trusted", done.includes(fresh), done);
+    const audit = (await invoke("audit_entries", { host, limit: 5 })).ok ?? [];
+    const rec = audit.find((a) => a.action === "trust-host-key");
+    check("the audit log has the old and new fingerprint and the reason",
+      !!rec && rec.detail.includes(old) && rec.detail.includes(fresh) && rec.detail.includes("reason: re-keyed by the e2e"), JSON.stringify(rec));
+    await click("#host-scan");
+    const ok = await waitFor("a scan works again", async () => {
+      const h = ((await invoke("list_hosts")).ok ?? []).find((x) => x.name === host);
+      return h?.last_scan?.ok && Date.parse(h.last_scan.finished_at) > Date.parse(rec?.at ?? 0) - 1 ? h : null;
+    }, 60000);
+    check("a scan works with the new key", !!ok);
+    await click("#nav-dashboard");
+    await waitFor("dashboard", () => find("#needs"));
+    const keys = await exec(`return [...document.querySelectorAll('#needs .need')].map(e => e.dataset.key)`);
+    check("the changed key leaves Needs you now", !keys.includes(`host-key-${host}`), keys.join(","));
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

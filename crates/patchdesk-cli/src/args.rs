@@ -189,6 +189,9 @@ pub(crate) enum HostCmd {
         /// Replace a pinned key (only after confirming the host was genuinely re-keyed).
         #[arg(long)]
         replace: bool,
+        /// Why the key is trusted (recorded in the audit log with the old and new fingerprint).
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -369,6 +372,13 @@ pub(crate) enum DeployCmd {
         wait: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Delete an abandoned plan (a deployment still planned, never started); audited.
+    Delete {
+        id: i64,
+        /// If another PatchDesk is changing this deployment, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
     },
     /// No-go at the current gate: the deployment halts. The reason is recorded with who and when.
     NoGo {

@@ -274,7 +274,8 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
             name,
             fingerprint,
             replace,
-        } => trust(inv, &name, fingerprint, replace),
+            reason,
+        } => trust(inv, &name, fingerprint, replace, reason.as_deref()),
     }
 }
 
@@ -292,7 +293,13 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: bool) -> Result<i32> {
+fn trust(
+    inv: &mut Inventory,
+    name: &str,
+    expected: Option<String>,
+    replace: bool,
+    reason: Option<&str>,
+) -> Result<i32> {
     let host = inv.host(name)?;
     if host.host_key.is_some() && !replace {
         bail!(
@@ -326,7 +333,7 @@ fn trust(inv: &mut Inventory, name: &str, expected: Option<String>, replace: boo
             key.fingerprint
         }
     };
-    let key = rt.block_on(ops::trust_host(inv, name, &fingerprint, replace))?;
+    let key = rt.block_on(ops::trust_host(inv, name, &fingerprint, replace, reason))?;
     outln!("trusted {name}: {}", key.fingerprint);
     Ok(0)
 }
@@ -563,6 +570,11 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             &ops::deploy_exclude(inv, id, &host, &reason, &user(wait))?,
             json,
         ),
+        DeployCmd::Delete { id, wait } => {
+            ops::deploy_delete(inv, id, &user(wait))?;
+            outln!("deleted deployment {id} (it was planned, never started)");
+            Ok(0)
+        }
         DeployCmd::NoGo {
             id,
             reason,

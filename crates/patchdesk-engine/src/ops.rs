@@ -123,15 +123,59 @@ pub async fn host_key(inv: &Inventory, name: &str) -> Result<ServerKey> {
     scan::host_key_fingerprint(inv, name, &ssh).await
 }
 
-/// Pin a host's key once a person compared its fingerprint.
+/// Pin a host's key once a person compared its fingerprint; `replace` (a re-keyed host) needs
+/// a reason, recorded in the audit log with the old and the new fingerprint.
 pub async fn trust_host(
     inv: &mut Inventory,
     name: &str,
     fingerprint: &str,
     replace: bool,
+    reason: Option<&str>,
 ) -> Result<ServerKey> {
     let ssh = ssh_options(inv)?;
-    scan::trust_host(inv, name, fingerprint, replace, &ssh).await
+    scan::trust_host(inv, name, fingerprint, replace, reason, &ssh).await
+}
+
+/// Change an existing host's connection (address, port, user, key), groups, tags and
+/// environment; its history and pinned key stay. Audited with what changed.
+pub fn edit_host(inv: &mut Inventory, spec: &crate::host::HostSpec, who: &str) -> Result<()> {
+    let before = inv.host(&spec.name)?.spec;
+    let mut changed = Vec::new();
+    let mut note = |what: &str, a: String, b: String| {
+        if a != b {
+            changed.push(format!("{what} {a} → {b}"));
+        }
+    };
+    note("address", before.address.clone(), spec.address.clone());
+    note("port", before.port.to_string(), spec.port.to_string());
+    note("user", before.user.clone(), spec.user.clone());
+    note(
+        "auth",
+        format!("{:?}", before.auth),
+        format!("{:?}", spec.auth),
+    );
+    note(
+        "environment",
+        before.environment.as_str().to_string(),
+        spec.environment.as_str().to_string(),
+    );
+    note("groups", before.groups.join(","), spec.groups.join(","));
+    note("tags", before.tags.join(","), spec.tags.join(","));
+    inv.add_hosts(std::slice::from_ref(spec), true)?;
+    if !changed.is_empty() {
+        let detail = crate::text::clean(&changed.join("; "));
+        inv.audit(
+            who,
+            Some(&spec.name),
+            "edit-host",
+            "note",
+            None,
+            None,
+            None,
+            Some(&detail),
+        )?;
+    }
+    Ok(())
 }
 
 // Deployments.
@@ -220,6 +264,11 @@ pub fn deploy_exclude(
     w: &Writer,
 ) -> Result<DeploymentStatus> {
     rollout::exclude(inv, id, host, reason, &w.who, w.on_busy)
+}
+
+/// Delete an abandoned plan (a deployment still planned, never started); audited.
+pub fn deploy_delete(inv: &Inventory, id: i64, w: &Writer) -> Result<()> {
+    rollout::delete_planned(inv, id, &w.who, w.on_busy)
 }
 
 /// Roll back the hosts that received the update (or only `hosts`).

@@ -575,15 +575,21 @@ pub async fn host_key_fingerprint(
 
 /// Pin a host's key after a person compared its fingerprint: the key is fetched again and must
 /// still have the fingerprint they accepted (no trust in whatever answers next). With `replace`,
-/// an already pinned key is replaced (the host was genuinely re-keyed).
+/// an already pinned key is replaced (the host was genuinely re-keyed); the audit record keeps
+/// the old fingerprint, the new one and the person's `reason`.
 pub async fn trust_host(
     inv: &mut Inventory,
     name: &str,
     accepted_fingerprint: &str,
     replace: bool,
+    reason: Option<&str>,
     ssh: &SshOptions,
 ) -> Result<crate::ssh::ServerKey> {
     let host = inv.host(name)?;
+    let reason = reason
+        .map(crate::text::clean)
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
     if host.host_key.is_some() && !replace {
         return Err(Error::Invalid(format!(
             "{name} already has a pinned key ({}). Replace it only if the host was genuinely re-keyed.",
@@ -605,10 +611,20 @@ pub async fn trust_host(
             key.fingerprint
         )));
     }
+    let old = host.host_key_fingerprint.clone();
     if replace {
         inv.unpin_host_key(name)?;
     }
     inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
+    let what = match (replace, &old) {
+        (true, Some(old)) => format!("replaced {old} with {}", key.fingerprint),
+        (true, None) => "replaced (no key was pinned)".to_string(),
+        (false, _) => "first contact".to_string(),
+    };
+    let detail = match &reason {
+        Some(r) => format!("{what}; reason: {r}"),
+        None => what,
+    };
     inv.audit(
         "user",
         Some(name),
@@ -617,7 +633,7 @@ pub async fn trust_host(
         None,
         None,
         Some(&key.fingerprint),
-        Some(if replace { "replaced" } else { "first contact" }),
+        Some(&detail),
     )?;
     Ok(key)
 }

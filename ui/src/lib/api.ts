@@ -1,6 +1,7 @@
 // Typed calls into the Tauri shell. Every type comes from the Rust engine (ts-rs, ./bindings).
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { appText, ipcText } from "./words";
 import type { Compliance } from "./bindings/Compliance";
 import type { Schedule } from "./bindings/Schedule";
 import type { AutomationPolicy } from "./bindings/AutomationPolicy";
@@ -49,9 +50,11 @@ export interface UiError {
   message: string;
 }
 
+/** Any rejection as a sentence for a person: the engine's with the app's next step, the IPC
+ *  layer's own ("invalid args …") turned into a sentence. */
 export function errorText(e: unknown): string {
-  if (e && typeof e === "object" && "message" in e) return String((e as UiError).message);
-  return String(e);
+  if (e && typeof e === "object" && "message" in e) return appText(String((e as UiError).message));
+  return ipcText(String(e));
 }
 
 export interface AppInfo {
@@ -69,9 +72,12 @@ export const api = {
   previewImport: (path: string) => invoke<ImportReport>("preview_import", { path }),
   importHosts: (path: string, update: boolean) => invoke<number>("import_hosts", { path, update }),
   removeHost: (name: string) => invoke<void>("remove_host", { name }),
+  /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
+  updateHost: (spec: HostSpec) => invoke<void>("update_host", { spec }),
   fetchHostKey: (name: string) => invoke<ServerKey>("fetch_host_key", { name }),
-  trustHost: (name: string, fingerprint: string, replace: boolean) =>
-    invoke<ServerKey>("trust_host", { name, fingerprint, replace }),
+  /** `replace` (a re-keyed host) needs a `reason`, recorded in the audit log. */
+  trustHost: (name: string, fingerprint: string, replace: boolean, reason: string | null = null) =>
+    invoke<ServerKey>("trust_host", { name, fingerprint, replace, reason }),
   startScan: (names: string[]) => invoke<ScanSummary>("start_scan", { names }),
   cancelScan: () => invoke<void>("cancel_scan"),
   getSettings: () => invoke<Settings>("get_settings"),
@@ -94,6 +100,10 @@ export const api = {
   deployExclude: (id: number, host: string, reason: string) =>
     invoke<DeploymentStatus>("deploy_exclude", { id, host, reason }),
   deployDrills: () => invoke<DrillStatus[]>("deploy_drills"),
+  /** A rollback drill on the group's non-prod hosts (apply, verify, roll back, verify). */
+  deployDrill: (scope: string, packages: string[]) => invoke<DrillStatus>("deploy_drill", { scope, packages }),
+  /** Delete a plan that never started (the engine refuses any other state); audited. */
+  deployDelete: (id: number) => invoke<void>("deploy_delete", { id }),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
   audit: (host: string | null, limit = 200) => invoke<AuditEntry[]>("audit_entries", { host, limit }),
   deploySelections: () => invoke<Selection[]>("deploy_selections"),

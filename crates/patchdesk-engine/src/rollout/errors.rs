@@ -36,6 +36,11 @@ pub enum DeployError {
         host: String,
         reason: String,
     },
+    #[error("deployment {id} is {state}: only a plan that never started can be deleted; a started deployment stays in the history (finish it or roll it back)")]
+    NotPlanned {
+        id: i64,
+        state: super::DeploymentState,
+    },
     #[error("deployment {id} is being changed by {holder}, until {until} at the latest unless renewed; nothing was done: try again when it has finished, or add --wait to wait for it")]
     Busy {
         id: i64,
@@ -56,6 +61,7 @@ impl DeployError {
             DeployError::CannotExclude { .. } => "cannot_exclude",
             DeployError::AlreadyExcluded { .. } => "already_excluded",
             DeployError::Busy { .. } => "deployment_busy",
+            DeployError::NotPlanned { .. } => "not_planned",
         }
     }
 }

@@ -68,7 +68,7 @@ use remote::{
 };
 pub use review::{LeftOut, PlanReview, RebootForecast, StageChecks};
 pub use rollback::{rollback, unpin};
-pub use run::{advance, exclude, go, no_go};
+pub use run::{advance, delete_planned, exclude, go, no_go};
 pub use selection::{delete_selection, save_selection, selection, selections, Selection};
 pub use state::{
     verdict, DeploymentState, GateReason, GateVerdict, HostState, Mode, Operation, RollbackKind,

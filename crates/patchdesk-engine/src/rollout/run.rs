@@ -906,6 +906,50 @@ fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result
 
 /// Leave a host out of the rest of a deployment, with a written reason (recorded in the audit
 /// log and shown in the status): a pending host is not patched, and a host in attention or
+/// Delete an abandoned plan: a deployment still `planned` (never started, so no host was
+/// touched). Any other state is refused (its history stays). Holds the deployment's lease; the
+/// deletion is audited with what the plan was.
+pub fn delete_planned(inv: &Inventory, id: i64, who: &str, on_busy: OnBusy) -> Result<()> {
+    let lease = lease::acquire_blocking(inv, id, Operation::Delete, who, on_busy)?;
+    let st = status(inv, id)?;
+    if st.state != DeploymentState::Planned {
+        return Err(DeployError::NotPlanned {
+            id,
+            state: st.state,
+        }
+        .into());
+    }
+    let what = format!(
+        "deployment {id} {:?} (scope {}) deleted: planned, never started",
+        st.name, st.scope
+    );
+    // The state is checked again in the statement itself: a plan started meanwhile stays.
+    let n = inv.conn().execute(
+        "DELETE FROM deployments WHERE id = ?1 AND state = ?2",
+        rusqlite::params![id, DeploymentState::Planned],
+    )?;
+    drop(lease);
+    if n == 0 {
+        return Err(DeployError::NotPlanned {
+            id,
+            state: stored_status(inv, id)?.state,
+        }
+        .into());
+    }
+    inv.audit(
+        who,
+        None,
+        "deploy-delete",
+        "note",
+        None,
+        None,
+        None,
+        Some(&what),
+    )?;
+    Ok(())
+}
+
+/// Leave a host out of the rest of a deployment, with a written reason. A host that has not
 /// failed no longer blocks the deployment from finishing; rollback skips it unless named.
 /// Holds the deployment's lease.
 pub fn exclude(
@@ -1015,6 +1059,38 @@ mod tests {
             ))
             .unwrap();
         inv
+    }
+
+    #[test]
+    fn only_a_plan_that_never_started_is_deleted_and_the_deletion_is_audited() {
+        let inv = deployment("soaking", "2026-11-24T11:00:00Z", "[]", "applied");
+        let e = delete_planned(&inv, 1, "ana", OnBusy::Refuse).unwrap_err();
+        assert_eq!(e.code(), "not_planned", "{e}");
+        assert!(e.to_string().contains("deployment 1 is running"), "{e}");
+        assert!(status(&inv, 1).is_ok(), "a running deployment stays");
+        inv.conn()
+            .execute("UPDATE deployments SET state = 'planned' WHERE id = 1", [])
+            .unwrap();
+        delete_planned(&inv, 1, "ana", OnBusy::Refuse).unwrap();
+        assert_eq!(status(&inv, 1).unwrap_err().code(), "unknown_deployment");
+        let n: i64 = inv
+            .conn()
+            .query_row("SELECT count(*) FROM deployment_hosts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "its stages and hosts went with it");
+        let a = inv.audit_entries(None, 5).unwrap();
+        assert!(
+            a.iter().any(|x| x.action == "deploy-delete"
+                && x.actor == "ana"
+                && x.detail.as_deref().unwrap_or("").contains("deployment 1")),
+            "{a:?}"
+        );
+        assert_eq!(
+            delete_planned(&inv, 1, "ana", OnBusy::Refuse)
+                .unwrap_err()
+                .code(),
+            "unknown_deployment"
+        );
     }
 
     #[test]

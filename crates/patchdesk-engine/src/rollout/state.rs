@@ -190,6 +190,8 @@ named! {
         Drill => "drill",
         /// Reboot the hosts of a waiting gate that need it (the "ask at the gate" policy).
         Reboot => "reboot",
+        /// Deleting a plan that never started.
+        Delete => "delete",
     }
 }
 

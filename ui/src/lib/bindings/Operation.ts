@@ -3,4 +3,4 @@
 /**
  * An operation that changes a deployment, and so holds its lease while it runs.
  */
-export type Operation = "advance" | "go" | "no-go" | "rollback" | "unpin" | "exclude" | "drill" | "reboot";
+export type Operation = "advance" | "go" | "no-go" | "rollback" | "unpin" | "exclude" | "drill" | "reboot" | "delete";
