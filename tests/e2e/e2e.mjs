@@ -948,6 +948,67 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("the changed key leaves Needs you now", !keys.includes(`host-key-${host}`), keys.join(","));
   });
 
+  await step("layout: every view at 1440×900 and 1024×700, light and dark; Esc goes back, arrow keys, focus rings", async () => {
+    const key = (k) => wd("POST", `${S}/actions`, { actions: [{ type: "key", id: "kb", actions: [{ type: "keyDown", value: k }, { type: "keyUp", value: k }] }] });
+    const theme = async (t) => {
+      await click("#nav-settings");
+      await waitFor("theme picker", () => find("#set-theme"));
+      await exec(`const s = document.querySelector('#set-theme'); s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true}));`, [t]);
+      return exec(`return getComputedStyle(document.documentElement).backgroundColor`);
+    };
+    const views = ["dashboard", "hosts", "patches", "deploy", "reports", "activity", "add", "scan", "settings"];
+    const bg = {};
+    for (const [w, h] of [[1440, 900], [1024, 700]]) {
+      await wd("POST", `${S}/window/rect`, { width: w, height: h });
+      await sleep(600);
+      const inner = await exec(`return [innerWidth, innerHeight]`);
+      check(`the window is ${w}×${h}`, Math.abs(inner[0] - w) < 40 && Math.abs(inner[1] - h) < 80, inner.join("×"));
+      for (const t of ["light", "dark"]) {
+        bg[t] = await theme(t);
+        for (const v of views) {
+          await click(`#nav-${v}`);
+          await sleep(350);
+          const over = await exec(`const m = document.querySelector('main'); return [m.scrollWidth, m.clientWidth]`);
+          check(`${v} at ${w}×${h} (${t}): nothing cut off sideways`, over[0] <= over[1] + 1, over.join(" > "));
+          await shot(`L-${w}x${h}-${t}-${v}`);
+        }
+        await click("#nav-hosts");
+        await waitFor("row", () => find('.host-row[data-host="pd-01"]'));
+        await click('.host-row[data-host="pd-01"]');
+        await waitFor("detail", async () => (await text("#host-title")).startsWith("pd-01"));
+        const over = await exec(`const m = document.querySelector('main'); return [m.scrollWidth, m.clientWidth]`);
+        check(`host detail at ${w}×${h} (${t}): nothing cut off sideways`, over[0] <= over[1] + 1, over.join(" > "));
+        await shot(`L-${w}x${h}-${t}-host`);
+      }
+      if (w === 1024) {
+        await click("#nav-hosts");
+        await waitFor("rows", () => find(".host-row"));
+        const heads = await exec(`return [...document.querySelectorAll('.table.hosts .row.head .cell')].filter(c => c.offsetParent).map(c => [c.innerText.trim(), c.scrollWidth <= c.clientWidth + 1])`);
+        check("1024 px: the hosts table's headers are readable (none cut)", heads.length >= 5 && heads.every((x) => x[1]), JSON.stringify(heads));
+        check("1024 px: low-priority columns are hidden", !heads.some((x) => x[0].startsWith("Kernel")), JSON.stringify(heads.map((x) => x[0])));
+        const nav = await exec(`const r = document.querySelector('nav').getBoundingClientRect(); return [r.width, r.height]`);
+        check("1024 px: the sidebar collapses into a bar", nav[1] < 80, nav.join("×"));
+      }
+    }
+    check("dark mode really changes the colours", bg.light !== bg.dark, JSON.stringify(bg));
+    // Arrow keys move between host rows; the focused row has a visible ring; Esc goes back.
+    await click("#nav-hosts");
+    await waitFor("rows", () => find('.host-row[data-host="pd-01"]'));
+    await exec(`document.querySelector('.host-row').focus()`);
+    await key("\uE015");
+    const focused = await exec(`const a = document.activeElement; return [a.dataset.host, getComputedStyle(a).outlineStyle, [...document.querySelectorAll('.host-row')].map(r => r.dataset.host)]`);
+    check("↓ moves to the next host row", focused[0] === focused[2][1], JSON.stringify(focused));
+    check("the focused row shows a focus ring", focused[1] !== "none", focused[1]);
+    await shot("L-1024x700-dark-focus");
+    await key("\uE007");
+    await waitFor("detail by Enter", async () => (await text("#host-title")).startsWith(focused[0]));
+    await key("\uE00C");
+    await waitFor("back to hosts", () => find("#host-search"));
+    check("Esc goes back from a host to the hosts", true);
+    await theme("system");
+    await wd("POST", `${S}/window/rect`, { width: 1280, height: 800 });
+  });
+
   await step("strings from hosts are text, and the CSP forbids eval", async () => {
     const scripts = await exec(`return document.querySelectorAll('main script, main iframe, main object').length`);
     check("no script elements inside the views", scripts === 0, String(scripts));

@@ -48,7 +48,7 @@ rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 # Derived from E2E_PORT, so runs side by side with their own ports get their own displays.
 display=":$((100 + E2E_PORT % 1000))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+Xvfb "$display" -screen 0 1600x1000x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 cleanup() { kill "$xvfb" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

@@ -49,9 +49,24 @@ export async function refresh() {
   }
 }
 
+/** The views a person came through (for Esc / back), most recent last; bounded. */
+const trail: { view: View; host: string }[] = [];
+
 export function open(view: View, host = "") {
+  if (view !== app.view || host !== app.host) {
+    trail.push({ view: app.view, host: app.host });
+    if (trail.length > 50) trail.shift();
+  }
   app.view = view;
   app.host = host;
+}
+
+/** Back to the previous view (Esc); from a host's page without a trail, to Hosts. */
+export function back() {
+  const prev = trail.pop() ?? (app.view === "host" ? { view: "hosts" as View, host: "" } : null);
+  if (!prev) return;
+  app.view = prev.view;
+  app.host = prev.host;
 }
 
 export async function runScan(names: string[]) {
