@@ -16,18 +16,28 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+say() { echo "run: $*" >&2; }
+say "checking the system packages PatchDesk needs (installs only what is missing)"
 if $demo; then scripts/deps.sh test; else scripts/deps.sh run; fi
-cargo build --release -q -p patchdesk-cli
+say "building the CLI (release; the first build compiles every dependency: several minutes, progress below)"
+cargo build --release -p patchdesk-cli --locked
 bin="$(pwd)/target/release/patchdesk"
 
 if $demo; then
   export PATCHDESK_DB=${PATCHDESK_DB:-/var/tmp/patchdesk-demo.db}
+  say "demo: starting a local fleet of 6 real hosts (the first time builds their base images: minutes)"
   tests/fleet/fleet.sh up 6
   fleet=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
+  say "demo: importing the fleet into $PATCHDESK_DB and trusting its known_hosts"
   "$bin" host import "$fleet/hosts.csv" --update
   "$bin" settings --known-hosts "$fleet/known_hosts" >/dev/null
-  echo "demo: inventory $PATCHDESK_DB; scanning the fleet (pd-06 is down on purpose)"
+  say "demo: scanning the fleet (pd-06 is down on purpose)"
   "$bin" scan --all || true
+  # The fixture advisory feeds, so Patches, the Dashboard and Reports have severities and deadlines.
+  for f in osv-debian.json debian-tracker.json nvd.json; do
+    say "demo: syncing the advisory feed $f"
+    "$bin" advisories sync --from "$(pwd)/tests/fixtures/advisories/$f" >/dev/null
+  done
 fi
 
 if $cli; then exec "$bin" "$@"; fi
