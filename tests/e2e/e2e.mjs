@@ -870,6 +870,14 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
 
   await step("edit a host: errors next to the fields, then saved and audited", async () => {
     const host = "pd-04";
+    // Adding one: the same checks, next to the fields, before anything is sent.
+    await click("#nav-add");
+    await setValue("#add-name", "bad name");
+    await setValue("#add-address", "x y");
+    await exec(`document.querySelector('#add-name').form.querySelector('button[type=submit]').click()`);
+    const addErr = await waitFor("add errors", async () => [await text("#add-name-error"), await text("#add-address-error")]);
+    check("adding a host with a bad name and address is refused next to the fields", addErr[0].includes("short name") && addErr[1].includes("host name or IP"), addErr.join(" | "));
+    check("nothing was added", !((await invoke("list_hosts")).ok ?? []).some((h) => h.name === "bad name"));
     await click("#nav-hosts");
     await waitFor("row", () => find(`.host-row[data-host="${host}"]`));
     await click(`.host-row[data-host="${host}"]`);
@@ -948,6 +956,35 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("the changed key leaves Needs you now", !keys.includes(`host-key-${host}`), keys.join(","));
   });
 
+  await step("hosts: select rows, then add them to a group, deploy to it and scan them", async () => {
+    await click("#nav-hosts");
+    await waitFor("rows", () => find('.host-select[data-host="pd-03"]'));
+    await click('.host-select[data-host="pd-03"]');
+    await click('.host-select[data-host="pd-04"]');
+    const bar = await waitFor("bulk bar", () => text("#bulk"));
+    check("two hosts selected", bar.includes("2 selected"), bar);
+    await setValue("#bulk-group", "no way!");
+    await click("#bulk-add");
+    const e = await waitFor("group error", () => text("#bulk-error"));
+    check("an invalid group is refused next to the field", e.includes("group"), e);
+    await setValue("#bulk-group", "bulk-e2e");
+    await click("#bulk-add");
+    await waitFor("added", () => text("#bulk-done"));
+    const hosts = (await invoke("list_hosts")).ok ?? [];
+    const inGroup = hosts.filter((h) => h.groups.includes("bulk-e2e")).map((h) => h.name).sort();
+    check("the selected hosts, and only they, are in the group", inGroup.join(",") === "pd-03,pd-04", inGroup.join(","));
+    await shot("25-hosts-bulk");
+    await click("#bulk-deploy");
+    const scope = await waitFor("wizard on the group", async () => (await exec(`return document.querySelector('#deploy-scope')?.value ?? ''`)) === "bulk-e2e");
+    check("'Deploy to selection…' opens the wizard on their group", scope === true);
+    await click("#nav-hosts");
+    await waitFor("rows", () => find('.host-select[data-host="pd-03"]'));
+    await click('.host-select[data-host="pd-03"]');
+    await click("#bulk-scan");
+    const summary = await waitFor("scan summary", () => text("#scan-summary"), 60000);
+    check("scanning the selection scans just it", summary.startsWith("1 ok, 0 failed"), summary);
+  });
+
   await step("layout: every view at 1440×900 and 1024×700, light and dark; Esc goes back, arrow keys, focus rings", async () => {
     const key = (k) => wd("POST", `${S}/actions`, { actions: [{ type: "key", id: "kb", actions: [{ type: "keyDown", value: k }, { type: "keyUp", value: k }] }] });
     const theme = async (t) => {
@@ -1006,7 +1043,6 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await waitFor("back to hosts", () => find("#host-search"));
     check("Esc goes back from a host to the hosts", true);
     await theme("system");
-    await wd("POST", `${S}/window/rect`, { width: 1280, height: 800 });
   });
 
   await step("strings from hosts are text, and the CSP forbids eval", async () => {

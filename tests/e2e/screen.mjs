@@ -22,14 +22,16 @@ export function screenshotRoot(file) {
   const h = (i) => x.readUInt32BE(i * 4);
   const [headerSize, format, width, height, byteOrder, bpp, bpl] = [h(0), h(2), h(4), h(5), h(7), h(11), h(12)];
   const [rm, gm, bm, ncolors] = [h(14), h(15), h(16), h(19)];
-  if (format !== 2 || bpp !== 32) throw new Error(`unsupported xwd image (format ${format}, ${bpp} bpp)`);
+  // ZPixmap, 32 or 24 bits per pixel (Xvfb packs a large 24-bit screen into 3 bytes a pixel).
+  if (format !== 2 || (bpp !== 32 && bpp !== 24)) throw new Error(`unsupported xwd image (format ${format}, ${bpp} bpp)`);
+  const bytes = bpp / 8;
   const data = headerSize + ncolors * 12;
   const raw = Buffer.alloc((width * 3 + 1) * height);
   for (let y = 0; y < height; y++) {
     raw[y * (width * 3 + 1)] = 0;
     for (let i = 0; i < width; i++) {
-      const off = data + y * bpl + i * 4;
-      const p = byteOrder === 0 ? x.readUInt32LE(off) : x.readUInt32BE(off);
+      const off = data + y * bpl + i * bytes;
+      const p = byteOrder === 0 ? x.readUIntLE(off, bytes) : x.readUIntBE(off, bytes);
       const o = y * (width * 3 + 1) + 1 + i * 3;
       raw[o] = (p & rm) >>> shift(rm);
       raw[o + 1] = (p & gm) >>> shift(gm);
