@@ -564,7 +564,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
         const t = await text("#deploy-waiting").catch(() => "");
         return t.includes("pd-02 to be repaired or excluded") ? t : "";
       }, 60000);
-      check("a host in attention keeps the deployment from finishing", (await text("#deploy-state")) === "running" && waiting.includes("patchdesk deploy exclude"), waiting);
+      check("a host in attention keeps the deployment from finishing", (await text("#deploy-state")) === "running" && waiting.includes("Exclude… beside the host") && !waiting.includes("patchdesk"), waiting);
       await shot("20b-deploy-blocked-by-attention");
       await click('li[data-host="pd-02"] .host-exclude');
       await waitFor("exclude form", () => find("#exclude-reason"));
@@ -1031,6 +1031,10 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     // Arrow keys move between host rows; the focused row has a visible ring; Esc goes back.
     await click("#nav-hosts");
     await waitFor("rows", () => find('.host-row[data-host="pd-01"]'));
+    // The window has the keyboard (a native dialog earlier may have taken it), as a person's would.
+    for (const wid of execFileSync("bash", ["-c", "xdotool search --onlyvisible --name '^PatchDesk$' || true"], { encoding: "utf8" }).trim().split("\n").filter(Boolean)) {
+      try { execFileSync("xdotool", ["windowfocus", "--sync", wid], { timeout: 3000 }); } catch { /* not focusable */ }
+    }
     await exec(`document.querySelector('.host-row').focus()`);
     await key("\uE015");
     const focused = await exec(`const a = document.activeElement; return [a.dataset.host, getComputedStyle(a).outlineStyle, [...document.querySelectorAll('.host-row')].map(r => r.dataset.host)]`);
@@ -1079,7 +1083,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
       return s.state === "finished" ? s : null;
     }, 90000);
     check("the gate after the soak passed by itself", st.stages[0].decision === "go" && st.stages[0].decided_by === "auto", JSON.stringify(st.stages[0]).slice(0, 300));
-    const jobs = JSON.parse(cli("jobs", "--json"));
+    const jobs = JSON.parse(cli("jobs", "--json", "--limit", "1000"));
     const adv = jobs.history.find((j) => j.kind === "deployment-advance" && j.scope?.deployment === id && j.state === "succeeded");
     check("the app's runner did it (a deployment-advance job run by the app)", !!adv && /^app \d+$/.test(adv.runner ?? ""), JSON.stringify(adv));
     const pid = Number((adv?.runner ?? "app 0").split(" ")[1]);

@@ -17,7 +17,7 @@ const APP_STEPS: [RegExp, string][] = [
     "Decide no-go, or override it with a written reason (Go… at the gate)"],
   [/`patchdesk deploy status \d+` lists its hosts/g, "the deployment's page in Deployments lists its hosts"],
   [/roll it back \(`patchdesk deploy rollback [^`]*`\)/g, "roll it back (Deployments → the deployment → Roll back)"],
-  [/ \(`patchdesk deploy exclude [^`]*`\)/g, " (exclude it in Deployments, with a reason)"],
+  [/ \(`patchdesk deploy exclude [^`]*`\)/g, " (or leave it out: Exclude… beside the host, with a reason)"],
   [/at the next `patchdesk deploy start \d+`/g, "when the deployment is next advanced (Deployments → Advance)"],
   [/run `patchdesk deploy start \d+` again/g, "advance the deployment again (Deployments → Advance)"],
   [/`patchdesk deploy selection list` shows them/g, "the deploy wizard lists them"],
