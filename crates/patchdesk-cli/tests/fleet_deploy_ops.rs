@@ -166,6 +166,102 @@ fn a_busy_dpkg_lock_is_waited_for_visibly_then_given_up_with_a_clear_error() {
     );
 }
 
+/// A stage's hosts are applied at once (#16): pd-01 (first by name) is held up by a real busy
+/// dpkg lock while pd-02 applies, and the rollback runs on both at once too. Proved by the audit
+/// log's order (its ids are the order of the writes), not by wall time: pd-01 met the lock
+/// before pd-02's apply ended, and pd-02's apply ended before pd-01's successful attempt began;
+/// each host keeps its before/after pairs.
+#[test]
+fn a_stage_applies_its_hosts_in_parallel_and_a_locked_host_holds_no_other() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let cli = scanned_cli(&fleet, T0);
+    cli.ok(&["settings", "--dpkg-lock-wait", "120"]);
+    let id = plan_canary(&cli, "pd-hello", &[]);
+    let mut holder = hold_dpkg_lock(&fleet, "pd-01", 10);
+    let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
+    let _ = holder.wait();
+    let v = (
+        installed(&fleet, "pd-01", "pd-hello"),
+        installed(&fleet, "pd-02", "pd-hello"),
+    );
+    let (back, _) = at(&cli, T0, &["deploy", "rollback", &id, "--json"]);
+    let after_rollback = (
+        installed(&fleet, "pd-01", "pd-hello"),
+        installed(&fleet, "pd-02", "pd-hello"),
+    );
+    let db = rusqlite::Connection::open(&cli.db).unwrap();
+    // (id, host, action, phase, exit status) of this deployment's changes, in write order.
+    let log: Vec<(i64, String, String, String, Option<i64>)> = db
+        .prepare(
+            "SELECT id, host, action, phase, exit_status FROM audit_log
+             WHERE action IN ('apply', 'rollback') AND host IN ('pd-01', 'pd-02') ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let ids = |host: &str, action: &str, phase: &str, ok: Option<bool>| -> Vec<i64> {
+        log.iter()
+            .filter(|(_, h, a, p, s)| {
+                h == host && a == action && p == phase && ok.is_none_or(|ok| (*s == Some(0)) == ok)
+            })
+            .map(|e| e.0)
+            .collect()
+    };
+    assert_eq!(host(&st, "canary", "pd-01")["state"], "applied", "{st}");
+    assert_eq!(host(&st, "canary", "pd-02")["state"], "applied", "{st}");
+    assert_eq!(v, ("1.1-1".to_string(), "1.1-1".to_string()));
+    let refused = ids("pd-01", "apply", "after", Some(false));
+    assert!(!refused.is_empty(), "pd-01 met the busy lock: {log:?}");
+    let (b01, a01) = (
+        *ids("pd-01", "apply", "before", None).last().unwrap(),
+        ids("pd-01", "apply", "after", Some(true)),
+    );
+    let (b02, a02) = (
+        ids("pd-02", "apply", "before", None),
+        ids("pd-02", "apply", "after", Some(true)),
+    );
+    assert_eq!((a01.len(), b02.len(), a02.len()), (1, 1, 1), "{log:?}");
+    assert!(
+        refused[0] < a02[0] && a02[0] < b01 && b01 < a01[0],
+        "pd-02 applied while pd-01 waited for the dpkg lock, not after it: {log:?}"
+    );
+    // Every before has its after, per host and action.
+    for h in ["pd-01", "pd-02"] {
+        for a in ["apply", "rollback"] {
+            assert_eq!(
+                ids(h, a, "before", None).len(),
+                ids(h, a, "after", None).len(),
+                "{h} {a}: {log:?}"
+            );
+        }
+    }
+    // The rollback of both: each host's before precedes the other's after (they overlap).
+    let (rb1, ra1) = (
+        ids("pd-01", "rollback", "before", None),
+        ids("pd-01", "rollback", "after", Some(true)),
+    );
+    let (rb2, ra2) = (
+        ids("pd-02", "rollback", "before", None),
+        ids("pd-02", "rollback", "after", Some(true)),
+    );
+    assert_eq!(
+        (rb1.len(), ra1.len(), rb2.len(), ra2.len()),
+        (1, 1, 1, 1),
+        "{log:?}"
+    );
+    assert!(
+        rb1[0].max(rb2[0]) < ra1[0].min(ra2[0]),
+        "both rollbacks ran at once: {log:?}"
+    );
+    assert_eq!(back["state"], "rolled-back", "{back}");
+    assert_eq!(after_rollback, ("1.0-1".to_string(), "1.0-1".to_string()));
+}
+
 #[test]
 fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
     let _g = common::serial();

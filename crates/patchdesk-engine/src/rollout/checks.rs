@@ -1192,36 +1192,39 @@ pub(super) fn host_checks(
 
 /// Measure a host's baseline before its stage changes it (once: a resumed stage keeps the first).
 pub(super) async fn take_baseline(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     idx: i64,
     host: &HostRecord,
     ssh: &SshOptions,
 ) -> Result<()> {
-    let Some(c) = host_checks(inv, id, host)? else {
+    let Some(c) = db.with(|inv| host_checks(inv, id, host))? else {
         return Ok(());
     };
-    if load(inv, id, idx, host, MeasurePhase::Baseline)?.is_some() {
+    if db
+        .with(|inv| load(inv, id, idx, host, MeasurePhase::Baseline))?
+        .is_some()
+    {
         return Ok(());
     }
     let m = measure(&c, host, None, ssh).await;
-    store(inv, id, idx, host, MeasurePhase::Baseline, &m)
+    db.with(|inv| store(inv, id, idx, host, MeasurePhase::Baseline, &m))
 }
 
 /// Measure a host after its stage, judge it against its baseline and store the checklist.
 pub(super) async fn check_after(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     idx: i64,
     host: &HostRecord,
     ssh: &SshOptions,
 ) -> Result<Vec<CheckResult>> {
-    let Some(c) = host_checks(inv, id, host)? else {
+    let Some(c) = db.with(|inv| host_checks(inv, id, host))? else {
         return Ok(Vec::new());
     };
-    let baseline = load(inv, id, idx, host, MeasurePhase::Baseline)?;
+    let baseline = db.with(|inv| load(inv, id, idx, host, MeasurePhase::Baseline))?;
     let m = measure(&c, host, baseline.as_ref(), ssh).await;
-    store(inv, id, idx, host, MeasurePhase::After, &m)?;
+    db.with(|inv| store(inv, id, idx, host, MeasurePhase::After, &m))?;
     Ok(judge(&c, host, baseline.as_ref(), &m))
 }
 

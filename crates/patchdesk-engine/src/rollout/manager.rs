@@ -330,7 +330,7 @@ pub(super) fn lock_wait(inv: &Inventory) -> std::time::Duration {
 /// off from PatchDesk may still be configuring packages there): the wait and the holder are in
 /// the host's status note and the progress, up to the configured lock wait.
 pub(super) async fn wait_for_lock(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     fam: Family,
@@ -338,7 +338,7 @@ pub(super) async fn wait_for_lock(
     progress: &ProgressFn,
 ) -> std::result::Result<(), String> {
     let tool = words(fam).tool;
-    let max = lock_wait(inv);
+    let max = db.with(|inv| lock_wait(inv));
     let started = std::time::Instant::now();
     let mut waited_before = false;
     loop {
@@ -370,13 +370,15 @@ pub(super) async fn wait_for_lock(
         };
         if holders.is_empty() {
             if waited_before {
-                super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+                db.with(|inv| super::set_note(inv, id, host, None))
+                    .map_err(|e| e.to_string())?;
             }
             return Ok(());
         }
         let waited = started.elapsed();
         if waited >= max {
-            super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+            db.with(|inv| super::set_note(inv, id, host, None))
+                .map_err(|e| e.to_string())?;
             return Err(format!(
                 "{tool} is still running after {} s ({} holds the {tool} lock): let it finish, then resume",
                 waited.as_secs(),
@@ -389,7 +391,8 @@ pub(super) async fn wait_for_lock(
             waited.as_secs()
         );
         super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
-        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
+        db.with(|inv| super::set_note(inv, id, host, Some(&msg)))
+            .map_err(|e| e.to_string())?;
         waited_before = true;
         tokio::time::sleep(LOCK_POLL).await;
     }
@@ -509,7 +512,7 @@ fn as_root(host: &HostRecord, argv: pkg::Argv) -> pkg::Argv {
 /// front-end and by the next scan as `h`) plus an apt preferences stanza at priority 1001, so
 /// even an explicit upgrade keeps the version. Names and versions were validated at plan time.
 pub(super) async fn pin(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     fam: Family,
@@ -520,7 +523,7 @@ pub(super) async fn pin(
         Family::Deb => {
             let names: Vec<&str> = pins.iter().map(|(p, _)| p.as_str()).collect();
             run_audited(
-                inv,
+                db,
                 host,
                 "pin",
                 &pkg::render(&as_root(host, deb::hold(&names))),
@@ -533,7 +536,7 @@ pub(super) async fn pin(
                 pkg::render(&["printf".into(), "%s".into(), deb::pin_stanzas(pins)]),
                 pkg::render(&write)
             );
-            run_audited(inv, host, "pin", &cmd, ssh)
+            run_audited(db, host, "pin", &cmd, ssh)
                 .await
                 .map_err(String::from)
         }
@@ -556,7 +559,7 @@ pub(super) async fn pin(
                 .collect();
             let targets = rpm_targets(changes.iter(), Direction::Rollback)?;
             let add = pkg::rpm::commands::versionlock_add(&targets).map_err(|e| e.to_string())?;
-            run_audited(inv, host, "pin", &pkg::render(&as_root(host, add)), ssh)
+            run_audited(db, host, "pin", &pkg::render(&as_root(host, add)), ssh)
                 .await
                 .map_err(String::from)
         }
@@ -565,7 +568,7 @@ pub(super) async fn pin(
 
 /// Lift what [`pin`] set.
 pub(super) async fn unpin(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     fam: Family,
@@ -579,7 +582,7 @@ pub(super) async fn unpin(
                 as_root(host, deb::unhold(&names)),
                 as_root(host, vec!["rm".into(), "-f".into(), deb::pin_file(id)]),
             ]);
-            run_audited(inv, host, "unpin", &cmd, ssh)
+            run_audited(db, host, "unpin", &cmd, ssh)
                 .await
                 .map_err(String::from)
         }
@@ -587,7 +590,7 @@ pub(super) async fn unpin(
             let _ = id;
             let names: Vec<&str> = packages.iter().map(String::as_str).collect();
             let del = pkg::rpm::commands::versionlock_delete(&names).map_err(|e| e.to_string())?;
-            run_audited(inv, host, "unpin", &pkg::render(&as_root(host, del)), ssh)
+            run_audited(db, host, "unpin", &pkg::render(&as_root(host, del)), ssh)
                 .await
                 .map_err(String::from)
         }
@@ -597,7 +600,7 @@ pub(super) async fn unpin(
 /// The id of the last dnf transaction on an rpm host, written to the audit log after a change
 /// (`dnf history info last`): what `dnf history undo` / `info` take. A host that cannot say gets
 /// a note saying so.
-async fn record_history(inv: &mut Inventory, host: &HostRecord, action: &str, ssh: &SshOptions) {
+async fn record_history(db: &Db<'_>, host: &HostRecord, action: &str, ssh: &SshOptions) {
     let id = match connect(host, ssh).await {
         Ok(conn) => {
             let out = conn.run(pkg::rpm::scan::HISTORY_LAST, None).await;
@@ -611,16 +614,18 @@ async fn record_history(inv: &mut Inventory, host: &HostRecord, action: &str, ss
         Some(n) => format!("dnf history id {n}"),
         None => "dnf history id unknown (dnf history info last did not answer)".into(),
     };
-    if let Err(e) = inv.audit(
-        "patchdesk",
-        Some(&host.spec.name),
-        action,
-        "note",
-        Some(pkg::rpm::scan::HISTORY_LAST),
-        None,
-        None,
-        Some(&detail),
-    ) {
+    if let Err(e) = db.with(|inv| {
+        inv.audit(
+            "patchdesk",
+            Some(&host.spec.name),
+            action,
+            "note",
+            Some(pkg::rpm::scan::HISTORY_LAST),
+            None,
+            None,
+            Some(&detail),
+        )
+    }) {
         tracing::warn!("audit log: the dnf history id was not written: {e}");
     }
 }
@@ -632,7 +637,7 @@ async fn record_history(inv: &mut Inventory, host: &HostRecord, action: &str, ss
 /// its message only arrives when the command ends.)
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run_change(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     fam: Family,
@@ -642,23 +647,24 @@ pub(super) async fn run_change(
     progress: &ProgressFn,
 ) -> std::result::Result<(), ChangeError> {
     let tool = words(fam).tool;
-    let max = lock_wait(inv);
+    let (max, timeout) = db.with(|inv| (lock_wait(inv), apply_timeout(inv)));
     // An apply or a rollback gets its own, long timeout: cut mid-transaction it would leave the
     // host half-upgraded.
     let ssh = SshOptions {
-        command_timeout: apply_timeout(inv),
+        command_timeout: timeout,
         ..ssh.clone()
     };
     let started = std::time::Instant::now();
     loop {
-        let res = run_audited(inv, host, action, command, &ssh).await;
-        super::set_note(inv, id, host, None).map_err(|e| e.to_string())?;
+        let res = run_audited(db, host, action, command, &ssh).await;
+        db.with(|inv| super::set_note(inv, id, host, None))
+            .map_err(|e| e.to_string())?;
         let holder = match res {
             Err(ChangeError::Locked { holder, .. }) => holder,
             other => {
                 if fam == Family::Rpm && !matches!(other, Err(ChangeError::Failed(_))) {
                     // Done, or cut by its timeout: either way dnf may have written a transaction.
-                    record_history(inv, host, action, &ssh).await;
+                    record_history(db, host, action, &ssh).await;
                 }
                 return other;
             }
@@ -682,7 +688,8 @@ pub(super) async fn run_change(
             waited.as_secs()
         );
         super::emit(progress, Some(&host.spec.name), Phase::Running, msg.clone());
-        super::set_note(inv, id, host, Some(&msg)).map_err(|e| e.to_string())?;
+        db.with(|inv| super::set_note(inv, id, host, Some(&msg)))
+            .map_err(|e| e.to_string())?;
         tokio::time::sleep(LOCK_POLL).await;
     }
 }

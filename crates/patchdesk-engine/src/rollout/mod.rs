@@ -36,6 +36,7 @@ mod errors;
 mod hooks;
 mod lease;
 mod manager;
+mod parallel;
 mod plan;
 mod reboot;
 mod remote;
@@ -59,6 +60,7 @@ pub use hooks::{
     SnapshotHook,
 };
 pub use lease::{holder, LeaseHolder, OnBusy};
+use parallel::Db;
 pub use plan::plan;
 pub use reboot::{at_gate as reboot_at_gate, RebootState};
 pub use remote::Health;

@@ -128,7 +128,7 @@ pub(super) enum Rebooted {
 /// Reboot a host (audited before and after), wait for it to drop and come back within
 /// `timeout`, and verify it booted the newest kernel.
 pub(super) async fn reboot_host(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     timeout: StdDuration,
@@ -150,15 +150,15 @@ pub(super) async fn reboot_host(
         Phase::Running,
         format!("rebooting ({})", before.why()),
     );
-    set_note(inv, id, host, Some(&format!("rebooting: {}", before.why())))?;
+    db.with(|inv| set_note(inv, id, host, Some(&format!("rebooting: {}", before.why()))))?;
     // The reboot is started in the background so the command returns before the link drops.
     let cmd = format!(
         "{}sh -c {}",
         sudo(host),
         shell_quote("nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 </dev/null &")
     );
-    if let Err(e) = super::remote::run_audited(inv, host, "reboot", &cmd, ssh).await {
-        set_note(inv, id, host, None)?;
+    if let Err(e) = super::remote::run_audited(db, host, "reboot", &cmd, ssh).await {
+        db.with(|inv| set_note(inv, id, host, None))?;
         return Ok(Rebooted::NotAsExpected(format!(
             "the reboot command failed: {e}"
         )));
@@ -168,7 +168,7 @@ pub(super) async fn reboot_host(
     let mut last_err = String::new();
     let after = loop {
         if started.elapsed() > timeout {
-            set_note(inv, id, host, None)?;
+            db.with(|inv| set_note(inv, id, host, None))?;
             let msg = format!(
                 "did not come back within {} s after the reboot{}",
                 timeout.as_secs(),
@@ -178,16 +178,18 @@ pub(super) async fn reboot_host(
                     format!(" (last: {})", crate::text::clip(&last_err, 160))
                 }
             );
-            inv.audit(
-                "patchdesk",
-                Some(&name),
-                "reboot",
-                "note",
-                None,
-                None,
-                None,
-                Some(&msg),
-            )?;
+            db.with(|inv| {
+                inv.audit(
+                    "patchdesk",
+                    Some(&name),
+                    "reboot",
+                    "note",
+                    None,
+                    None,
+                    None,
+                    Some(&msg),
+                )
+            })?;
             return Ok(Rebooted::Lost(msg));
         }
         tokio::time::sleep(StdDuration::from_millis(500)).await;
@@ -208,7 +210,7 @@ pub(super) async fn reboot_host(
             }
         }
     };
-    set_note(inv, id, host, None)?;
+    db.with(|inv| set_note(inv, id, host, None))?;
     let secs = started.elapsed().as_secs_f64();
     let booted = after.boot_id != before.boot_id;
     let words = format!(
@@ -220,20 +222,23 @@ pub(super) async fn reboot_host(
             ""
         }
     );
-    inv.conn().execute(
-        "UPDATE deployment_hosts SET rebooted_at = ?3, reboot_result = ?4 WHERE deployment_id = ?1 AND host_id = ?2",
-        params![id, host.id, inv.clock().now(), words],
-    )?;
-    inv.audit(
-        "patchdesk",
-        Some(&name),
-        "reboot",
-        "note",
-        None,
-        None,
-        None,
-        Some(&words),
-    )?;
+    db.with(|inv| -> Result<()> {
+        inv.conn().execute(
+            "UPDATE deployment_hosts SET rebooted_at = ?3, reboot_result = ?4 WHERE deployment_id = ?1 AND host_id = ?2",
+            params![id, host.id, inv.clock().now(), words],
+        )?;
+        inv.audit(
+            "patchdesk",
+            Some(&name),
+            "reboot",
+            "note",
+            None,
+            None,
+            None,
+            Some(&words),
+        )?;
+        Ok(())
+    })?;
     Ok(if !booted {
         Rebooted::NotAsExpected(format!(
             "{words}, but its boot id did not change: it did not boot again"
@@ -249,13 +254,13 @@ pub(super) async fn reboot_host(
 /// host needs it, reboot it now; a host that does not come back, or comes back not running the
 /// newest kernel, fails with the reason (a no-go at the gate).
 pub(super) async fn in_stage(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     ssh: &SshOptions,
     progress: &ProgressFn,
 ) -> Result<()> {
-    let Some(c) = super::checks::host_checks(inv, id, host)? else {
+    let Some(c) = db.with(|inv| super::checks::host_checks(inv, id, host))? else {
         return Ok(());
     };
     if c.reboot != super::RebootPolicy::InWindow {
@@ -264,13 +269,15 @@ pub(super) async fn in_stage(
     let state = match read_state(host, ssh).await {
         Ok(s) => s,
         Err(e) => {
-            set_host(
-                inv,
-                id,
-                host,
-                HostState::Failed,
-                Some(&format!("its reboot state cannot be read: {e}")),
-            )?;
+            db.with(|inv| {
+                set_host(
+                    inv,
+                    id,
+                    host,
+                    HostState::Failed,
+                    Some(&format!("its reboot state cannot be read: {e}")),
+                )
+            })?;
             return Ok(());
         }
     };
@@ -278,38 +285,40 @@ pub(super) async fn in_stage(
         return Ok(());
     }
     let timeout = StdDuration::from_secs(u64::from(c.reboot_timeout_secs));
-    reboot_and_record(inv, id, host, timeout, ssh, progress).await?;
+    reboot_and_record(db, id, host, timeout, ssh, progress).await?;
     Ok(())
 }
 
 /// Reboot a host and record what came of it: done, or failed with the reason (a no-go at the
 /// gate). Returns whether it came back as it should.
 async fn reboot_and_record(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     timeout: StdDuration,
     ssh: &SshOptions,
     progress: &ProgressFn,
 ) -> Result<bool> {
-    match reboot_host(inv, id, host, timeout, ssh, progress).await? {
+    match reboot_host(db, id, host, timeout, ssh, progress).await? {
         Rebooted::Done(w) => {
             emit(progress, Some(&host.spec.name), Phase::Done, w);
             Ok(true)
         }
         Rebooted::NotAsExpected(w) | Rebooted::Lost(w) => {
             emit(progress, Some(&host.spec.name), Phase::Failed, w.clone());
-            inv.conn().execute(
-                "UPDATE deployment_hosts SET reboot_result = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
-                params![id, host.id, w],
-            )?;
-            set_host(
-                inv,
-                id,
-                host,
-                HostState::Failed,
-                Some(&format!("after its reboot: {w}")),
-            )?;
+            db.with(|inv| -> Result<()> {
+                inv.conn().execute(
+                    "UPDATE deployment_hosts SET reboot_result = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
+                    params![id, host.id, w],
+                )?;
+                set_host(
+                    inv,
+                    id,
+                    host,
+                    HostState::Failed,
+                    Some(&format!("after its reboot: {w}")),
+                )
+            })?;
             Ok(false)
         }
     }
@@ -406,7 +415,7 @@ pub async fn at_gate(
                 .map(|c| c.reboot_timeout_secs)
                 .unwrap_or_else(|| super::HealthChecks::default().reboot_timeout_secs),
         ));
-        reboot_and_record(inv, id, &h.host, timeout, ssh, &progress).await?;
+        reboot_and_record(&Db::new(inv), id, &h.host, timeout, ssh, &progress).await?;
         rebooted += 1;
     }
     if rebooted > 0 {

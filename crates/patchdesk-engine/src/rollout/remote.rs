@@ -138,23 +138,25 @@ pub(super) fn apply_timeout(inv: &Inventory) -> std::time::Duration {
 
 /// Run one changing command on a host, audited before and after.
 pub(super) async fn run_audited(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     host: &HostRecord,
     action: &str,
     command: &str,
     ssh: &SshOptions,
 ) -> std::result::Result<(), ChangeError> {
     // No audit line, no change: the "before" record must exist before the command runs.
-    inv.audit(
-        "patchdesk",
-        Some(&host.spec.name),
-        action,
-        "before",
-        Some(command),
-        None,
-        None,
-        None,
-    )
+    db.with(|inv| {
+        inv.audit(
+            "patchdesk",
+            Some(&host.spec.name),
+            action,
+            "before",
+            Some(command),
+            None,
+            None,
+            None,
+        )
+    })
     .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
     let res = async {
         let conn = connect(host, ssh)
@@ -173,16 +175,18 @@ pub(super) async fn run_audited(
             let status = out.exit_status.map(i64::from).unwrap_or(-1);
             let mut all = out.stdout.clone();
             all.extend_from_slice(&out.stderr);
-            if let Err(e) = inv.audit(
-                "patchdesk",
-                Some(&host.spec.name),
-                action,
-                "after",
-                Some(command),
-                Some(status),
-                Some(&digest(&all)),
-                None,
-            ) {
+            if let Err(e) = db.with(|inv| {
+                inv.audit(
+                    "patchdesk",
+                    Some(&host.spec.name),
+                    action,
+                    "after",
+                    Some(command),
+                    Some(status),
+                    Some(&digest(&all)),
+                    None,
+                )
+            }) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
             if status == 0 {
@@ -198,16 +202,18 @@ pub(super) async fn run_audited(
             })
         }
         Err(e) => {
-            if let Err(e) = inv.audit(
-                "patchdesk",
-                Some(&host.spec.name),
-                action,
-                "after",
-                Some(command),
-                None,
-                None,
-                Some(&e.to_string()),
-            ) {
+            if let Err(e) = db.with(|inv| {
+                inv.audit(
+                    "patchdesk",
+                    Some(&host.spec.name),
+                    action,
+                    "after",
+                    Some(command),
+                    None,
+                    None,
+                    Some(&e.to_string()),
+                )
+            }) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
             Err(e)
@@ -217,7 +223,7 @@ pub(super) async fn run_audited(
 
 /// Run a group's snapshot or restore hook for one host, audited like any change.
 pub(super) async fn run_hook(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     host: &HostRecord,
     hook: &SnapshotHook,
     which: &str,
@@ -228,14 +234,14 @@ pub(super) async fn run_hook(
     } else {
         &hook.restore
     };
-    let timeout = apply_timeout(inv);
+    let timeout = db.with(|inv| apply_timeout(inv));
     if hook.on == "host" {
         let ssh = SshOptions {
             command_timeout: timeout,
             ..ssh.clone()
         };
         return run_audited(
-            inv,
+            db,
             host,
             which,
             &format!("{}sh -c {}", sudo(host), shell_quote(cmd)),
@@ -245,16 +251,18 @@ pub(super) async fn run_hook(
         .map_err(String::from);
     }
     let name = host.spec.name.clone();
-    inv.audit(
-        "patchdesk",
-        Some(&name),
-        which,
-        "before",
-        Some(cmd),
-        None,
-        None,
-        Some("local hook"),
-    )
+    db.with(|inv| {
+        inv.audit(
+            "patchdesk",
+            Some(&name),
+            which,
+            "before",
+            Some(cmd),
+            None,
+            None,
+            Some("local hook"),
+        )
+    })
     .map_err(|e| format!("the audit log cannot be written ({e}); nothing was run"))?;
     // With a timeout, its output streamed into the digest (only its end kept), and its whole
     // process group stopped when it overruns.
@@ -270,16 +278,18 @@ pub(super) async fn run_hook(
     match out {
         Ok(o) => {
             let status = i64::from(o.status.unwrap_or(-1));
-            if let Err(e) = inv.audit(
-                "patchdesk",
-                Some(&name),
-                which,
-                "after",
-                Some(cmd),
-                Some(status),
-                Some(&o.digest),
-                Some("local hook"),
-            ) {
+            if let Err(e) = db.with(|inv| {
+                inv.audit(
+                    "patchdesk",
+                    Some(&name),
+                    which,
+                    "after",
+                    Some(cmd),
+                    Some(status),
+                    Some(&o.digest),
+                    Some("local hook"),
+                )
+            }) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
             if status == 0 {
@@ -297,16 +307,18 @@ pub(super) async fn run_hook(
             }
         }
         Err(e) => {
-            if let Err(e) = inv.audit(
-                "patchdesk",
-                Some(&name),
-                which,
-                "after",
-                Some(cmd),
-                None,
-                None,
-                Some(&e.to_string()),
-            ) {
+            if let Err(e) = db.with(|inv| {
+                inv.audit(
+                    "patchdesk",
+                    Some(&name),
+                    which,
+                    "after",
+                    Some(cmd),
+                    None,
+                    None,
+                    Some(&e.to_string()),
+                )
+            }) {
                 tracing::warn!("audit log: the after-record was not written: {e}");
             }
             Err(format!("the {which} hook failed: {e}"))
@@ -424,18 +436,30 @@ mod tests {
             restore: "true".into(),
             on: "local".into(),
         };
-        let e = run_hook(&mut inv, &host, &hook, "snapshot", &SshOptions::default())
-            .await
-            .unwrap_err();
+        let e = run_hook(
+            &Db::new(&mut inv),
+            &host,
+            &hook,
+            "snapshot",
+            &SshOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             e.contains("audit log cannot be written") && e.contains("nothing was run"),
             "{e}"
         );
         assert!(!marker.exists(), "the hook did not run");
-        let e = run_audited(&mut inv, &host, "apply", "true", &SshOptions::default())
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = run_audited(
+            &Db::new(&mut inv),
+            &host,
+            "apply",
+            "true",
+            &SshOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("audit log cannot be written"),
             "no connection was tried: {e}"
@@ -464,9 +488,15 @@ mod tests {
             on: "local".into(),
         };
         let t = std::time::Instant::now();
-        let e = run_hook(&mut inv, &host, &hook, "snapshot", &SshOptions::default())
-            .await
-            .unwrap_err();
+        let e = run_hook(
+            &Db::new(&mut inv),
+            &host,
+            &hook,
+            "snapshot",
+            &SshOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(e.contains("still running after 1 s"), "{e}");
         assert!(
             t.elapsed() < std::time::Duration::from_secs(5),
@@ -480,9 +510,15 @@ mod tests {
             "{after:?}"
         );
         // 50 MB of output: digested, not kept; the last stderr line is the message.
-        let e = run_hook(&mut inv, &host, &hook, "restore", &SshOptions::default())
-            .await
-            .unwrap_err();
+        let e = run_hook(
+            &Db::new(&mut inv),
+            &host,
+            &hook,
+            "restore",
+            &SshOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(e.ends_with("status 4: done"), "{e}");
         let after = &inv.audit_entries(Some("h1"), 1).unwrap()[0];
         assert_eq!(after.exit_status, Some(4));

@@ -33,7 +33,8 @@ pub(super) async fn rollback_held(
 ) -> Result<DeploymentStatus> {
     let st = status(inv, id)?;
     let strict = transaction_planned(inv, id)?;
-    let mut touched = Vec::new();
+    let hook = snapshot_hook(inv, &scope_of(inv, id)?)?;
+    let mut todo = Vec::new();
     for stage in &st.stages {
         for hs in &stage.hosts {
             if !only.is_empty() && !only.contains(&hs.host) {
@@ -45,87 +46,20 @@ pub(super) async fn rollback_held(
             if !hs.state.may_roll_back() {
                 continue;
             }
-            let host = inv.host(&hs.host)?;
-            let changes = changes_of(inv, id, &host)?;
-            // Records cut off by a crash close before anything else runs on the host.
-            if hs.state == HostState::Attention {
-                close_interrupted(
-                    inv,
-                    &host,
-                    "apply",
-                    "outcome not established: superseded by the rollback",
-                )?;
-            }
-            if hs.state == HostState::RollingBack {
-                close_interrupted(
-                    inv,
-                    &host,
-                    "rollback",
-                    "established on resume: interrupted; the rollback runs again",
-                )?;
-            }
-            let fam = manager::family(inv, &host)?;
-            set_host(inv, id, &host, HostState::RollingBack, None)?;
-            emit(
-                &progress,
-                Some(&hs.host),
-                Phase::Running,
-                format!(
-                    "rolling back to {}",
-                    manager::describe(fam, &changes, Direction::Rollback)
-                ),
-            );
-            let kind = rollback_kind(inv, id, &host)?;
-            let pins: Vec<(String, String)> = changes
-                .iter()
-                .filter_map(|c| Some((c.package.clone(), c.from_version.clone()?)))
-                .collect();
-            let result = if kind == RollbackKind::Snapshot {
-                match snapshot_hook(inv, &scope_of(inv, id)?)? {
-                    Some(hook) => run_hook(inv, &host, &hook, "restore", ssh).await,
-                    None => Err(
-                        "the snapshot hook was removed since the plan; restore the host by hand"
-                            .into(),
-                    ),
-                }
-            } else {
-                let checked = if strict {
-                    manager::check_on_host(&host, fam, &changes, Direction::Rollback, ssh).await
-                } else {
-                    Ok(())
-                };
-                match checked.and_then(|()| {
-                    manager::change_command(&host, fam, &changes, Direction::Rollback)
-                }) {
-                    Err(e) => Err(e),
-                    Ok(cmd) => {
-                        match manager::run_change(
-                            inv, id, &host, fam, "rollback", &cmd, ssh, &progress,
-                        )
-                        .await
-                        {
-                            Ok(()) if kind == RollbackKind::Pin => {
-                                manager::pin(inv, id, &host, fam, &pins, ssh).await
-                            }
-                            other => other.map_err(String::from),
-                        }
-                    }
-                }
-            };
-            match result {
-                Ok(()) => touched.push((host, changes, pins, kind == RollbackKind::Pin)),
-                Err(e) => {
-                    emit(&progress, Some(&hs.host), Phase::Failed, e.clone());
-                    set_host(
-                        inv,
-                        id,
-                        &host,
-                        HostState::Failed,
-                        Some(&format!("rollback failed: {e}")),
-                    )?
-                }
-            }
+            todo.push((inv.host(&hs.host)?, hs.state));
         }
+    }
+    // Every host's rollback at once, at most the scan concurrency (a slow host holds no other).
+    let limit = super::parallel::limit(inv);
+    let db = Db::new(inv);
+    let done = super::parallel::each_host(todo, limit, |(host, state)| {
+        let (db, hook, progress) = (&db, hook.as_ref(), &progress);
+        async move { rollback_host(db, id, host, state, strict, hook, ssh, progress).await }
+    })
+    .await;
+    let mut touched = Vec::new();
+    for d in done {
+        touched.extend(d?);
     }
     let names: Vec<String> = touched
         .iter()
@@ -204,6 +138,105 @@ pub(super) async fn rollback_held(
     status(inv, id)
 }
 
+/// One host of [`rollback_held`]: its rollback run (not verified yet), or `None` when it failed
+/// (the host is marked so).
+#[allow(clippy::too_many_arguments)]
+async fn rollback_host(
+    db: &Db<'_>,
+    id: i64,
+    host: HostRecord,
+    state: HostState,
+    strict: bool,
+    hook: Option<&SnapshotHook>,
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<Option<RolledHost>> {
+    let name = host.spec.name.clone();
+    let (changes, fam, kind) = db.with(|inv| -> Result<_> {
+        let changes = changes_of(inv, id, &host)?;
+        // Records cut off by a crash close before anything else runs on the host.
+        if state == HostState::Attention {
+            close_interrupted(
+                inv,
+                &host,
+                "apply",
+                "outcome not established: superseded by the rollback",
+            )?;
+        }
+        if state == HostState::RollingBack {
+            close_interrupted(
+                inv,
+                &host,
+                "rollback",
+                "established on resume: interrupted; the rollback runs again",
+            )?;
+        }
+        let fam = manager::family(inv, &host)?;
+        set_host(inv, id, &host, HostState::RollingBack, None)?;
+        Ok((changes, fam, rollback_kind(inv, id, &host)?))
+    })?;
+    emit(
+        progress,
+        Some(&name),
+        Phase::Running,
+        format!(
+            "rolling back to {}",
+            manager::describe(fam, &changes, Direction::Rollback)
+        ),
+    );
+    let pins: Vec<(String, String)> = changes
+        .iter()
+        .filter_map(|c| Some((c.package.clone(), c.from_version.clone()?)))
+        .collect();
+    let result = if kind == RollbackKind::Snapshot {
+        match hook {
+            Some(hook) => run_hook(db, &host, hook, "restore", ssh).await,
+            None => {
+                Err("the snapshot hook was removed since the plan; restore the host by hand".into())
+            }
+        }
+    } else {
+        let checked = if strict {
+            manager::check_on_host(&host, fam, &changes, Direction::Rollback, ssh).await
+        } else {
+            Ok(())
+        };
+        match checked
+            .and_then(|()| manager::change_command(&host, fam, &changes, Direction::Rollback))
+        {
+            Err(e) => Err(e),
+            Ok(cmd) => {
+                match manager::run_change(db, id, &host, fam, "rollback", &cmd, ssh, progress).await
+                {
+                    Ok(()) if kind == RollbackKind::Pin => {
+                        manager::pin(db, id, &host, fam, &pins, ssh).await
+                    }
+                    other => other.map_err(String::from),
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(Some((host, changes, pins, kind == RollbackKind::Pin))),
+        Err(e) => {
+            emit(progress, Some(&name), Phase::Failed, e.clone());
+            db.with(|inv| {
+                set_host(
+                    inv,
+                    id,
+                    &host,
+                    HostState::Failed,
+                    Some(&format!("rollback failed: {e}")),
+                )
+            })?;
+            Ok(None)
+        }
+    }
+}
+
+/// A host whose rollback ran: its transaction, its pins, whether it was pinned.
+type RolledHost = (HostRecord, Vec<Change>, Vec<(String, String)>, bool);
+
 /// Lift the pins a pin rollback left on a deployment's hosts (or only `only`), once the bad
 /// version is fixed upstream; verified by a rescan. Holds the deployment's lease.
 pub async fn unpin(
@@ -250,7 +283,7 @@ pub async fn unpin(
             format!("unpinning {}", pkgs.join(" ")),
         );
         let fam = manager::family(inv, &host)?;
-        match manager::unpin(inv, id, &host, fam, &pkgs, ssh).await {
+        match manager::unpin(&Db::new(inv), id, &host, fam, &pkgs, ssh).await {
             Ok(()) => done.push((host, pkgs)),
             Err(e) => emit(
                 &progress,

@@ -154,24 +154,27 @@ async fn recheck_unresolved(
     if st.state != DeploymentState::Running {
         return Ok(());
     }
+    let mut todo = Vec::new();
     for stage in st.stages.iter().filter(|s| s.state != StageState::Pending) {
         for h in &stage.hosts {
             if h.excluded.is_some() || !h.state.is_unresolved() {
                 continue;
             }
-            let host = inv.host(&h.host)?;
-            resume_host(
-                inv,
-                id,
-                &host,
-                h.state,
-                h.error.as_deref(),
-                false,
-                ssh,
-                progress,
-            )
-            .await?;
+            todo.push((inv.host(&h.host)?, h.state, h.error.clone()));
         }
+    }
+    let limit = super::parallel::limit(inv);
+    let db = Db::new(inv);
+    let done =
+        super::parallel::each_host(todo, limit, |(host, state, error)| {
+            let db = &db;
+            async move {
+                resume_host(db, id, &host, state, error.as_deref(), false, ssh, progress).await
+            }
+        })
+        .await;
+    for r in done {
+        r?;
     }
     Ok(())
 }
@@ -192,7 +195,7 @@ enum Resumed {
 /// transaction; close the open audit record with the outcome.
 #[allow(clippy::too_many_arguments)]
 async fn resume_host(
-    inv: &mut Inventory,
+    db: &Db<'_>,
     id: i64,
     host: &HostRecord,
     prior_state: HostState,
@@ -202,19 +205,21 @@ async fn resume_host(
     progress: &ProgressFn,
 ) -> Result<Resumed> {
     let name = host.spec.name.clone();
-    let fam = manager::family(inv, host)?;
+    let fam = db.with(|inv| manager::family(inv, host))?;
     let w = manager::words(fam);
     if prior_state == HostState::Applying {
-        set_host(
-            inv,
-            id,
-            host,
-            HostState::Attention,
-            Some(&format!(
-                "interrupted while applying: checking it (waiting for {}, then {})",
-                w.tool, w.check
-            )),
-        )?;
+        db.with(|inv| {
+            set_host(
+                inv,
+                id,
+                host,
+                HostState::Attention,
+                Some(&format!(
+                    "interrupted while applying: checking it (waiting for {}, then {})",
+                    w.tool, w.check
+                )),
+            )
+        })?;
     }
     emit(
         progress,
@@ -225,26 +230,28 @@ async fn resume_host(
             w.tool, w.check
         ),
     );
-    let changes = changes_of(inv, id, host)?;
+    let changes = db.with(|inv| changes_of(inv, id, host))?;
     let conn = match connect(host, ssh).await {
         Ok(c) => c,
         Err(e) => {
-            set_host(
-                inv,
-                id,
-                host,
-                HostState::Attention,
-                Some(&format!(
+            db.with(|inv| {
+                set_host(
+                    inv,
+                    id,
+                    host,
+                    HostState::Attention,
+                    Some(&format!(
                     "the interrupted apply cannot be checked ({e}); resume once it is reachable"
                 )),
-            )?;
+                )
+            })?;
             return Ok(Resumed::Unresolved);
         }
     };
-    if let Err(e) = manager::wait_for_lock(inv, id, host, fam, &conn, progress).await {
+    if let Err(e) = manager::wait_for_lock(db, id, host, fam, &conn, progress).await {
         conn.close().await;
         emit(progress, Some(&name), Phase::Failed, e.clone());
-        set_host(inv, id, host, HostState::Attention, Some(&e))?;
+        db.with(|inv| set_host(inv, id, host, HostState::Attention, Some(&e)))?;
         return Ok(Resumed::Unresolved);
     }
     let audit_problem = manager::interrupted(&conn, host, fam).await;
@@ -253,19 +260,21 @@ async fn resume_host(
     let have = match (audit_problem, have) {
         (Some(msg), _) => {
             emit(progress, Some(&name), Phase::Failed, msg.clone());
-            set_host(inv, id, host, HostState::Attention, Some(&msg))?;
+            db.with(|inv| set_host(inv, id, host, HostState::Attention, Some(&msg)))?;
             return Ok(Resumed::Unresolved);
         }
         (None, Err(e)) => {
-            set_host(
-                inv,
-                id,
-                host,
-                HostState::Attention,
-                Some(&format!(
-                    "the interrupted apply cannot be checked ({e}); resume"
-                )),
-            )?;
+            db.with(|inv| {
+                set_host(
+                    inv,
+                    id,
+                    host,
+                    HostState::Attention,
+                    Some(&format!(
+                        "the interrupted apply cannot be checked ({e}); resume"
+                    )),
+                )
+            })?;
             return Ok(Resumed::Unresolved);
         }
         (None, Ok(h)) => h,
@@ -274,28 +283,28 @@ async fn resume_host(
     if missing.is_empty() {
         let repaired = prior_error.is_some_and(|e| e.starts_with(w.check_failed));
         let outcome = if repaired { "repaired" } else { "completed" };
-        close_interrupted(
+        db.with(|inv| close_interrupted(
             inv,
             host,
             "apply",
             &format!("established on resume: {outcome} ({} clean; every package of the transaction at its planned version)", w.check),
-        )?;
+        ))?;
         emit(
             progress,
             Some(&name),
             Phase::Done,
             format!("the interrupted apply had {outcome}: verified, not repeated"),
         );
-        set_host(inv, id, host, HostState::Applied, None)?;
+        db.with(|inv| set_host(inv, id, host, HostState::Applied, None))?;
         return Ok(Resumed::Completed);
     }
     let missing = missing.join(", ");
-    close_interrupted(
+    db.with(|inv| close_interrupted(
         inv,
         host,
         "apply",
         &format!("established on resume: failed (the interrupted apply did not complete: {missing}; {} clean)", w.check),
-    )?;
+    ))?;
     if may_reapply {
         emit(
             progress,
@@ -309,11 +318,13 @@ async fn resume_host(
         "the interrupted apply did not complete ({missing}): roll it back, or exclude it with a reason"
     );
     emit(progress, Some(&name), Phase::Failed, msg.clone());
-    set_host(inv, id, host, HostState::Failed, Some(&msg))?;
+    db.with(|inv| set_host(inv, id, host, HostState::Failed, Some(&msg)))?;
     Ok(Resumed::Unresolved)
 }
 
-/// Apply a stage's hosts. `false` when an apply was cut by its timeout (the stage stays pending).
+/// Apply a stage's hosts, at most the scan concurrency at once (each host's check, baseline,
+/// snapshot, apply and reboot in its own worker, so a slow or failing host holds no other).
+/// `false` when an apply was cut by its timeout (the stage stays pending).
 async fn apply_stage(
     inv: &mut Inventory,
     id: i64,
@@ -322,122 +333,24 @@ async fn apply_stage(
     ssh: &SshOptions,
     progress: &ProgressFn,
 ) -> Result<bool> {
-    let mut cut = false;
     let now = inv.clock().now();
     inv.conn().execute("UPDATE deployment_stages SET started_at = coalesce(started_at, ?3) WHERE deployment_id = ?1 AND idx = ?2", params![id, idx, now])?;
     let strict = transaction_planned(inv, id)?;
-    for sh in stage_hosts(inv, id, idx)? {
-        if sh.excluded {
-            continue;
-        }
-        let host = sh.host;
-        let name = host.spec.name.clone();
-        match sh.state {
-            HostState::Applied
-            | HostState::Failed
-            | HostState::RollingBack
-            | HostState::RolledBack => continue,
-            HostState::Applying | HostState::Attention => {
-                // Interrupted mid-apply (crash, kill, host dropped): establish what happened first.
-                let prior_error: Option<String> = inv.conn().query_row(
-                    "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
-                    params![id, host.id],
-                    |r| r.get(0),
-                )?;
-                match resume_host(
-                    inv,
-                    id,
-                    &host,
-                    sh.state,
-                    prior_error.as_deref(),
-                    true,
-                    ssh,
-                    progress,
-                )
-                .await?
-                {
-                    Resumed::Completed | Resumed::Unresolved => continue,
-                    Resumed::NotCompleted => {}
-                }
-            }
-            HostState::Pending => {}
-        }
-        let changes = changes_of(inv, id, &host)?;
-        let fam = manager::family(inv, &host)?;
-        if changes.is_empty() {
-            let msg = "its apt transaction was not planned (the host could not be checked at plan time); nothing was applied: plan again once it is reachable";
-            emit(progress, Some(&name), Phase::Failed, msg.into());
-            set_host(inv, id, &host, HostState::Failed, Some(msg))?;
-            continue;
-        }
-        if strict {
-            // The package manager must be about to do exactly the planned transaction, nothing
-            // it chooses itself.
-            if let Err(e) = check_on_host(&host, fam, &changes, Direction::Apply, ssh).await {
-                emit(progress, Some(&name), Phase::Failed, e.clone());
-                set_host(inv, id, &host, HostState::Failed, Some(&e))?;
-                continue;
-            }
-        }
-        emit(
-            progress,
-            Some(&name),
-            Phase::Running,
-            "measuring the baseline".into(),
-        );
-        let baseline = health(&host, smoke, ssh).await;
-        inv.conn().execute(
-            "UPDATE deployment_hosts SET baseline = coalesce(baseline, ?3) WHERE deployment_id = ?1 AND host_id = ?2",
-            params![id, host.id, serde_json::to_string(&baseline).unwrap_or_default()],
-        )?;
-        super::checks::take_baseline(inv, id, idx, &host, ssh).await?;
-        if let Some(hook) = snapshot_hook(inv, &scope_of(inv, id)?)? {
-            emit(
-                progress,
-                Some(&name),
-                Phase::Running,
-                "taking a snapshot".into(),
-            );
-            if let Err(e) = run_hook(inv, &host, &hook, "snapshot", ssh).await {
-                let msg = format!("{e}; nothing was applied");
-                emit(progress, Some(&name), Phase::Failed, msg.clone());
-                set_host(inv, id, &host, HostState::Failed, Some(&msg))?;
-                continue;
-            }
-        }
-        set_host(inv, id, &host, HostState::Applying, None)?;
-        emit(
-            progress,
-            Some(&name),
-            Phase::Running,
-            format!(
-                "applying {}",
-                manager::describe(fam, &changes, Direction::Apply)
-            ),
-        );
-        let res = match manager::change_command(&host, fam, &changes, Direction::Apply) {
-            Ok(cmd) => manager::run_change(inv, id, &host, fam, "apply", &cmd, ssh, progress).await,
-            Err(e) => Err(ChangeError::Failed(e)),
-        };
-        match res {
-            Ok(()) => {
-                set_host(inv, id, &host, HostState::Applied, None)?;
-                super::reboot::in_stage(inv, id, &host, ssh, progress).await?;
-            }
-            Err(ChangeError::TimedOut(e)) => {
-                // Cut mid-apply: the package manager may be half-way. Not "failed": the resume
-                // checks it (dpkg --audit) first.
-                let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with {} first", manager::words(fam).check);
-                emit(progress, Some(&name), Phase::Failed, msg.clone());
-                set_host(inv, id, &host, HostState::Attention, Some(&msg))?;
-                cut = true;
-            }
-            Err(e @ (ChangeError::Failed(_) | ChangeError::Locked { .. })) => {
-                let e = e.to_string();
-                emit(progress, Some(&name), Phase::Failed, e.clone());
-                set_host(inv, id, &host, HostState::Failed, Some(&e))?;
-            }
-        }
+    let hook = snapshot_hook(inv, &scope_of(inv, id)?)?;
+    let hosts: Vec<StageHost> = stage_hosts(inv, id, idx)?
+        .into_iter()
+        .filter(|h| !h.excluded)
+        .collect();
+    let limit = super::parallel::limit(inv);
+    let db = Db::new(inv);
+    let outcomes = super::parallel::each_host(hosts, limit, |sh| {
+        let (db, hook) = (&db, hook.as_ref());
+        async move { apply_host(db, id, idx, sh, strict, hook, smoke, ssh, progress).await }
+    })
+    .await;
+    let mut cut = false;
+    for o in outcomes {
+        cut |= o?;
     }
     if cut {
         return Ok(false);
@@ -467,6 +380,135 @@ pub(super) async fn verify_current(
         )
         .map(|j| serde_json::from_str(&j).unwrap_or_default())?;
     verify_stage(inv, id, idx, &smoke, ssh, progress).await
+}
+
+/// One host of [`apply_stage`]. `true` when its apply was cut by its timeout.
+#[allow(clippy::too_many_arguments)]
+async fn apply_host(
+    db: &Db<'_>,
+    id: i64,
+    idx: i64,
+    sh: StageHost,
+    strict: bool,
+    hook: Option<&SnapshotHook>,
+    smoke: &[String],
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<bool> {
+    let host = sh.host;
+    let name = host.spec.name.clone();
+    match sh.state {
+        HostState::Applied | HostState::Failed | HostState::RollingBack | HostState::RolledBack => {
+            return Ok(false)
+        }
+        HostState::Applying | HostState::Attention => {
+            // Interrupted mid-apply (crash, kill, host dropped): establish what happened first.
+            let prior_error: Option<String> = db.with(|inv| {
+                inv.conn().query_row(
+                    "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
+                    params![id, host.id],
+                    |r| r.get(0),
+                )
+            })?;
+            match resume_host(
+                db,
+                id,
+                &host,
+                sh.state,
+                prior_error.as_deref(),
+                true,
+                ssh,
+                progress,
+            )
+            .await?
+            {
+                Resumed::Completed | Resumed::Unresolved => return Ok(false),
+                Resumed::NotCompleted => {}
+            }
+        }
+        HostState::Pending => {}
+    }
+    let (changes, fam) = db.with(|inv| -> Result<_> {
+        Ok((changes_of(inv, id, &host)?, manager::family(inv, &host)?))
+    })?;
+    if changes.is_empty() {
+        let msg = "its apt transaction was not planned (the host could not be checked at plan time); nothing was applied: plan again once it is reachable";
+        emit(progress, Some(&name), Phase::Failed, msg.into());
+        db.with(|inv| set_host(inv, id, &host, HostState::Failed, Some(msg)))?;
+        return Ok(false);
+    }
+    if strict {
+        // The package manager must be about to do exactly the planned transaction, nothing
+        // it chooses itself.
+        if let Err(e) = check_on_host(&host, fam, &changes, Direction::Apply, ssh).await {
+            emit(progress, Some(&name), Phase::Failed, e.clone());
+            db.with(|inv| set_host(inv, id, &host, HostState::Failed, Some(&e)))?;
+            return Ok(false);
+        }
+    }
+    emit(
+        progress,
+        Some(&name),
+        Phase::Running,
+        "measuring the baseline".into(),
+    );
+    let baseline = health(&host, smoke, ssh).await;
+    db.with(|inv| {
+        inv.conn().execute(
+            "UPDATE deployment_hosts SET baseline = coalesce(baseline, ?3) WHERE deployment_id = ?1 AND host_id = ?2",
+            params![id, host.id, serde_json::to_string(&baseline).unwrap_or_default()],
+        )
+    })?;
+    super::checks::take_baseline(db, id, idx, &host, ssh).await?;
+    if let Some(hook) = hook {
+        emit(
+            progress,
+            Some(&name),
+            Phase::Running,
+            "taking a snapshot".into(),
+        );
+        if let Err(e) = run_hook(db, &host, hook, "snapshot", ssh).await {
+            let msg = format!("{e}; nothing was applied");
+            emit(progress, Some(&name), Phase::Failed, msg.clone());
+            db.with(|inv| set_host(inv, id, &host, HostState::Failed, Some(&msg)))?;
+            return Ok(false);
+        }
+    }
+    db.with(|inv| set_host(inv, id, &host, HostState::Applying, None))?;
+    emit(
+        progress,
+        Some(&name),
+        Phase::Running,
+        format!(
+            "applying {}",
+            manager::describe(fam, &changes, Direction::Apply)
+        ),
+    );
+    let res = match manager::change_command(&host, fam, &changes, Direction::Apply) {
+        Ok(cmd) => manager::run_change(db, id, &host, fam, "apply", &cmd, ssh, progress).await,
+        Err(e) => Err(ChangeError::Failed(e)),
+    };
+    match res {
+        Ok(()) => {
+            db.with(|inv| set_host(inv, id, &host, HostState::Applied, None))?;
+            super::reboot::in_stage(db, id, &host, ssh, progress).await?;
+            Ok(false)
+        }
+        Err(ChangeError::TimedOut(e)) => {
+            // Cut mid-apply: the package manager may be half-way. Not "failed": the resume
+            // checks it (dpkg --audit) first.
+            let msg = format!("{e}; the apply was cut: run `patchdesk deploy start {id}` again to check the host with {} first", manager::words(fam).check);
+            emit(progress, Some(&name), Phase::Failed, msg.clone());
+            db.with(|inv| set_host(inv, id, &host, HostState::Attention, Some(&msg)))?;
+            Ok(true)
+        }
+        Err(e @ (ChangeError::Failed(_) | ChangeError::Locked { .. })) => {
+            let e = e.to_string();
+            emit(progress, Some(&name), Phase::Failed, e.clone());
+            db.with(|inv| set_host(inv, id, &host, HostState::Failed, Some(&e)))?;
+            Ok(false)
+        }
+    }
 }
 
 async fn verify_stage(
@@ -502,174 +544,17 @@ async fn verify_stage(
         );
         tokio::time::sleep(std::time::Duration::from_secs(u64::from(settle))).await;
     }
+    let limit = super::parallel::limit(inv);
+    let db = Db::new(inv);
+    let per_host = super::parallel::each_host(hosts, limit, |sh| {
+        let db = &db;
+        let planned = &planned;
+        async move { verify_host(db, id, idx, sh, planned, smoke, ssh, progress).await }
+    })
+    .await;
     let mut reasons = Vec::new();
-    for sh in &hosts {
-        let (host, state) = (&sh.host, sh.state);
-        let reboot_policy = planned
-            .for_host(&host.spec.groups)
-            .map(|(c, _)| c.reboot)
-            .unwrap_or_default();
-        let name = &host.spec.name;
-        if sh.excluded {
-            reasons.push(GateReason::note(
-                name,
-                "excluded from the deployment: not checked",
-            ));
-            continue;
-        }
-        if state == HostState::Failed || state == HostState::Attention {
-            let err: Option<String> = inv.conn().query_row(
-                "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
-                params![id, host.id],
-                |r| r.get(0),
-            )?;
-            reasons.push(GateReason::no_go(
-                name,
-                err.unwrap_or_else(|| "failed".into()),
-            ));
-            continue;
-        }
-        // Patch level: every package of the transaction as planned (from the fresh scan).
-        let installed = installed_packages(inv, name)?;
-        let before_versions = reasons.len();
-        let changes = changes_of(inv, id, host)?;
-        let versions: Vec<String> = changes
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c.package,
-                    c.to_version.as_deref().unwrap_or("removed")
-                )
-            })
-            .collect();
-        for c in changes {
-            let have = installed
-                .get(transaction::base_name(&c.package))
-                .map(|p| p.version.as_str());
-            match (&c.to_version, have) {
-                (Some(v), Some(h)) if h == v => {}
-                (Some(v), h) => reasons.push(GateReason::no_go(
-                    name,
-                    format!(
-                        "{} {v} is not installed (has {})",
-                        c.package,
-                        h.unwrap_or("none")
-                    ),
-                )),
-                (None, None) => {}
-                (None, Some(h)) => reasons.push(GateReason::no_go(
-                    name,
-                    format!(
-                        "{} is still installed ({h}) although the transaction removes it",
-                        c.package
-                    ),
-                )),
-            }
-        }
-        let version_problems: Vec<String> = reasons[before_versions..]
-            .iter()
-            .map(|r| r.message.clone())
-            .collect();
-        let after = health(host, smoke, ssh).await;
-        let baseline: Health = inv
-            .conn()
-            .query_row(
-                "SELECT baseline FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
-                params![id, host.id],
-                |r| r.get::<_, Option<String>>(0),
-            )?
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default();
-        if !after.reachable {
-            reasons.push(GateReason::no_go(
-                name,
-                format!("not back: {}", after.error.clone().unwrap_or_default()),
-            ));
-        }
-        for (cmd, status) in &after.smoke {
-            if *status != 0 {
-                reasons.push(GateReason::no_go(
-                    name,
-                    format!("smoke test `{cmd}` failed (exit {status})"),
-                ));
-            }
-        }
-        // Where systemd is missing the checklist says so ("not available on this host"); no
-        // separate note repeats it.
-        if let (Some(b), Some(a)) = (baseline.failed_units, after.failed_units) {
-            if a > b {
-                reasons.push(GateReason::no_go(
-                    name,
-                    format!("new failed systemd units ({b} → {a})"),
-                ));
-            }
-        }
-        if let (Some(b), Some(a)) = (baseline.journal_errors, after.journal_errors) {
-            if a > b {
-                reasons.push(GateReason::no_go(
-                    name,
-                    format!("new journal errors ({b} → {a})"),
-                ));
-            }
-        }
-        // The group's health checks, against their baseline: the checklist of the gate.
-        let mut list = super::checks::builtin(&baseline, &after, &versions, &version_problems);
-        let rebooted = super::reboot::reboot_result(inv, id, host)?;
-        for c in list
-            .iter_mut()
-            .filter(|c| c.kind == super::CheckKind::Reboot)
-        {
-            match (&rebooted, after.reboot_required, reboot_policy) {
-                (Some(w), false, _) => {
-                    c.status = super::CheckStatus::Passed;
-                    c.value = Some(format!("rebooted: {w}"));
-                    c.detail = None;
-                }
-                // The policy asks at the gate: the gate waits for the reboot (or a go with a
-                // written reason to leave the host on its old kernel for now).
-                (_, true, super::RebootPolicy::AskAtGate) => {
-                    c.status = super::CheckStatus::Inconclusive;
-                    c.detail = Some("needs a reboot: reboot it at this gate".into());
-                    reasons.push(GateReason::paused(
-                        name,
-                        "needs a reboot to run the update: reboot it at this gate",
-                    ));
-                }
-                (_, true, _) if !baseline.reboot_required => {
-                    reasons.push(GateReason::note(name, "now needs a reboot"));
-                }
-                _ => {}
-            }
-        }
-        for r in super::checks::check_after(inv, id, idx, host, ssh).await? {
-            match r.status {
-                super::CheckStatus::Failed => reasons.push(GateReason::no_go(
-                    name,
-                    format!("{}: {}", r.label, r.detail.clone().unwrap_or_default()),
-                )),
-                super::CheckStatus::Inconclusive => reasons.push(GateReason::paused(
-                    name,
-                    format!(
-                        "{} inconclusive: {}",
-                        r.label,
-                        r.detail.clone().unwrap_or_default()
-                    ),
-                )),
-                _ => {}
-            }
-            list.push(r);
-        }
-        super::checks::store_checklist(inv, id, host, &list)?;
-        inv.conn().execute(
-            "UPDATE deployment_hosts SET health = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
-            params![
-                id,
-                host.id,
-                serde_json::to_string(&after).unwrap_or_default()
-            ],
-        )?;
-        emit(progress, Some(name), Phase::Done, "verified".into());
+    for r in per_host {
+        reasons.extend(r?);
     }
     let (stage_name, state, applied_at): (String, StageState, Option<DateTime<Utc>>) = inv.conn().query_row(
         "SELECT name, state, applied_at FROM deployment_stages WHERE deployment_id = ?1 AND idx = ?2",
@@ -698,6 +583,198 @@ async fn verify_stage(
         params![id, idx, next, soak_until, serde_json::to_string(&reasons).unwrap_or_default(), next == StageState::Soaking],
     )?;
     Ok(())
+}
+
+/// One host of [`verify_stage`]: its gate reasons (its checklist and health stored).
+#[allow(clippy::too_many_arguments)]
+async fn verify_host(
+    db: &Db<'_>,
+    id: i64,
+    idx: i64,
+    sh: StageHost,
+    planned: &super::checks::PlannedChecks,
+    smoke: &[String],
+    ssh: &SshOptions,
+    progress: &ProgressFn,
+) -> Result<Vec<GateReason>> {
+    let mut reasons = Vec::new();
+    let (host, state) = (&sh.host, sh.state);
+    let reboot_policy = planned
+        .for_host(&host.spec.groups)
+        .map(|(c, _)| c.reboot)
+        .unwrap_or_default();
+    let name = &host.spec.name;
+    if sh.excluded {
+        reasons.push(GateReason::note(
+            name,
+            "excluded from the deployment: not checked",
+        ));
+        return Ok(reasons);
+    }
+    if state == HostState::Failed || state == HostState::Attention {
+        let err: Option<String> = db.with(|inv| {
+            inv.conn().query_row(
+                "SELECT error FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
+                params![id, host.id],
+                |r| r.get(0),
+            )
+        })?;
+        reasons.push(GateReason::no_go(
+            name,
+            err.unwrap_or_else(|| "failed".into()),
+        ));
+        return Ok(reasons);
+    }
+    // Patch level: every package of the transaction as planned (from the fresh scan).
+    let (installed, changes) = db.with(|inv| -> Result<_> {
+        Ok((installed_packages(inv, name)?, changes_of(inv, id, host)?))
+    })?;
+    let before_versions = reasons.len();
+    let versions: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.package,
+                c.to_version.as_deref().unwrap_or("removed")
+            )
+        })
+        .collect();
+    for c in changes {
+        let have = installed
+            .get(transaction::base_name(&c.package))
+            .map(|p| p.version.as_str());
+        match (&c.to_version, have) {
+            (Some(v), Some(h)) if h == v => {}
+            (Some(v), h) => reasons.push(GateReason::no_go(
+                name,
+                format!(
+                    "{} {v} is not installed (has {})",
+                    c.package,
+                    h.unwrap_or("none")
+                ),
+            )),
+            (None, None) => {}
+            (None, Some(h)) => reasons.push(GateReason::no_go(
+                name,
+                format!(
+                    "{} is still installed ({h}) although the transaction removes it",
+                    c.package
+                ),
+            )),
+        }
+    }
+    let version_problems: Vec<String> = reasons[before_versions..]
+        .iter()
+        .map(|r| r.message.clone())
+        .collect();
+    let after = health(host, smoke, ssh).await;
+    let baseline: Health = db
+        .with(|inv| {
+            inv.conn().query_row(
+                "SELECT baseline FROM deployment_hosts WHERE deployment_id = ?1 AND host_id = ?2",
+                params![id, host.id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+        })?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    if !after.reachable {
+        reasons.push(GateReason::no_go(
+            name,
+            format!("not back: {}", after.error.clone().unwrap_or_default()),
+        ));
+    }
+    for (cmd, status) in &after.smoke {
+        if *status != 0 {
+            reasons.push(GateReason::no_go(
+                name,
+                format!("smoke test `{cmd}` failed (exit {status})"),
+            ));
+        }
+    }
+    // Where systemd is missing the checklist says so ("not available on this host"); no
+    // separate note repeats it.
+    if let (Some(b), Some(a)) = (baseline.failed_units, after.failed_units) {
+        if a > b {
+            reasons.push(GateReason::no_go(
+                name,
+                format!("new failed systemd units ({b} → {a})"),
+            ));
+        }
+    }
+    if let (Some(b), Some(a)) = (baseline.journal_errors, after.journal_errors) {
+        if a > b {
+            reasons.push(GateReason::no_go(
+                name,
+                format!("new journal errors ({b} → {a})"),
+            ));
+        }
+    }
+    // The group's health checks, against their baseline: the checklist of the gate.
+    let mut list = super::checks::builtin(&baseline, &after, &versions, &version_problems);
+    let rebooted = db.with(|inv| super::reboot::reboot_result(inv, id, host))?;
+    for c in list
+        .iter_mut()
+        .filter(|c| c.kind == super::CheckKind::Reboot)
+    {
+        match (&rebooted, after.reboot_required, reboot_policy) {
+            (Some(w), false, _) => {
+                c.status = super::CheckStatus::Passed;
+                c.value = Some(format!("rebooted: {w}"));
+                c.detail = None;
+            }
+            // The policy asks at the gate: the gate waits for the reboot (or a go with a
+            // written reason to leave the host on its old kernel for now).
+            (_, true, super::RebootPolicy::AskAtGate) => {
+                c.status = super::CheckStatus::Inconclusive;
+                c.detail = Some("needs a reboot: reboot it at this gate".into());
+                reasons.push(GateReason::paused(
+                    name,
+                    "needs a reboot to run the update: reboot it at this gate",
+                ));
+            }
+            (_, true, _) if !baseline.reboot_required => {
+                reasons.push(GateReason::note(name, "now needs a reboot"));
+            }
+            _ => {}
+        }
+    }
+    for r in super::checks::check_after(db, id, idx, host, ssh).await? {
+        match r.status {
+            super::CheckStatus::Failed => reasons.push(GateReason::no_go(
+                name,
+                format!("{}: {}", r.label, r.detail.clone().unwrap_or_default()),
+            )),
+            super::CheckStatus::Inconclusive => reasons.push(GateReason::paused(
+                name,
+                format!(
+                    "{} inconclusive: {}",
+                    r.label,
+                    r.detail.clone().unwrap_or_default()
+                ),
+            )),
+            _ => {}
+        }
+        list.push(r);
+    }
+    db.with(|inv| -> Result<()> {
+        // The checklist and the health of a host: one transaction.
+        let tx = inv.conn().unchecked_transaction()?;
+        super::checks::store_checklist(inv, id, host, &list)?;
+        inv.conn().execute(
+            "UPDATE deployment_hosts SET health = ?3 WHERE deployment_id = ?1 AND host_id = ?2",
+            params![
+                id,
+                host.id,
+                serde_json::to_string(&after).unwrap_or_default()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    emit(progress, Some(name), Phase::Done, "verified".into());
+    Ok(reasons)
 }
 
 /// No-go at the current gate (also once a soak is over): the deployment halts, and when its
