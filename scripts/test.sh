@@ -55,6 +55,12 @@ tests/fleet/monitoring.sh up
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast
 
+step "the Ansible export run by ansible-playbook (ansible-core from PyPI in the cache's ansible-venv, once)"
+venv="${PATCHDESK_CACHE:-/var/cache/patchdesk}/ansible-venv"
+mkdir -p "$(dirname "$venv")"
+flock "$venv.lock" sh -c "[ -x '$venv/bin/ansible-playbook' ] || { python3 -m venv '$venv' && '$venv/bin/pip' install -q ansible-core; }"
+cargo test --locked -p patchdesk-cli --test fleet_ansible_export -- --ignored
+
 step "gates on evidence (reboots and stops hosts: after the other fleet tests)"
 cargo test --locked -p patchdesk-cli --test fleet_gates -- --ignored
 tests/fleet/fleet.sh up 6 >/dev/null

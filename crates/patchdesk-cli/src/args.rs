@@ -464,6 +464,16 @@ pub(crate) enum DeployCmd {
     /// Saved selections: what to deploy, by name.
     #[command(subcommand)]
     Selection(SelectionCmd),
+    /// Write the deployment as an Ansible playbook + inventory (rings as `serial` batches,
+    /// exact versions, snapshot hook, smoke tests, version check) and a rollback playbook.
+    Export {
+        id: i64,
+        /// The directory to write into.
+        #[arg(long)]
+        ansible: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift the pins a pin rollback left (all its pinned hosts, or only --host ...).
     Unpin {
         id: i64,

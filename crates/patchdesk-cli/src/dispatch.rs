@@ -735,6 +735,25 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             ))?;
             print_status(&st, json)
         }
+        DeployCmd::Export { id, ansible, json } => {
+            let x = ops::deploy_export_ansible(inv, id, &ansible)?;
+            if json {
+                output::json(&x)?;
+            } else {
+                outln!(
+                    "{} hosts in batches {:?}: ansible-playbook -i {} {}  (rollback: {})",
+                    x.hosts,
+                    x.batches,
+                    x.inventory.display(),
+                    x.playbook.display(),
+                    x.rollback.display()
+                );
+                for n in &x.notes {
+                    outln!("note: {n}");
+                }
+            }
+            Ok(0)
+        }
         DeployCmd::Selection(SelectionCmd::Save {
             name,
             packages,

@@ -296,6 +296,16 @@ pub async fn deploy_reboot(
     rollout::reboot_at_gate(inv, id, hosts, &w.who, &ssh, w.on_busy, progress).await
 }
 
+/// Write the deployment as an Ansible playbook, inventory and rollback playbook into `dir`: the
+/// same plan for `ansible-playbook` (see `rollout::export_ansible`). Changes no host.
+pub fn deploy_export_ansible(
+    inv: &Inventory,
+    id: i64,
+    dir: &std::path::Path,
+) -> Result<rollout::AnsibleExport> {
+    rollout::export_ansible(inv, id, dir)
+}
+
 /// Lift the pins a pin rollback left (or only on `hosts`).
 pub async fn deploy_unpin(
     inv: &mut Inventory,

@@ -220,6 +220,17 @@ pub(super) fn change_command(
     changes: &[Change],
     dir: Direction,
 ) -> std::result::Result<String, String> {
+    let cmd = change_script(fam, changes, dir)?;
+    Ok(detached(host, &cmd))
+}
+
+/// The shell text of [`change_command`] as root, before it is detached (what the Ansible export
+/// runs on each host).
+pub(super) fn change_script(
+    fam: Family,
+    changes: &[Change],
+    dir: Direction,
+) -> std::result::Result<String, String> {
     match fam {
         Family::Deb => {
             let w = wants(changes, dir);
@@ -237,9 +248,9 @@ pub(super) fn change_command(
             if let Some(mark) = deb::mark_auto(&auto) {
                 cmd.push_str(&format!(" && {} >/dev/null", pkg::render(&mark)));
             }
-            Ok(detached(host, &cmd))
+            Ok(cmd)
         }
-        Family::Rpm => Ok(detached(host, &pkg::render_all(&rpm_change(changes, dir)?))),
+        Family::Rpm => Ok(pkg::render_all(&rpm_change(changes, dir)?)),
     }
 }
 

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_util::sync::CancellationToken;
 
+mod ansible;
 mod checks;
 mod drill;
 mod errors;
@@ -48,6 +49,7 @@ mod state;
 mod transaction;
 mod window;
 
+pub use ansible::{export_ansible, AnsibleExport};
 pub use checks::{
     all_health_checks, health_checks, judge, set_health_checks, AlertCheck, CheckKind, CheckResult,
     CheckStatus, HealthChecks, HttpCheck, LogCheck, Measurement, PromCheck, RebootPolicy,
