@@ -24,8 +24,18 @@
 set -euo pipefail
 
 FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
-# The loopback /24 whose .N is host N (several fleets can run side by side with their own FLEET_DIR).
+# The loopback /24 whose .N is host N for N <= 99 (several fleets can run side by side with their
+# own FLEET_DIR).
 FLEET_NET=${FLEET_NET:-127.77.0}
+# Hosts 100 and up (large fleets): FLEET_BIG_NET.X.Y, 200 hosts per /24 (host N: X = (N-100)/200,
+# Y = (N-100)%200 + 1); a /16 of its own, apart from the 127.77.* of the small fleets.
+FLEET_BIG_NET=${FLEET_BIG_NET:-127.80}
+# Hosts LIGHT_FROM and up are light hosts: no process of their own while idle (one listener,
+# tests/fleet/light-sshd.py, starts the host's own sshd in inetd mode per connection), and a root
+# that is the shared base plus the shared template of its package set (both read-only lower
+# layers) plus a small upper layer of its own (name, keys, sshd_config). They do not "boot":
+# no reboot, no /etc/pd-boot.d services. Hosts 1..6 are the full hosts the tests use.
+LIGHT_FROM=7
 CACHE=${PATCHDESK_CACHE:-/var/cache/patchdesk}
 BASE="$CACHE/base-bookworm"
 REPO="$FLEET_DIR/repo"
@@ -44,7 +54,13 @@ die() { echo "fleet: error: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (it mounts overlays and starts sshd in chroots)"
 
 name_of() { printf 'pd-%02d' "$1"; }
-addr_of() { echo "$FLEET_NET.$1"; }
+addr_of() {
+  if [ "$1" -le 99 ]; then echo "$FLEET_NET.$1"
+  else echo "$FLEET_BIG_NET.$((($1 - 100) / 200)).$((($1 - 100) % 200 + 1))"; fi
+}
+# A light host (see LIGHT_FROM) by name.
+is_light() { [[ "$1" =~ ^pd-[0-9]+$ ]] && [ "$(index_of "$1")" -ge "$LIGHT_FROM" ]; }
+LIGHT_TABLE_NAME=light-hosts
 index_of() { local n=${1#pd-}; echo $((10#$n)); }
 host_dir() { echo "$FLEET_DIR/hosts/$1"; }
 # rpm hosts are named pd-rK (K = 1, 2, ...).
@@ -665,7 +681,13 @@ repo_mount_of() { if is_rpm_host "$1"; then echo /srv/patchdesk-rpm-repo; else e
 mount_host() {
   local name=$1 d m; d=$(host_dir "$name"); m="$d/root$(repo_mount_of "$name")"
   mkdir -p "$d/upper" "$d/work" "$d/root"
-  is_mounted "$d/root" || mount -t overlay overlay -o "lowerdir=$(base_of "$name"),upperdir=$d/upper,workdir=$d/work" "$d/root"
+  local lower; lower=$(base_of "$name")
+  if is_light "$name"; then
+    local tpl; tpl=$(template_of "$(index_of "$name")")
+    [ -d "$tpl" ] || die "$name: no template $tpl (hosts 1 and 3 build them)"
+    lower="$tpl:$lower"
+  fi
+  is_mounted "$d/root" || mount -t overlay overlay -o "lowerdir=$lower,upperdir=$d/upper,workdir=$d/work" "$d/root"
   if ! is_mounted "$m"; then
     mount --bind "$(repo_of "$name")" "$m"
     mount -o remount,bind,ro "$m"
@@ -723,10 +745,12 @@ create_host() {
   local i=$1 name d root
   name=$(name_of "$i"); d=$(host_dir "$name"); root="$d/root"
   [ -f "$d/.created" ] && return 0
-  log "creating $name"
+  is_light "$name" || log "creating $name"
   unmount_host "$name"; rm -rf "$d"; mkdir -p "$d/upper"
   local tpl; tpl=$(template_of "$i")
-  if [ -d "$tpl" ]; then
+  if is_light "$name"; then
+    mount_host "$name"     # the template is a shared lower layer: nothing to copy
+  elif [ -d "$tpl" ]; then
     (cd "$tpl" && tar -cf - .) | (cd "$d/upper" && tar -xpf -)
     mount_host "$name"
   else
@@ -841,10 +865,83 @@ install_reboot_shim() {
   chmod 755 "$root/usr/local/sbin/reboot"
 }
 
+# --- light hosts: one listener for all of them ------------------------------------------------
+LIGHT_PID="$FLEET_DIR/light-sshd.pid"
+light_listener_alive() { pid_alive "$LIGHT_PID"; }
+
+# Write the listener's table (every mounted light host up to the fleet's size that is not
+# down), start the listener or make it read the table again, and wait until it has.
+light_sync() {
+  local n=${1:-$(cat "$FLEET_DIR/size" 2>/dev/null || echo 0)} i h d
+  local table="$FLEET_DIR/$LIGHT_TABLE_NAME"
+  : >"$table.new"
+  for ((i = LIGHT_FROM; i <= n; i++)); do
+    h=$(name_of "$i"); d=$(host_dir "$h")
+    [ -f "$d/.created" ] && [ ! -e "$d/down" ] || continue
+    echo "$h $(addr_of "$i") $PORT $d/root $d/sshd.log" >>"$table.new"
+  done
+  mv "$table.new" "$table"
+  rm -f "$LIGHT_PID.ready"
+  if light_listener_alive; then
+    kill -HUP "$(cat "$LIGHT_PID")"
+  elif [ -s "$table" ]; then
+    setsid /usr/bin/python3 "$(dirname "$(readlink -f "$0")")/light-sshd.py" "$table" "$LIGHT_PID" \
+      >>"$FLEET_DIR/light-sshd.log" 2>&1 </dev/null &
+  else
+    return 0
+  fi
+  for _ in $(seq 600); do [ -f "$LIGHT_PID.ready" ] && return 0; sleep 0.05; done
+  die "the light hosts' listener did not start; see $FLEET_DIR/light-sshd.log"
+}
+
+light_stop_listener() {
+  if light_listener_alive; then
+    local pid; pid=$(cat "$LIGHT_PID")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do proc_alive "$pid" || break; sleep 0.05; done
+  fi
+  rm -f "$LIGHT_PID" "$LIGHT_PID.ready"
+}
+
+# End the sessions of light hosts (every process whose root is one of the hosts' roots), in one
+# pass over /proc.
+light_kill_sessions() {
+  [ $# -gt 0 ] || return 0
+  local -A roots=()
+  local h p r
+  for h in "$@"; do roots["$(readlink -f "$(host_dir "$h")/root")"]=1; done
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    [ -n "${roots[$r]:-}" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  return 0
+}
+
+# Whether a host answers (full: its boot process lives; light: the listener lives, not down).
+host_running() {
+  local d; d=$(host_dir "$1")
+  if is_light "$1"; then light_listener_alive && [ ! -e "$d/down" ]; else pid_alive "$d/pid"; fi
+}
+
+wait_listening() {
+  local addr=$1
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 start_host() {
   local name=$1 d root; d=$(host_dir "$name"); root="$d/root"
   [ -f "$d/.created" ] || die "no host $name"
   mount_host "$name"
+  if is_light "$name"; then
+    rm -f "$d/down"
+    light_sync
+    wait_listening "$(addr_of "$(index_of "$name")"):$PORT" || die "$name does not listen"
+    return 0
+  fi
   pid_alive "$d/pid" && return 0
   install_reboot_shim "$root"
   rm -f "$root/run/pd-reboot" "$root/etc/pd-boot-hang"
@@ -863,6 +960,13 @@ start_host() {
 
 stop_host() {
   local d; d=$(host_dir "$1")
+  if is_light "$1"; then
+    [ -f "$d/.created" ] || return 0
+    touch "$d/down"
+    light_listener_alive && light_sync
+    light_kill_sessions "$1"
+    return 0
+  fi
   if pid_alive "$d/pid"; then
     local pid child; pid=$(cat "$d/pid")
     # unshare blocks SIGTERM while it waits for its child: end the child (the host's sshd, PID 1
@@ -904,14 +1008,23 @@ import json, os, sys, subprocess
 d, n, port, passphrase, net = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 nrpm, rpm_offset = int(sys.argv[6]), int(sys.argv[7])
 def sh(*a): return subprocess.check_output(["bash", os.environ["FLEET_SCRIPT"], *a], text=True).strip()
+big = os.environ.get("FLEET_BIG_NET", "127.80")
+def addr_of(i):   # fleet.sh addr_of
+    return f"{net}.{i}" if i <= 99 else f"{big}.{(i - 100) // 200}.{(i - 100) % 200 + 1}"
+def groups_of(i):   # fleet.sh groups_of
+    g = ["canary"] if i in (1, 2) else []
+    g.append("web" if i % 2 else "db")
+    if i in (1, 2) and "web" not in g:
+        g.append("web")
+    return g + ["office"]
 hosts = []
 for i in range(1, n + 1):
     name = f"pd-{i:02d}"
     hosts.append({
-        "name": name, "address": f"{net}.{i}", "port": port,
+        "name": name, "address": addr_of(i), "port": port,
         "user": "ops" if i == 3 else "root",
         "environment": "non-prod" if i in (1, 2) else "prod",
-        "groups": sh("_groups", str(i)).split(),
+        "groups": groups_of(i),
         "running": i != 6,
         "root": f"{d}/hosts/{name}/root",
         "reboot_required": i in (2, 4),
@@ -979,10 +1092,11 @@ cmd_up() {
       *) die "up: unknown option $1" ;;
     esac
   done
-  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "N must be 1..250"
+  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 2000 ] || die "N must be 1..2000"
   [[ "$m" =~ ^[0-9]+$ ]] && [ "$m" -le 99 ] || die "the number of rpm hosts must be 0..99"
   [ "$m" -eq 0 ] || [ "$n" -le "$RPM_OFFSET" ] || die "with rpm hosts N must be at most $RPM_OFFSET (rpm hosts use .$((RPM_OFFSET + 1)) and up)"
   [[ "$FLEET_NET" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "FLEET_NET must be a loopback /24 such as 127.77.0"
+  [[ "$FLEET_BIG_NET" =~ ^127\.[0-9]{1,3}$ ]] || die "FLEET_BIG_NET must be a loopback /16 such as 127.80"
   ensure_tools
   [ "$m" -eq 0 ] || ensure_rpm_tools
   build_base
@@ -992,13 +1106,16 @@ cmd_up() {
   build_repo
   [ "$m" -eq 0 ] || build_rpm_repo
   # Hosts above N (rpm hosts above M) are stopped and unmounted (their files are kept for a later, larger `up`).
-  local h i
+  local h i gone=()
   for h in $(all_hosts); do
     if is_rpm_host "$h"; then
       [ "$(rpm_index_of "$h")" -gt "$m" ] && { stop_host "$h"; unmount_host "$h"; }
     else
       i=$(index_of "$h")
-      if [ "$i" -gt "$n" ]; then stop_host "$h"; unmount_host "$h"; fi
+      if [ "$i" -gt "$n" ]; then
+        # Light hosts leave the listener's table all at once below.
+        if is_light "$h"; then gone+=("$h"); else stop_host "$h"; unmount_host "$h"; fi
+      fi
     fi
   done
   for i in $(seq "$n"); do create_host "$i"; done
@@ -1006,8 +1123,13 @@ cmd_up() {
   for i in $(seq "$n"); do
     h=$(name_of "$i")
     mount_host "$h"
+    if is_light "$h"; then rm -f "$(host_dir "$h")/down"; continue; fi
     if [ "$(running_of "$i")" = true ]; then start_host "$h"; else stop_host "$h"; fi
   done
+  light_sync "$n"
+  [ -s "$FLEET_DIR/$LIGHT_TABLE_NAME" ] || light_stop_listener
+  light_kill_sessions "${gone[@]}"
+  for h in "${gone[@]}"; do unmount_host "$h"; done
   for i in $(seq "$m"); do h=$(rpm_name_of "$i"); mount_host "$h"; start_host "$h"; done
   echo "$n" >"$FLEET_DIR/size"
   echo "$m" >"$FLEET_DIR/size-rpm"
@@ -1018,7 +1140,14 @@ cmd_up() {
 
 cmd_down() {
   local h
-  for h in $(all_hosts); do stop_host "$h"; unmount_host "$h"; done
+  local light=()
+  light_stop_listener
+  for h in $(all_hosts); do is_light "$h" && light+=("$h"); done
+  light_kill_sessions "${light[@]}"
+  for h in $(all_hosts); do
+    is_light "$h" || stop_host "$h"
+    unmount_host "$h"
+  done
   log "down: no fleet sshd running, nothing mounted"
 }
 
@@ -1027,7 +1156,7 @@ cmd_status() {
   for h in $(all_hosts); do
     d=$(host_dir "$h")
     printf '%s %s %s\n' "$h" "$(sed -n 's/^ListenAddress //p' "$d/root/etc/ssh/sshd_config" 2>/dev/null || echo '?')" \
-      "$(pid_alive "$d/pid" && echo running || echo stopped)"
+      "$(host_running "$h" && echo running || echo stopped)"
   done
 }
 
@@ -1063,6 +1192,7 @@ cmd_reboot() {
     esac
   done
   [[ "$down" =~ ^[0-9]+$ ]] || die "--down takes whole seconds"
+  is_light "$name" && die "$name is a light host: light hosts do not reboot (hosts 1..$((LIGHT_FROM - 1)) do)"
   pid_alive "$d/pid" || die "$name is not running"
   if $hang; then touch "$root/etc/pd-boot-hang"; else rm -f "$root/etc/pd-boot-hang"; fi
   echo "$down" >"$root/run/pd-reboot"
@@ -1086,7 +1216,7 @@ cmd_rekey() {
     if [ ! -d "$d/keys.orig" ]; then mkdir -p "$d/keys.orig"; cp -a "$root"/etc/ssh/ssh_host_* "$d/keys.orig/"; fi
     host_keys "$root"
   fi
-  if pid_alive "$d/pid"; then stop_host "$name"; start_host "$name"; fi
+  if host_running "$name"; then stop_host "$name"; start_host "$name"; fi
   log "rekey $name ${mode:-done}"
 }
 
@@ -1163,7 +1293,7 @@ cmd_snapshot() {
 cmd_restore() {
   local name=$1 d was_running=false; d=$(host_dir "$name")
   [ -d "$d/upper.snap" ] || die "$name has no snapshot"
-  pid_alive "$d/pid" && was_running=true
+  host_running "$name" && was_running=true
   stop_host "$name"; unmount_host "$name"
   rm -rf "$d/upper" "$d/work"
   cp -a "$d/upper.snap" "$d/upper"
