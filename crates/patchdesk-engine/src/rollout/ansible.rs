@@ -138,7 +138,7 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
 
     // Inventory: the canary group, then production in PatchDesk's wave order.
     let mut ini = String::from(
-        "# Written by `patchdesk deploy export`: the hosts of the deployment, in its order.\n",
+        "# Written by PatchDesk (deploy export): the hosts of the deployment, in its order.\n",
     );
     for (group, canary) in [("canary", true), ("production", false)] {
         ini.push_str(&format!("[{group}]\n"));
@@ -332,7 +332,7 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
 
 fn yaml(v: &serde_json::Value) -> Result<String> {
     serde_norway::to_string(v)
-        .map(|y| format!("# Written by `patchdesk deploy export`.\n{y}"))
+        .map(|y| format!("# Written by PatchDesk (deploy export).\n{y}"))
         .map_err(|e| Error::Invalid(format!("the export could not be written as YAML: {e}")))
 }
 
