@@ -340,18 +340,7 @@ pub async fn at_gate(
 ) -> Result<DeploymentStatus> {
     let _lease = lease::acquire(inv, id, Operation::Reboot, who, on_busy, &progress).await?;
     let st = stored_status(inv, id)?;
-    let stage = st
-        .stages
-        .get(st.current_stage as usize)
-        .filter(|s| s.state == StageState::Gate && st.state.is_active())
-        .ok_or_else(|| DeployError::NotAtGate {
-            id,
-            waiting: st
-                .waiting_for
-                .clone()
-                .map(|w| format!("it waits for {w}"))
-                .unwrap_or_else(|| format!("it is {}", st.state)),
-        })?;
+    let stage = super::run::stage_at_gate(&st, id)?;
     let idx = stage.idx;
     let in_stage: Vec<StageHost> = stage_hosts(inv, id, idx)?;
     for h in hosts {

@@ -906,21 +906,29 @@ enum Decision<'a> {
     NoGo(&'a str),
 }
 
+/// The current stage of an active deployment when it waits at its gate; otherwise the refusal
+/// that says what the deployment waits for instead.
+pub(super) fn stage_at_gate(st: &DeploymentStatus, id: i64) -> Result<&StageStatus> {
+    st.stages
+        .get(st.current_stage as usize)
+        .filter(|s| s.state == StageState::Gate && st.state.is_active())
+        .ok_or_else(|| {
+            DeployError::NotAtGate {
+                id,
+                waiting: st
+                    .waiting_for
+                    .clone()
+                    .map(|w| format!("it waits for {w}"))
+                    .unwrap_or_else(|| format!("it is {}", st.state)),
+            }
+            .into()
+        })
+}
+
 /// Take the gate decision for the current stage: go moves on, no-go halts the deployment.
 fn decide(inv: &Inventory, id: i64, decision: Decision<'_>, who: &str) -> Result<()> {
     let st = status(inv, id)?;
-    let stage = st
-        .stages
-        .get(st.current_stage as usize)
-        .filter(|s| s.state == StageState::Gate && st.state.is_active())
-        .ok_or_else(|| DeployError::NotAtGate {
-            id,
-            waiting: st
-                .waiting_for
-                .clone()
-                .map(|w| format!("it waits for {w}"))
-                .unwrap_or_else(|| format!("it is {}", st.state)),
-        })?;
+    let stage = stage_at_gate(&st, id)?;
     let no_go_reasons: Vec<String> = stage
         .reasons
         .iter()
