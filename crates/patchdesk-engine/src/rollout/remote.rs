@@ -415,6 +415,17 @@ pub(super) fn lock_holder(stderr: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Host h1 on a documentation address (nothing answers there), with a pinned key or none.
+    fn test_host(host_key: Option<&str>) -> HostRecord {
+        HostRecord {
+            id: 1,
+            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
+            host_key: host_key.map(Into::into),
+            host_key_fingerprint: None,
+            host_key_source: None,
+        }
+    }
+
     #[tokio::test]
     async fn without_an_audit_line_nothing_runs() {
         let (mut inv, _) = crate::inventory::test_util::inv();
@@ -423,13 +434,7 @@ mod tests {
                 "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
             )
             .unwrap();
-        let host = HostRecord {
-            id: 1,
-            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
-            host_key: Some("ssh-ed25519 AAAA".into()),
-            host_key_fingerprint: None,
-            host_key_source: None,
-        };
+        let host = test_host(Some("ssh-ed25519 AAAA"));
         let marker = std::env::temp_dir().join(format!("pd-audit-{}", std::process::id()));
         let hook = SnapshotHook {
             snapshot: format!("touch {}", marker.display()),
@@ -475,13 +480,7 @@ mod tests {
         }
         .save(&inv)
         .unwrap();
-        let host = HostRecord {
-            id: 1,
-            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
-            host_key: None,
-            host_key_fingerprint: None,
-            host_key_source: None,
-        };
+        let host = test_host(None);
         let hook = SnapshotHook {
             snapshot: "echo starting; sleep 30".into(),
             restore: "head -c 50000000 /dev/zero; echo done >&2; exit 4".into(),
@@ -587,13 +586,7 @@ mod tests {
     #[test]
     fn an_open_before_record_is_closed_once() {
         let (inv, _) = crate::inventory::test_util::inv();
-        let host = HostRecord {
-            id: 1,
-            spec: crate::host::HostSpec::new("h1", "192.0.2.1"),
-            host_key: None,
-            host_key_fingerprint: None,
-            host_key_source: None,
-        };
+        let host = test_host(None);
         assert!(!close_interrupted(&inv, &host, "apply", "x").unwrap());
         inv.audit(
             "patchdesk",
