@@ -11,9 +11,7 @@
 //! ([`crate::version::Version`]): the two are never compared. `tests/version_rpm.rs` checks the
 //! ordering against rpm's own comparison (python3-rpm) on thousands of pairs.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
-use std::fmt;
 use std::str::FromStr;
 
 /// Longest version string accepted (rpm has no limit; real ones are well under 100 characters).
@@ -163,44 +161,7 @@ impl Ord for Evr {
     }
 }
 
-impl PartialOrd for Evr {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Evr {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Evr {}
-
-impl fmt::Display for Evr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Evr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Evr({:?})", self.text)
-    }
-}
-
-impl Serialize for Evr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for Evr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::version::text_version_traits!(Evr);
 
 /// Compare two rpm version strings in rpm order.
 pub fn compare(a: &str, b: &str) -> Result<Ordering, EvrError> {
