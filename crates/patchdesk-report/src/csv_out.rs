@@ -12,6 +12,15 @@ fn t(x: DateTime<Utc>) -> String {
     x.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// An enum's stored name (its serde name, as the JSON export writes it); empty for a value that
+/// does not serialize to a string.
+fn name<T: serde::Serialize>(x: T) -> String {
+    serde_json::to_value(x)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn opt<T: ToString>(x: Option<T>) -> String {
     x.map_or(String::new(), |v| v.to_string())
 }
@@ -93,14 +102,8 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
                 h.reboot_pending.to_string(),
                 opt(s.freshness.oldest_scan.map(t)),
                 opt(s.freshness.oldest_scan_host.clone()),
-                serde_json::to_value(r.verdicts.compliance)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                serde_json::to_value(r.verdicts.critical_time_to_patch)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                name(r.verdicts.compliance),
+                name(r.verdicts.critical_time_to_patch),
             ]],
         )?,
     ));
@@ -307,10 +310,7 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
                         d.name.clone(),
                         d.scope.clone(),
                         t(d.created_at),
-                        serde_json::to_value(d.outcome)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        name(d.outcome),
                         d.stages.to_string(),
                         d.gates_passed.to_string(),
                         d.no_go_reasons.join(" | "),
@@ -339,10 +339,7 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
                         o.deployment_id.to_string(),
                         o.deployment.clone(),
                         t(o.at),
-                        serde_json::to_value(o.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        name(o.kind),
                         o.guard.clone(),
                         o.reason.clone(),
                         o.by.clone().unwrap_or_default(),
@@ -387,10 +384,7 @@ pub fn tables(r: &WeeklyReport) -> Result<Vec<(String, Vec<u8>)>, Error> {
                         h.host.clone(),
                         h.environment.clone(),
                         h.groups.join(" "),
-                        serde_json::to_value(h.state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        name(h.state),
                         opt(h.last_ok_scan.map(t)),
                         h.error.clone().unwrap_or_default(),
                     ]
