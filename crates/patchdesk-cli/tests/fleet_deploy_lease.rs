@@ -5,44 +5,13 @@
 
 mod common;
 
-use common::{at, audit_rows, installed, scanned_cli, stage, Cli, Fleet};
+use common::{
+    at, audit_rows, hold_dpkg_lock, installed, scanned_cli, spawn_cli, stage, Cli, Fleet,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T0: &str = "2026-11-24T12:00:00Z";
-
-/// Hold a host's dpkg frontend lock (a real fcntl lock, as apt takes it) for `secs`.
-fn hold_dpkg_lock(fleet: &Fleet, host: &str, secs: u32) -> Child {
-    let script = format!(
-        r#"use Fcntl; $| = 1; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die "open: $!"; my $s = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; print "locked\n"; sleep {secs};"#
-    );
-    let mut child = Command::new(&fleet.script)
-        .args(["exec", host, "perl", "-e", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("fleet.sh exec runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked", "the lock holder started");
-    child
-}
-
-fn spawn_cli(cli: &Cli, args: &[&str]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_patchdesk"));
-    c.arg("--db").arg(&cli.db).args(args);
-    for (k, v) in &cli.envs {
-        c.env(k, v);
-    }
-    c.env("PATCHDESK_NOW", T0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("patchdesk runs")
-}
 
 fn plan_canary(cli: &Cli) -> String {
     let (plan, code) = at(
@@ -99,7 +68,7 @@ fn a_second_process_is_refused_or_waits_and_each_host_is_applied_once() {
 
     // A: advances, held up on pd-01 by a busy dpkg lock for a few seconds.
     let mut lock = hold_dpkg_lock(&fleet, "pd-01", 8);
-    let a = spawn_cli(&cli, &["deploy", "start", &id, "--json"]);
+    let a = spawn_cli(&cli, T0, &["deploy", "start", &id, "--json"]);
     let a_pid = a.id();
     let held = wait_held_by(&cli, &id, a_pid);
     assert_eq!(
@@ -127,7 +96,7 @@ fn a_second_process_is_refused_or_waits_and_each_host_is_applied_once() {
     assert!(b.stdout.is_empty(), "no status printed for a refusal");
 
     // C: waits for A with --wait, then finds the canary at its gate.
-    let c = spawn_cli(&cli, &["deploy", "start", &id, "--wait", "--json"]);
+    let c = spawn_cli(&cli, T0, &["deploy", "start", &id, "--wait", "--json"]);
     let a_out = a.wait_with_output().unwrap();
     let c_out = c.wait_with_output().unwrap();
     let _ = lock.wait();
@@ -171,7 +140,7 @@ fn a_holder_killed_mid_apply_is_taken_over_and_nothing_is_applied_twice() {
     cli.ok(&["settings", "--dpkg-lock-wait", "120"]);
     let id = plan_canary(&cli);
     let mut lock = hold_dpkg_lock(&fleet, "pd-01", 6);
-    let mut a = spawn_cli(&cli, &["deploy", "start", &id, "--json"]);
+    let mut a = spawn_cli(&cli, T0, &["deploy", "start", &id, "--json"]);
     wait_held_by(&cli, &id, a.id());
     a.kill().unwrap(); // SIGKILL: no chance to free its lease
     let _ = a.wait();

@@ -5,45 +5,11 @@
 
 mod common;
 
-use common::{at, installed, scanned_cli, stage, Cli, Fleet};
+use common::{at, hold_dpkg_lock, installed, scanned_cli, spawn_cli, stage, Cli, Fleet};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T0: &str = "2026-11-24T12:00:00Z";
-
-/// Hold pd-01's dpkg frontend lock (a real fcntl lock, as apt and dpkg take it) for `secs`.
-/// Returns once the lock is held.
-fn hold_dpkg_lock(fleet: &Fleet, host: &str, secs: u32) -> Child {
-    let script = format!(
-        r#"use Fcntl; $| = 1; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die "open: $!"; my $s = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; print "locked\n"; sleep {secs};"#
-    );
-    let mut child = Command::new(&fleet.script)
-        .args(["exec", host, "perl", "-e", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("fleet.sh exec runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked", "the lock holder started");
-    child
-}
-
-fn spawn_cli(cli: &Cli, args: &[&str]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_patchdesk"));
-    c.arg("--db").arg(&cli.db).args(args);
-    for (k, v) in &cli.envs {
-        c.env(k, v);
-    }
-    c.env("PATCHDESK_NOW", T0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("patchdesk runs")
-}
 
 fn host<'a>(st: &'a Value, stage_name: &str, name: &str) -> &'a Value {
     stage(st, stage_name)["hosts"]
@@ -116,7 +82,7 @@ fn a_busy_dpkg_lock_is_waited_for_visibly_then_given_up_with_a_clear_error() {
     cli.ok(&["settings", "--dpkg-lock-wait", "120"]);
     let id = plan_canary(&cli, "pd-hello", &[]);
     let mut holder = hold_dpkg_lock(&fleet, "pd-01", 8);
-    let start = spawn_cli(&cli, &["deploy", "start", &id, "--json"]);
+    let start = spawn_cli(&cli, T0, &["deploy", "start", &id, "--json"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = None;
     while Instant::now() < deadline {

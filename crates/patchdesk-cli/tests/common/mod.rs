@@ -362,3 +362,38 @@ pub fn serve_files(dir: PathBuf) -> u16 {
     });
     port
 }
+
+/// Hold `host`'s dpkg frontend lock (a real fcntl lock, as apt and dpkg take it) for `secs`.
+/// Returns once the lock is held; the child ends when the time is up.
+pub fn hold_dpkg_lock(fleet: &Fleet, host: &str, secs: u32) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let script = format!(
+        r#"use Fcntl; $| = 1; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die "open: $!"; my $s = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; print "locked\n"; sleep {secs};"#
+    );
+    let mut child = Command::new(&fleet.script)
+        .args(["exec", host, "perl", "-e", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("fleet.sh exec runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the lock holder writes a line");
+    assert_eq!(line.trim(), "locked", "the lock holder started");
+    child
+}
+
+/// Start `patchdesk ARGS` on the test's database at time `when` without waiting for it (stdout
+/// and stderr piped), for tests that run several processes at once.
+pub fn spawn_cli(cli: &Cli, when: &str, args: &[&str]) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_patchdesk"));
+    c.arg("--db").arg(&cli.db).args(args);
+    for (k, v) in &cli.envs {
+        c.env(k, v);
+    }
+    c.env("PATCHDESK_NOW", when)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("patchdesk runs")
+}
