@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{at, installed, scanned_cli, stage, Fleet};
+use common::{at, installed, plan_stages, scanned_cli, stage, Fleet};
 use serde_json::Value;
 
 #[test]
@@ -32,22 +32,7 @@ fn rollout_through_canary_and_waves_then_rollback() {
     );
     assert_eq!(code, 0, "{plan}");
     let id = plan["deployment_id"].as_i64().unwrap().to_string();
-    let stages: Vec<(String, Vec<String>)> = plan["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["hosts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| h.as_str().unwrap().to_string())
-                    .collect(),
-            )
-        })
-        .collect();
+    let stages = plan_stages(&plan);
     assert_eq!(
         stages,
         [

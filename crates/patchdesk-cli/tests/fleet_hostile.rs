@@ -76,27 +76,12 @@ impl Drop for Tamper<'_> {
 /// A CLI with one fleet host under a name of its own (so a test scans only what it tampers with).
 fn cli_for(fleet: &Fleet, host: &str, name: &str, group: &str) -> Cli {
     let cli = Cli::new();
-    let h = fleet.host(host);
-    let key = fleet.path("key");
     cli.ok(&[
         "settings",
         "--known-hosts",
         fleet.path("known_hosts").to_str().unwrap(),
     ]);
-    cli.ok(&[
-        "host",
-        "add",
-        name,
-        &h.address,
-        "--port",
-        &h.port.to_string(),
-        "--user",
-        &h.user,
-        "--key",
-        key.to_str().unwrap(),
-        "--group",
-        group,
-    ]);
+    cli.add_fleet_host(fleet, host, name, &["--group", group]);
     cli
 }
 

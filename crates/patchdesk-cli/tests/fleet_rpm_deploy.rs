@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{at, ssh, stage, Cli, Fleet};
+use common::{at, plan_stages, ssh, stage, Cli, Fleet};
 use serde_json::Value;
 
 const T0: &str = "2026-11-24T12:00:00Z";
@@ -81,26 +81,15 @@ impl Drop for Restore<'_> {
 /// The three hosts in a group of their own (`mixed`), scanned.
 fn mixed_cli(fleet: &Fleet) -> Cli {
     let cli = Cli::new();
-    let key = fleet.path("dir").join("keys/id_ed25519");
     for name in ["pd-01", "pd-r1", "pd-r2"] {
         let h = fleet.host(name);
         assert!(h.running, "{name} is not running: `fleet.sh up 6 --rpm 2`");
-        cli.ok(&[
-            "host",
-            "add",
+        cli.add_fleet_host(
+            fleet,
             name,
-            &h.address,
-            "--port",
-            &h.port.to_string(),
-            "--user",
-            &h.user,
-            "--key",
-            key.to_str().unwrap(),
-            "--env",
-            &h.environment,
-            "--group",
-            "mixed",
-        ]);
+            name,
+            &["--env", &h.environment, "--group", "mixed"],
+        );
     }
     let kh = fleet.path("known_hosts");
     cli.ok(&["settings", "--known-hosts", kh.to_str().unwrap()]);
@@ -155,22 +144,7 @@ fn a_mixed_deployment_through_canary_and_a_wave_then_a_pin_rollback_by_downgrade
     );
     assert_eq!(code, 0, "{plan}");
     let id = plan["deployment_id"].as_i64().expect("stored").to_string();
-    let stages: Vec<(String, Vec<String>)> = plan["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["hosts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| h.as_str().unwrap().to_string())
-                    .collect(),
-            )
-        })
-        .collect();
+    let stages = plan_stages(&plan);
     assert_eq!(
         stages,
         [

@@ -175,6 +175,28 @@ impl Cli {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
     }
 
+    /// Add fleet host `host` under `name` with its address, port, user and the fleet's key file,
+    /// plus `extra` flags (groups, environment).
+    pub fn add_fleet_host(&self, fleet: &Fleet, host: &str, name: &str, extra: &[&str]) {
+        let h = fleet.host(host);
+        let key = fleet.path("key");
+        let port = h.port.to_string();
+        let mut args = vec![
+            "host",
+            "add",
+            name,
+            &h.address,
+            "--port",
+            &port,
+            "--user",
+            &h.user,
+            "--key",
+            key.to_str().expect("a UTF-8 key path"),
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+
     /// Import the fleet and trust its known_hosts file.
     pub fn with_fleet(fleet: &Fleet) -> Cli {
         let cli = Cli::new();
@@ -207,6 +229,26 @@ pub fn installed(fleet: &Fleet, host: &str, pkg: &str) -> String {
         .exec(host, &["dpkg-query", "-W", "-f=${Version}", pkg])
         .trim()
         .to_string()
+}
+
+/// A plan's stages as (name, host names), from `deploy plan --json`.
+pub fn plan_stages(plan: &Value) -> Vec<(String, Vec<String>)> {
+    plan["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("a stage name").to_string(),
+                s["hosts"]
+                    .as_array()
+                    .expect("stage hosts")
+                    .iter()
+                    .map(|h| h.as_str().expect("a host name").to_string())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 pub fn stage<'a>(st: &'a Value, name: &str) -> &'a Value {
