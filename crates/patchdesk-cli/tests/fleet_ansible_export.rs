@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{at, scanned_cli, ssh, Fleet};
+use common::{at, planned, scanned_cli, ssh, Fleet};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -66,12 +66,10 @@ fn the_exported_playbook_performs_the_plan_and_its_rollback_restores_it() {
     let _g = common::serial();
     let fleet = Fleet::get();
     let cli = scanned_cli(&fleet, T0);
-    let (plan, code) = at(
+    let (plan, id) = planned(
         &cli,
         T0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "hello",
             "--scope",
@@ -80,11 +78,8 @@ fn the_exported_playbook_performs_the_plan_and_its_rollback_restores_it() {
             "pd-hello",
             "--smoke",
             "pd-hello-smoke",
-            "--json",
         ],
     );
-    assert_eq!(code, 0, "{plan}");
-    let id = plan["deployment_id"].as_i64().unwrap().to_string();
     let hosts: Vec<String> = plan["stages"]
         .as_array()
         .unwrap()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{at, installed, plan_stages, scanned_cli, stage, Fleet};
+use common::{at, deploy_plan, installed, plan_stages, planned, scanned_cli, stage, Fleet};
 use serde_json::Value;
 
 #[test]
@@ -13,12 +13,10 @@ fn rollout_through_canary_and_waves_then_rollback() {
     let fleet = Fleet::get();
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (plan, id) = planned(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "hello",
             "--scope",
@@ -27,11 +25,8 @@ fn rollout_through_canary_and_waves_then_rollback() {
             "pd-hello",
             "--smoke",
             "pd-hello-smoke",
-            "--json",
         ],
     );
-    assert_eq!(code, 0, "{plan}");
-    let id = plan["deployment_id"].as_i64().unwrap().to_string();
     let stages = plan_stages(&plan);
     assert_eq!(
         stages,
@@ -175,12 +170,10 @@ fn failing_smoke_test_is_a_no_go_and_rollback_restores_the_canary() {
     }
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "tools",
             "--scope",
@@ -190,7 +183,6 @@ fn failing_smoke_test_is_a_no_go_and_rollback_restores_the_canary() {
             "--smoke",
             "pd-tools-smoke",
             "--auto",
-            "--json",
         ],
     );
     if code != 0 {
@@ -237,27 +229,22 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
     fleet.run(&["local-install", "pd-05", "pd-agent", "1.9-1"]);
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "agent",
             "--scope",
             "office",
             "--package",
             "pd-agent",
-            "--json",
         ],
     );
-    let (plan2, code2) = at(
+    let (plan2, code2) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "agent",
             "--scope",
@@ -266,7 +253,6 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
             "pd-agent",
             "--override",
             "rollback:pd-05=restore from the nightly backup",
-            "--json",
         ],
     );
     fleet.exec("pd-05", &["dpkg", "--purge", "pd-agent"]);
@@ -296,12 +282,10 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
     );
 
     // One stage straight to all of production is blocked.
-    let (p, code) = at(
+    let (p, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "x",
             "--scope",
@@ -310,7 +294,6 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
             "pd-hello",
             "--waves",
             "100",
-            "--json",
         ],
     );
     assert_eq!(code, 4);
@@ -329,19 +312,16 @@ fn missing_old_version_refuses_the_rollback_path_and_guards_block() {
     )
     .unwrap();
     cli.ok(&["host", "import", csv.to_str().unwrap(), "--update"]);
-    let (p, code) = at(
+    let (p, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "y",
             "--scope",
             "prodonly",
             "--package",
             "pd-hello",
-            "--json",
         ],
     );
     assert_eq!(code, 4);
@@ -355,12 +335,10 @@ fn an_interrupted_apply_is_checked_with_dpkg_audit_on_resume() {
     let fleet = Fleet::get();
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "resume",
             "--scope",
@@ -369,7 +347,6 @@ fn an_interrupted_apply_is_checked_with_dpkg_audit_on_resume() {
             "pd-daemon",
             "--soak-hours",
             "0",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{plan}");
@@ -410,12 +387,10 @@ fn a_changed_host_key_or_a_stopped_host_mid_deployment_halts_it_at_the_gate() {
     let fleet = Fleet::get();
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (_, id) = planned(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "keys",
             "--scope",
@@ -424,11 +399,8 @@ fn a_changed_host_key_or_a_stopped_host_mid_deployment_halts_it_at_the_gate() {
             "pd-hello",
             "--soak-hours",
             "0",
-            "--json",
         ],
     );
-    assert_eq!(code, 0, "{plan}");
-    let id = plan["deployment_id"].as_i64().unwrap().to_string();
     let (st, _) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
     assert_eq!(stage(&st, "canary")["state"], "gate");
     // Between the canary and the first wave, pd-03 is re-keyed and pd-05 goes down.
@@ -479,12 +451,10 @@ fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
     let fleet = Fleet::get();
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (_, id) = planned(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "drop",
             "--scope",
@@ -494,11 +464,8 @@ fn a_host_that_drops_during_its_wave_is_a_no_go_with_the_reason() {
             "--soak-hours",
             "0",
             "--auto",
-            "--json",
         ],
     );
-    assert_eq!(code, 0, "{plan}");
-    let id = plan["deployment_id"].as_i64().unwrap().to_string();
     fleet.run(&["stop-host", "pd-03"]);
     let (st, code) = at(&cli, t0, &["deploy", "start", &id, "--json"]);
     fleet.run(&["start-host", "pd-03"]);
@@ -616,12 +583,10 @@ fn a_snapshot_hook_is_the_rollback_path_where_no_downgrade_exists() {
         "--restore",
         &format!("bash {script} restore \"$PATCHDESK_HOST\""),
     ]);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "agent",
             "--scope",
@@ -630,7 +595,6 @@ fn a_snapshot_hook_is_the_rollback_path_where_no_downgrade_exists() {
             "pd-agent",
             "--soak-hours",
             "0",
-            "--json",
         ],
     );
     let run = || -> (Value, String, Value, String, String) {
@@ -702,12 +666,10 @@ fn kill_9_during_a_wave_resumes_without_losing_or_repeating() {
     }
     let t0 = "2026-11-24T12:00:00Z";
     let cli = scanned_cli(&fleet, t0);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "kill",
             "--scope",
@@ -716,7 +678,6 @@ fn kill_9_during_a_wave_resumes_without_losing_or_repeating() {
             "pd-tools",
             "--soak-hours",
             "0",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{plan}");

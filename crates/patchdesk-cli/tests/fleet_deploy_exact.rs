@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::{at, audit_rows, installed, package_state, scanned_cli, stage, Cli, Fleet, Published};
+use common::{
+    at, audit_rows, deploy_plan, installed, package_state, planned, scanned_cli, stage, Cli, Fleet,
+    Published,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -59,12 +62,6 @@ impl<F: FnMut()> Drop for Cleanup<F> {
     fn drop(&mut self) {
         (self.0)()
     }
-}
-
-fn plan(cli: &Cli, when: &str, args: &[&str]) -> (Value, i32) {
-    let mut a = vec!["deploy", "plan", "--json"];
-    a.extend_from_slice(args);
-    at(cli, when, &a)
 }
 
 #[test]
@@ -298,7 +295,7 @@ fn a_transaction_that_removes_a_package_is_refused_unless_overridden_and_rolls_b
         "--override",
         "removes-packages=pd-agent is replaced by pd-tools 2.4",
     ]);
-    let (p, code) = plan(&cli, T0, &with);
+    let (p, code) = deploy_plan(&cli, T0, &with);
     assert_eq!(code, 0, "{p}");
     assert!(
         changes(&p, "pd-01").contains(
@@ -340,7 +337,7 @@ fn kill_9_mid_maintainer_script_resume_waits_for_dpkg_then_finishes_with_the_aud
     let hosts = ["pd-01", "pd-02"];
     let _published = Published::new(&fleet, &[&["pd-tools", "2.6-1", "--sleep", "5"]], &hosts);
     let cli = scanned_cli(&fleet, T0);
-    let (p, code) = plan(
+    let (_, id) = planned(
         &cli,
         T0,
         &[
@@ -354,8 +351,6 @@ fn kill_9_mid_maintainer_script_resume_waits_for_dpkg_then_finishes_with_the_aud
             "0",
         ],
     );
-    assert_eq!(code, 0, "{p}");
-    let id = p["deployment_id"].as_i64().unwrap().to_string();
     let _undo = RollbackOnDrop(&cli, id.clone());
     let spawn = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_patchdesk"))
@@ -515,9 +510,7 @@ fn a_host_in_attention_blocks_the_end_until_it_is_excluded_or_repaired() {
     });
 
     // 1. Excluded with a reason.
-    let (p, code) = plan(&cli, T0, &args);
-    assert_eq!(code, 0, "{p}");
-    let id = p["deployment_id"].as_i64().unwrap().to_string();
+    let (_, id) = planned(&cli, T0, &args);
     interrupt(&cli, &id, "pd-02");
     fleet.exec("pd-02", &["dpkg", "--unpack", broken]);
     let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
@@ -620,9 +613,7 @@ fn a_host_in_attention_blocks_the_end_until_it_is_excluded_or_repaired() {
     // verifies it, closes its audit record as repaired, and the deployment finishes.
     let out = cli.cmd_with(&["scan", "pd-01", "pd-02"], &[("PATCHDESK_NOW", T0)]);
     assert_eq!(out.status.code(), Some(0));
-    let (p, code) = plan(&cli, T0, &args);
-    assert_eq!(code, 0, "{p}");
-    let id = p["deployment_id"].as_i64().unwrap().to_string();
+    let (_, id) = planned(&cli, T0, &args);
     interrupt(&cli, &id, "pd-02");
     fleet.exec(
         "pd-02",
@@ -670,7 +661,7 @@ fn a_soak_crossed_with_the_clock_is_a_gate_without_another_start() {
     let _g = common::serial();
     let fleet = Fleet::get();
     let cli = scanned_cli(&fleet, T0);
-    let (p, code) = plan(
+    let (_, id) = planned(
         &cli,
         T0,
         &[
@@ -682,8 +673,6 @@ fn a_soak_crossed_with_the_clock_is_a_gate_without_another_start() {
             "pd-hello",
         ],
     );
-    assert_eq!(code, 0, "{p}");
-    let id = p["deployment_id"].as_i64().unwrap().to_string();
     let _undo = RollbackOnDrop(&cli, id.clone());
     let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
     assert_eq!(stage(&st, "canary")["state"], "soaking", "{st}");
@@ -739,7 +728,7 @@ fn go_at_a_no_go_gate_is_refused_and_an_override_needs_a_reason_that_is_recorded
     let _g = common::serial();
     let fleet = Fleet::get();
     let cli = scanned_cli(&fleet, T0);
-    let (p, code) = plan(
+    let (_, id) = planned(
         &cli,
         T0,
         &[
@@ -755,8 +744,6 @@ fn go_at_a_no_go_gate_is_refused_and_an_override_needs_a_reason_that_is_recorded
             "test -e /etc/pd-missing.conf",
         ],
     );
-    assert_eq!(code, 0, "{p}");
-    let id = p["deployment_id"].as_i64().unwrap().to_string();
     let _undo = RollbackOnDrop(&cli, id.clone());
     let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
     assert_eq!(stage(&st, "canary")["verdict"], "no-go", "{st}");
@@ -848,7 +835,7 @@ fn scope_list_and_exit_codes() {
         "patchdesk: no group or host named \"nosuch\": `patchdesk host list` shows the hosts and their groups"
     );
     // A single host is a scope too.
-    let (p, code) = plan(
+    let (p, code) = deploy_plan(
         &cli,
         T0,
         &["--name", "one", "--scope", "pd-01", "--package", "pd-hello"],
@@ -856,7 +843,7 @@ fn scope_list_and_exit_codes() {
     assert_eq!(code, 0, "{p}");
     assert_eq!(p["stages"][0]["hosts"], serde_json::json!(["pd-01"]));
     // A guard blocks: exit 4, as documented.
-    let (p, code) = plan(
+    let (p, code) = deploy_plan(
         &cli,
         T0,
         &[
@@ -891,7 +878,7 @@ fn scope_list_and_exit_codes() {
         "pd-01",
         &["apt-get", "install", "-y", "-qq", "pd-hello=1.1-1"],
     );
-    let (p, code) = plan(
+    let (p, code) = deploy_plan(
         &cli,
         T0,
         &[

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    at, audit_rows, hold_dpkg_lock, installed, scanned_cli, spawn_cli, stage, Cli, Fleet,
+    at, audit_rows, hold_dpkg_lock, installed, planned, scanned_cli, spawn_cli, stage, Cli, Fleet,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -14,12 +14,10 @@ use std::time::{Duration, Instant};
 const T0: &str = "2026-11-24T12:00:00Z";
 
 fn plan_canary(cli: &Cli) -> String {
-    let (plan, code) = at(
+    planned(
         cli,
         T0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "lease",
             "--scope",
@@ -28,11 +26,9 @@ fn plan_canary(cli: &Cli) -> String {
             "pd-hello",
             "--soak-hours",
             "0",
-            "--json",
         ],
-    );
-    assert_eq!(code, 0, "{plan}");
-    plan["deployment_id"].as_i64().unwrap().to_string()
+    )
+    .1
 }
 
 /// Poll the status until the deployment is held by `pid`; its holder.

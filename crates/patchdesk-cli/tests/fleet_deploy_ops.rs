@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{at, hold_dpkg_lock, installed, scanned_cli, spawn_cli, stage, Cli, Fleet};
+use common::{
+    at, deploy_plan, hold_dpkg_lock, installed, scanned_cli, spawn_cli, stage, Cli, Fleet,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -249,12 +251,10 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
         "--set",
         "pd-tools-smoke",
     ]);
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         T0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "tools",
             "--scope",
@@ -265,7 +265,6 @@ fn a_no_go_rolls_back_and_pins_by_policy_and_unpin_lifts_the_pin() {
             "0",
             "--pin",
             "--rollback-on-no-go",
-            "--json",
         ],
     );
     let run = || -> (Value, Value, [String; 6]) {
@@ -490,20 +489,10 @@ fn what_to_deploy_can_be_chosen_by_cve_or_by_a_saved_selection() {
         v
     };
     // By CVE: CVE-2026-1001 is fixed by pd-hello 1.1-1 (and nothing else pending on the canary).
-    let (by_cve, code) = at(
+    let (by_cve, code) = deploy_plan(
         &cli,
         T0,
-        &[
-            "deploy",
-            "plan",
-            "--name",
-            "c",
-            "--scope",
-            "canary",
-            "--cve",
-            "cve-2026-1001",
-            "--json",
-        ],
+        &["--name", "c", "--scope", "canary", "--cve", "cve-2026-1001"],
     );
     assert_eq!(code, 0, "{by_cve}");
     assert_eq!(packages(&by_cve), ["pd-hello"], "{by_cve}");
@@ -520,19 +509,16 @@ fn what_to_deploy_can_be_chosen_by_cve_or_by_a_saved_selection() {
     assert!(cli
         .ok(&["deploy", "selection", "list"])
         .contains("hello-fix"));
-    let (saved, code) = at(
+    let (saved, code) = deploy_plan(
         &cli,
         T0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "s",
             "--scope",
             "canary",
             "--selection",
             "hello-fix",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{saved}");

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{at, installed, scanned_cli, ssh, stage, Cli, Fleet, Published};
+use common::{at, deploy_plan, installed, planned, scanned_cli, ssh, stage, Cli, Fleet, Published};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -168,12 +168,10 @@ fn checks(cli: &Cli, extra: &[&str]) {
 }
 
 fn plan(cli: &Cli, when: &str, soak_hours: &str) -> String {
-    let (plan, code) = at(
+    planned(
         cli,
         when,
         &[
-            "deploy",
-            "plan",
             "--name",
             "web",
             "--scope",
@@ -182,11 +180,9 @@ fn plan(cli: &Cli, when: &str, soak_hours: &str) -> String {
             "pd-web",
             "--soak-hours",
             soak_hours,
-            "--json",
         ],
-    );
-    assert_eq!(code, 0, "{plan}");
-    plan["deployment_id"].as_i64().unwrap().to_string()
+    )
+    .1
 }
 
 /// A host's checklist at a stage: kind → the check.
@@ -613,12 +609,10 @@ fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes
             "30",
         ],
     );
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "kernel",
             "--scope",
@@ -627,7 +621,6 @@ fn a_kernel_update_reboots_its_host_inside_the_stage_and_a_host_that_never_comes
             "pd-linux-image",
             "--soak-hours",
             "24",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{plan}");
@@ -707,12 +700,10 @@ fn asked_at_the_gate_a_kernel_update_waits_for_the_reboot_a_person_starts() {
             "60",
         ],
     );
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         t0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "kernel asked",
             "--scope",
@@ -721,7 +712,6 @@ fn asked_at_the_gate_a_kernel_update_waits_for_the_reboot_a_person_starts() {
             "pd-linux-image",
             "--soak-hours",
             "0",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{plan}");

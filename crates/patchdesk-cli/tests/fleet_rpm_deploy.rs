@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{at, plan_stages, ssh, stage, Cli, Fleet};
+use common::{at, deploy_plan, plan_stages, ssh, stage, Cli, Fleet};
 use serde_json::Value;
 
 const T0: &str = "2026-11-24T12:00:00Z";
@@ -120,12 +120,10 @@ fn a_mixed_deployment_through_canary_and_a_wave_then_a_pin_rollback_by_downgrade
     assert_eq!(before_r2, "pd-hello-1.0-2.el9\n");
     let deb_before = ssh(&fleet, "pd-01", "dpkg-query -W -f='${Version}' pd-hello");
 
-    let (plan, code) = at(
+    let (plan, code) = deploy_plan(
         &cli,
         T0,
         &[
-            "deploy",
-            "plan",
             "--name",
             "mixed",
             "--scope",
@@ -139,7 +137,6 @@ fn a_mixed_deployment_through_canary_and_a_wave_then_a_pin_rollback_by_downgrade
             "--waves",
             "100",
             "--pin",
-            "--json",
         ],
     );
     assert_eq!(code, 0, "{plan}");

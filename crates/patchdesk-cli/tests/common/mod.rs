@@ -231,6 +231,23 @@ pub fn installed(fleet: &Fleet, host: &str, pkg: &str) -> String {
         .to_string()
 }
 
+/// `deploy plan ARGS --json` at `when`: its JSON and exit code.
+pub fn deploy_plan(cli: &Cli, when: &str, args: &[&str]) -> (Value, i32) {
+    let mut a = vec!["deploy", "plan", "--json"];
+    a.extend_from_slice(args);
+    at(cli, when, &a)
+}
+
+/// A plan that must be stored (exit 0): its JSON and the deployment id.
+pub fn planned(cli: &Cli, when: &str, args: &[&str]) -> (Value, String) {
+    let (plan, code) = deploy_plan(cli, when, args);
+    assert_eq!(code, 0, "{plan}");
+    let id = plan["deployment_id"]
+        .as_i64()
+        .expect("a stored plan has an id");
+    (plan, id.to_string())
+}
+
 /// A plan's stages as (name, host names), from `deploy plan --json`.
 pub fn plan_stages(plan: &Value) -> Vec<(String, Vec<String>)> {
     plan["stages"]
