@@ -10,6 +10,7 @@ pub const COMMANDS: &[&str] = &[
     "import_hosts",
     "remove_host",
     "fetch_host_key",
+    "host_key_check",
     "trust_host",
     "start_scan",
     "cancel_scan",

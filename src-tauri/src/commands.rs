@@ -26,7 +26,7 @@ use patchdesk_engine::rollout::{
 };
 use patchdesk_engine::scan::ScanSummary;
 use patchdesk_engine::settings::Settings;
-use patchdesk_engine::ssh::ServerKey;
+use patchdesk_engine::ssh::{HostKeyCheck, ServerKey};
 use serde::Serialize;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -270,6 +270,20 @@ pub async fn fetch_host_key(state: State<'_, AppState>, name: String) -> Res<Ser
         Ok(patchdesk_engine::ssh::fetch_host_key(&host.spec, &ssh)
             .await
             .map_err(|e| patchdesk_engine::Error::host(&name, e))?)
+    })
+    .await
+}
+
+/// The re-key panel: what the host presents now beside the key trusted until now and where it
+/// came from (pinned, or a known_hosts line of Settings).
+#[tauri::command]
+pub async fn host_key_check(state: State<'_, AppState>, name: String) -> Res<HostKeyCheck> {
+    guard_async("host_key_check", async {
+        let (ssh, host) = {
+            let inv = state.read();
+            (ops::ssh_options(&inv)?, inv.host(&name)?)
+        };
+        Ok(ops::host_key_check(&host, &ssh).await?)
     })
     .await
 }

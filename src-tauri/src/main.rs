@@ -61,6 +61,7 @@ fn main() {
             commands::import_hosts,
             commands::remove_host,
             commands::fetch_host_key,
+            commands::host_key_check,
             commands::trust_host,
             commands::start_scan,
             commands::cancel_scan,

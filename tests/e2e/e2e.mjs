@@ -956,6 +956,52 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("the changed key leaves Needs you now", !keys.includes(`host-key-${host}`), keys.join(","));
   });
 
+  await step("re-key panel: a key trusted from known_hosts (not pinned) shows its fingerprint and file", async () => {
+    // kh-02: a second name for pd-02's address, added in the app and never scanned, so PatchDesk
+    // pinned nothing for it: only the known_hosts file of Settings vouches for its key.
+    const src = FLEET.hosts.find((h) => h.name === "pd-02");
+    const d2 = (await invoke("host_detail", { name: "pd-02" })).ok.host;
+    const fp = () => execFileSync("ssh-keygen", ["-lf", path.join(src.root, "etc/ssh/ssh_host_ed25519_key.pub")], { encoding: "utf8" }).split(" ")[1];
+    const old = fp();
+    const khLine = fs.readFileSync(FLEET.known_hosts, "utf8").split("\n").findIndex((l) => l.startsWith(`${d2.address} ssh-ed25519 `)) + 1;
+    await click("#nav-add");
+    await setValue("#add-name", "kh-02");
+    await setValue("#add-address", d2.address);
+    await setValue("#add-key", d2.auth.path);
+    await setValue("#add-groups", "kh");
+    await exec(`document.querySelector('#add-name').form.requestSubmit()`);
+    await waitFor("added", async () => (await text("#add-message")).includes("Added kh-02"));
+    check("kh-02 has no pinned key", (await invoke("host_detail", { name: "kh-02" })).ok?.host.host_key_fingerprint === null);
+    execFileSync("bash", ["tests/fleet/fleet.sh", "rekey", "pd-02"], { encoding: "utf8" });
+    try {
+      const fresh = fp();
+      await click("#nav-hosts");
+      await waitFor("row", () => find('.host-row[data-host="kh-02"]'));
+      await click('.host-row[data-host="kh-02"]');
+      await waitFor("detail", async () => (await text("#host-title")).startsWith("kh-02"));
+      await click("#host-scan");
+      await waitFor("changed key refused", async () => (await text("#host-error")).includes("CHANGED"), 60000);
+      const shown = await waitFor("both fingerprints", async () => {
+        const n = await text("#rekey-new");
+        return n.startsWith("SHA256:") ? [await text("#rekey-old"), n, await text("#rekey-old-source")] : null;
+      });
+      check("the old key is the known_hosts one, not 'none pinned'", shown[0] === old && shown[1] === fresh, JSON.stringify(shown));
+      check("and says where it came from (file and line)", khLine > 0 && shown[2].includes(FLEET.known_hosts) && shown[2].includes(`line ${khLine}`) && shown[2].includes("not pinned"), `${shown[2]} (line ${khLine})`);
+      await shot("21b-host-rekey-known-hosts");
+      await setValue("#rekey-expected", fresh);
+      await setValue("#rekey-reason", "kh-02 re-keyed by the e2e");
+      await click("#rekey-trust");
+      await waitFor("trusted", () => text("#rekey-done"));
+      const rec = ((await invoke("audit_entries", { host: "kh-02", limit: 5 })).ok ?? []).find((a) => a.action === "trust-host-key");
+      check("the audit names the known_hosts key that was replaced", !!rec && rec.detail.includes(old) && rec.detail.includes(FLEET.known_hosts) && rec.detail.includes(fresh), JSON.stringify(rec));
+    } finally {
+      // pd-02 gets its own key back (the later steps scan it); kh-02 goes.
+      execFileSync("bash", ["tests/fleet/fleet.sh", "rekey", "pd-02", "--restore"], { encoding: "utf8" });
+      await invoke("remove_host", { name: "kh-02" });
+    }
+    check("pd-02 has its old key again", fp() === old);
+  });
+
   await step("hosts: select rows, then add them to a group, deploy to it and scan them", async () => {
     await click("#nav-hosts");
     await waitFor("rows", () => find('.host-select[data-host="pd-03"]'));

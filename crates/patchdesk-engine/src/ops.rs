@@ -123,6 +123,26 @@ pub async fn host_key(inv: &Inventory, name: &str) -> Result<ServerKey> {
     scan::host_key_fingerprint(inv, name, &ssh).await
 }
 
+/// What a host presents now beside the key trusted for it until now: pinned (and how), or the
+/// known_hosts line of Settings that vouched for it when nothing is pinned. Nothing is run. Takes
+/// the host and options (not the inventory) so a shell need not hold its database across the
+/// network wait.
+pub async fn host_key_check(
+    host: &crate::inventory::HostRecord,
+    ssh: &SshOptions,
+) -> Result<crate::ssh::HostKeyCheck> {
+    let name = &host.spec.name;
+    let offered = crate::ssh::fetch_host_key(&host.spec, ssh)
+        .await
+        .map_err(|e| Error::host(name, e))?;
+    let pinned = host
+        .host_key_fingerprint
+        .as_deref()
+        .map(|fp| (fp, host.host_key_source.as_deref()));
+    let trusted = crate::ssh::trusted_key(&host.spec, pinned, &ssh.known_hosts, &offered);
+    Ok(crate::ssh::HostKeyCheck { offered, trusted })
+}
+
 /// Pin a host's key once a person compared its fingerprint; `replace` (a re-keyed host) needs
 /// a reason, recorded in the audit log with the old and the new fingerprint.
 pub async fn trust_host(

@@ -612,13 +612,27 @@ pub async fn trust_host(
         )));
     }
     let old = host.host_key_fingerprint.clone();
+    // Nothing pinned: the key replaced is the one a known_hosts file of Settings vouched for.
+    let old_known_hosts = match (&old, replace) {
+        (None, true) => match crate::ssh::trusted_key(&host.spec, None, &ssh.known_hosts, &key) {
+            Some(crate::ssh::TrustedKey {
+                fingerprint,
+                source: crate::ssh::KeySource::KnownHosts { file, line },
+            }) => Some(format!("{fingerprint} (known_hosts {file} line {line})")),
+            _ => None,
+        },
+        _ => None,
+    };
     if replace {
         inv.unpin_host_key(name)?;
     }
     inv.pin_host_key(name, &key.openssh, &key.fingerprint, "accepted")?;
     let what = match (replace, &old) {
         (true, Some(old)) => format!("replaced {old} with {}", key.fingerprint),
-        (true, None) => "replaced (no key was pinned)".to_string(),
+        (true, None) => match &old_known_hosts {
+            Some(k) => format!("replaced {k} with {}", key.fingerprint),
+            None => "replaced (no key was pinned)".to_string(),
+        },
         (false, _) => "first contact".to_string(),
     };
     let detail = match &reason {

@@ -405,6 +405,77 @@ pub async fn fetch_host_key(spec: &HostSpec, options: &SshOptions) -> Result<Ser
     }
 }
 
+/// Where the key trusted for a host until now came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeySource {
+    /// Pinned in the database after a person compared its fingerprint.
+    Accepted,
+    /// Pinned in the database at the host's first scan, from this known_hosts file.
+    PinnedFromKnownHosts { file: String },
+    /// Not pinned: this line of a known_hosts file of Settings vouches for the host.
+    KnownHosts { file: String, line: usize },
+}
+
+/// The key trusted for a host until now: its fingerprint and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TrustedKey {
+    pub fingerprint: String,
+    pub source: KeySource,
+}
+
+/// What a host presents now beside the key trusted for it until now (`None`: nothing pinned and
+/// no known_hosts line for it), for a person comparing a re-key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct HostKeyCheck {
+    pub offered: ServerKey,
+    pub trusted: Option<TrustedKey>,
+}
+
+/// The key a scan compares `offered` against, as [`Handler::decide`] does: the pinned one (with
+/// the `host_key_source` stored beside it), else the known_hosts line for the host with the
+/// offered key's algorithm (the one it matches, else the one it replaced).
+pub fn trusted_key(
+    spec: &HostSpec,
+    pinned: Option<(&str, Option<&str>)>,
+    known_hosts: &[PathBuf],
+    offered: &ServerKey,
+) -> Option<TrustedKey> {
+    if let Some((fingerprint, source)) = pinned {
+        let source = match source.and_then(|s| s.strip_prefix("known_hosts:")) {
+            Some(file) => KeySource::PinnedFromKnownHosts {
+                file: file.to_string(),
+            },
+            None => KeySource::Accepted,
+        };
+        return Some(TrustedKey {
+            fingerprint: fingerprint.to_string(),
+            source,
+        });
+    }
+    let key = PublicKey::from_openssh(&offered.openssh).ok()?;
+    let (fingerprint, file, line) =
+        match known_hosts::verdict(known_hosts, &spec.address, spec.port, &key) {
+            known_hosts::Verdict::Changed {
+                file,
+                line,
+                expected,
+            } => (expected, file, line),
+            known_hosts::Verdict::Known { file, line } => (offered.fingerprint.clone(), file, line),
+            _ => return None,
+        };
+    Some(TrustedKey {
+        fingerprint,
+        source: KeySource::KnownHosts {
+            file: file.display().to_string(),
+            line,
+        },
+    })
+}
+
 type HandshakeResult =
     Result<Result<client::Handle<Handler>, russh::Error>, tokio::time::error::Elapsed>;
 

@@ -26,6 +26,7 @@ import type { ProgressEvent } from "./bindings/ProgressEvent";
 import type { ScanRecord } from "./bindings/ScanRecord";
 import type { ScanSummary } from "./bindings/ScanSummary";
 import type { ServerKey } from "./bindings/ServerKey";
+import type { HostKeyCheck } from "./bindings/HostKeyCheck";
 import type { Settings } from "./bindings/Settings";
 import type { Scope } from "./bindings/Scope";
 import type { WeeklyReport } from "./bindings/WeeklyReport";
@@ -75,6 +76,8 @@ export const api = {
   /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
   updateHost: (spec: HostSpec) => invoke<void>("update_host", { spec }),
   fetchHostKey: (name: string) => invoke<ServerKey>("fetch_host_key", { name }),
+  /** What the host presents now beside the key trusted for it until now (pinned or known_hosts). */
+  hostKeyCheck: (name: string) => invoke<HostKeyCheck>("host_key_check", { name }),
   /** `replace` (a re-keyed host) needs a `reason`, recorded in the audit log. */
   trustHost: (name: string, fingerprint: string, replace: boolean, reason: string | null = null) =>
     invoke<ServerKey>("trust_host", { name, fingerprint, replace, reason }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, cveLinks, familyText, deployScopeFor, dpkgStatusText, whenText, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, familyText, keySourceText, deployScopeFor, dpkgStatusText, whenText, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -333,5 +333,15 @@ describe("host detail words", () => {
   it("shows absolute and relative time", () => {
     expect(whenText("2026-11-24T11:00:00Z", now)).toContain("1 h ago");
     expect(whenText(null, now)).toBe("never");
+  });
+});
+
+describe("keySourceText", () => {
+  it("says where the key trusted until now came from", () => {
+    expect(keySourceText({ fingerprint: "SHA256:a", source: { kind: "known_hosts", file: "/etc/kh", line: 3 } }))
+      .toBe("not pinned: trusted from /etc/kh line 3 (known_hosts files in Settings)");
+    expect(keySourceText({ fingerprint: "SHA256:a", source: { kind: "pinned_from_known_hosts", file: "/etc/kh" } })).toContain("first scan, from /etc/kh");
+    expect(keySourceText({ fingerprint: "SHA256:a", source: { kind: "accepted" } })).toContain("accepted its fingerprint");
+    expect(keySourceText(null)).toContain("none recorded");
   });
 });

@@ -4,6 +4,7 @@ import type { GateReason } from "./bindings/GateReason";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { NotAssessed } from "./bindings/NotAssessed";
 import type { Package } from "./bindings/Package";
+import type { TrustedKey } from "./bindings/TrustedKey";
 
 export type HostState = "ok" | "stale" | "unreachable" | "error" | "never";
 
@@ -510,4 +511,14 @@ export function whenText(iso: string | null | undefined, now: Date): string {
   const t = new Date(iso);
   if (Number.isNaN(t.getTime())) return "unknown";
   return `${t.toLocaleString()} (${ago(iso, now)})`;
+}
+
+/** Where the key trusted for a host until now came from, for the re-key panel. */
+export function keySourceText(t: TrustedKey | null): string {
+  if (!t) return "no key pinned, and none recorded for this host in the known_hosts files of Settings";
+  switch (t.source.kind) {
+    case "accepted": return "pinned in PatchDesk when a person accepted its fingerprint";
+    case "pinned_from_known_hosts": return `pinned in PatchDesk at its first scan, from ${t.source.file}`;
+    case "known_hosts": return `not pinned: trusted from ${t.source.file} line ${t.source.line} (known_hosts files in Settings)`;
+  }
 }
