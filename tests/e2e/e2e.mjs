@@ -1054,6 +1054,28 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
           const over = await exec(`const m = document.querySelector('main'); return [m.scrollWidth, m.clientWidth]`);
           check(`${v} at ${w}×${h} (${t}): nothing cut off sideways`, over[0] <= over[1] + 1, over.join(" > "));
           await shot(`L-${w}x${h}-${t}-${v}`);
+          if (v === "hosts") {
+            // Each header sits exactly over its column (and the select-all box over the row boxes).
+            const cols = await exec(`const vis = (e) => e.offsetParent !== null;
+              const box = (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.left * 10) / 10, Math.round(r.width * 10) / 10]; };
+              const heads = [...document.querySelectorAll('.table.hosts .row.head [role=columnheader]')].filter(vis).map(box);
+              const row = document.querySelector('.sel-row');
+              const cells = [...row.querySelectorAll('.host-row .cell')].filter(vis).map(box);
+              const mid = (e) => { const r = e.getBoundingClientRect(); return Math.round((r.left + r.width / 2) * 10) / 10; };
+              // A cut header: its text (measured in its own font) is wider than the room in its cell.
+              const ctx = document.createElement('canvas').getContext('2d');
+              const cut = [...document.querySelectorAll('.table.hosts .row.head [role=columnheader]')].filter(vis).filter((c) => {
+                const cs = getComputedStyle(c);
+                ctx.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily;
+                return ctx.measureText(c.innerText.trim()).width > c.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) + 1;
+              }).map((c) => c.innerText.trim());
+              return { heads, cells, cut, boxes: [mid(document.querySelector('#select-all')), mid(row.querySelector('.host-select'))] };`);
+            check(`hosts at ${w}×${h} (${t}): no column header is cut`, cols.cut.length === 0, cols.cut.join(","));
+            const off = cols.heads.map((hd, i) => Math.max(Math.abs(hd[0] - (cols.cells[i]?.[0] ?? 1e9)), Math.abs(hd[1] - (cols.cells[i]?.[1] ?? 1e9))));
+            check(`hosts at ${w}×${h} (${t}): each header is over its column (≤ 1 px)`,
+              cols.heads.length >= 6 && cols.heads.length === cols.cells.length && off.every((d) => d <= 1) && Math.abs(cols.boxes[0] - cols.boxes[1]) <= 1,
+              JSON.stringify({ off, boxes: cols.boxes }));
+          }
         }
         await click("#nav-hosts");
         await waitFor("row", () => find('.host-row[data-host="pd-01"]'));
