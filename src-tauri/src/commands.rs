@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
 use patchdesk_engine::classify::{self, PatchFilter, PatchItem, Policy};
 use patchdesk_engine::host::HostSpec;
+use patchdesk_engine::host_filter::{self, HostFilter, SavedFilter};
 use patchdesk_engine::import::{self, ImportReport};
 use patchdesk_engine::inventory::{
     self, AuditEntry, HostDetail, HostSummary, Inventory, ScanRecord,
@@ -284,6 +285,58 @@ pub async fn host_key_check(state: State<'_, AppState>, name: String) -> Res<Hos
             (ops::ssh_options(&inv)?, inv.host(&name)?)
         };
         Ok(ops::host_key_check(&host, &ssh).await?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn tag_hosts(
+    state: State<'_, AppState>,
+    names: Vec<String>,
+    add: Vec<String>,
+    remove: Vec<String>,
+) -> Res<usize> {
+    guard_async("tag_hosts", async {
+        let mut inv = state.write.lock().await;
+        Ok(ops::tag_hosts(
+            &mut inv,
+            &names,
+            &add,
+            &remove,
+            &user().who,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn host_filters(state: State<'_, AppState>) -> Res<Vec<SavedFilter>> {
+    guard_async("host_filters", async {
+        Ok(host_filter::list(&state.read())?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn save_host_filter(
+    state: State<'_, AppState>,
+    name: String,
+    filter: HostFilter,
+) -> Res<SavedFilter> {
+    guard_async("save_host_filter", async {
+        Ok(host_filter::save(
+            &*state.write.lock().await,
+            &name,
+            &filter,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn delete_host_filter(state: State<'_, AppState>, name: String) -> Res<()> {
+    guard_async("delete_host_filter", async {
+        Ok(host_filter::delete(&*state.write.lock().await, &name)?)
     })
     .await
 }

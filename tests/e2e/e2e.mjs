@@ -95,6 +95,29 @@ async function nativeDialog(title, key, shotName) {
   }, 10000);
 }
 
+/** The Hosts table's header: each column header sits over its column (≤ 1 px; the select-all box
+ *  over the rows' boxes) and no header's text is cut (measured in its own font). */
+async function checkHostsHeader(where) {
+  const cols = await exec(`const vis = (e) => e.offsetParent !== null;
+    const box = (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.left * 10) / 10, Math.round(r.width * 10) / 10]; };
+    const heads = [...document.querySelectorAll('.table.hosts .row.head [role=columnheader]')].filter(vis);
+    const row = document.querySelector('.sel-row');
+    const cells = [...row.querySelectorAll('.host-row .cell')].filter(vis).map(box);
+    const mid = (e) => { const r = e.getBoundingClientRect(); return Math.round((r.left + r.width / 2) * 10) / 10; };
+    const ctx = document.createElement('canvas').getContext('2d');
+    const cut = heads.filter((c) => {
+      const cs = getComputedStyle(c);
+      ctx.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily;
+      return ctx.measureText(c.innerText.trim()).width > c.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) + 1;
+    }).map((c) => c.innerText.trim());
+    return { heads: heads.map(box), cells, cut, boxes: [mid(document.querySelector('#select-all')), mid(row.querySelector('.host-select'))] };`);
+  check(`${where}: no column header is cut`, cols.cut.length === 0, cols.cut.join(","));
+  const off = cols.heads.map((hd, i) => Math.max(Math.abs(hd[0] - (cols.cells[i]?.[0] ?? 1e9)), Math.abs(hd[1] - (cols.cells[i]?.[1] ?? 1e9))));
+  check(`${where}: each header is over its column (≤ 1 px)`,
+    cols.heads.length >= 6 && cols.heads.length === cols.cells.length && off.every((d) => d <= 1) && Math.abs(cols.boxes[0] - cols.boxes[1]) <= 1,
+    JSON.stringify({ off, boxes: cols.boxes }));
+}
+
 /** Set an input's value the way typing does (Svelte listens to `input`). */
 const setValue = (css, value) =>
   exec(`const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));`, [css, value]);
@@ -1031,6 +1054,78 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("scanning the selection scans just it", summary.startsWith("1 ok, 0 failed"), summary);
   });
 
+  await step("hosts: tags on the selection, filter by tag, save the filter, pick it again, delete it", async () => {
+    const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
+    const shown = () => exec(`return [...document.querySelectorAll('.host-row')].map(r => r.dataset.host)`);
+    const choose = (css, v) => exec(`const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true}));`, [css, v]);
+    await click("#nav-hosts");
+    await waitFor("rows", () => find('.host-select[data-host="pd-01"]'));
+    await click('.host-select[data-host="pd-01"]');
+    await click('.host-select[data-host="pd-03"]');
+    await setValue("#bulk-tag", "no way!");
+    await click("#bulk-tag-add");
+    const e = await waitFor("tag error", () => text("#bulk-error"));
+    check("an invalid tag is refused next to the field", e.includes("tag"), e);
+    await setValue("#bulk-tag", "pci-e2e");
+    await click("#bulk-tag-add");
+    const done = await waitFor("tagged", () => text("#bulk-done"));
+    check("the selection is tagged", done.includes("Tagged 2 host(s) pci-e2e"), done);
+    const tagged = ((await invoke("list_hosts")).ok ?? []).filter((h) => h.tags.includes("pci-e2e")).map((h) => h.name).sort();
+    check("the engine has the tag on the selected hosts only", tagged.join(",") === "pd-01,pd-03", tagged.join(","));
+    const audit = (await invoke("audit_entries", { host: "pd-03", limit: 5 })).ok ?? [];
+    check("the tag change is audited", audit.some((a) => a.action === "edit-host" && a.detail.includes("pci-e2e")), JSON.stringify(audit.slice(0, 1)));
+    await click("#bulk-clear");
+    await choose("#tag-filter", "pci-e2e");
+    await setValue("#host-search", "pd-0");
+    const rows = await waitFor("filtered", async () => { const r = await shown(); return r.length === 2 ? r : null; });
+    check("filtering by tag shows just the tagged hosts", rows.join(",") === "pd-01,pd-03", rows.join(","));
+    const chips = await exec(`return [...document.querySelectorAll('.host-row[data-host="pd-01"] .tag')].map(t => t.textContent)`);
+    check("the row shows its tags", chips.includes("pci-e2e"), chips.join(","));
+    // The window's size as the app opens (1280×800): the headers stay readable beside the tags.
+    await checkHostsHeader("hosts at the app's own size, filtered by tag");
+    // Save it under a name: the engine stores it, and the CLI applies the same rule.
+    await click("#filter-save");
+    check("a filter without a name is refused in place", (await waitFor("name error", () => text("#filter-error"))).includes("Name the filter"));
+    await setValue("#filter-name", "pci hosts");
+    await click("#filter-save");
+    await waitFor("saved", async () => (await text("#filter-done")).includes("pci hosts"));
+    const stored = ((await invoke("host_filters")).ok ?? []).find((f) => f.name === "pci hosts");
+    check("the filter is stored in the database", stored?.filter.tag === "pci-e2e" && stored.filter.query === "pd-0", JSON.stringify(stored));
+    const viaCli = JSON.parse(cli("host", "list", "--filter", "pci hosts", "--json")).map((h) => h.name);
+    check("the CLI lists the same hosts for the saved filter", viaCli.join(",") === "pd-01,pd-03", viaCli.join(","));
+    await shot("26-hosts-tags-saved-filter");
+    // Cleared, then picked again.
+    await choose("#tag-filter", "");
+    await setValue("#host-search", "");
+    await waitFor("all rows", async () => (await shown()).length > 2);
+    await choose("#saved-filter", "pci hosts");
+    const again = await waitFor("picked", async () => { const r = await shown(); return r.length === 2 ? r : null; });
+    const fields = await exec(`return [document.querySelector('#tag-filter').value, document.querySelector('#host-search').value]`);
+    check("picking the saved filter applies it again", again.join(",") === "pd-01,pd-03" && fields.join("|") === "pci-e2e|pd-0", `${again} ${fields}`);
+    // A tag removed from one host: the filter follows.
+    await click('.host-select[data-host="pd-03"]');
+    await setValue("#bulk-tag", "pci-e2e");
+    await click("#bulk-tag-remove");
+    await waitFor("untagged", async () => (await text("#bulk-done")).includes("Removed the tag pci-e2e from 1"));
+    const left = await waitFor("one row", async () => { const r = await shown(); return r.length === 1 ? r : null; });
+    check("removing a tag takes the host out of the tag filter", left.join(",") === "pd-01", left.join(","));
+    await click("#bulk-clear");
+    await click("#filter-delete");
+    await waitFor("deleted", async () => (await text("#filter-done")).includes("Deleted"));
+    const opts = await exec(`return [...document.querySelectorAll('#saved-filter option')].map(o => o.value)`);
+    check("the deleted filter is gone from the list and the database",
+      !opts.includes("pci hosts") && !((await invoke("host_filters")).ok ?? []).length, opts.join(","));
+    await choose("#tag-filter", "");
+    await setValue("#host-search", "");
+    await waitFor("all rows", async () => (await shown()).length > 2);
+    await click('.host-select[data-host="pd-01"]');
+    await setValue("#bulk-tag", "pci-e2e");
+    await click("#bulk-tag-remove");
+    await waitFor("untagged", async () => (await text("#bulk-done")).includes("Removed the tag pci-e2e from 1"));
+    await click("#bulk-clear");
+    check("no host keeps the e2e tag", !((await invoke("list_hosts")).ok ?? []).some((h) => h.tags.includes("pci-e2e")));
+  });
+
   await step("layout: every view at 1440×900 and 1024×700, light and dark; Esc goes back, arrow keys, focus rings", async () => {
     const key = (k) => wd("POST", `${S}/actions`, { actions: [{ type: "key", id: "kb", actions: [{ type: "keyDown", value: k }, { type: "keyUp", value: k }] }] });
     const theme = async (t) => {
@@ -1055,26 +1150,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
           check(`${v} at ${w}×${h} (${t}): nothing cut off sideways`, over[0] <= over[1] + 1, over.join(" > "));
           await shot(`L-${w}x${h}-${t}-${v}`);
           if (v === "hosts") {
-            // Each header sits exactly over its column (and the select-all box over the row boxes).
-            const cols = await exec(`const vis = (e) => e.offsetParent !== null;
-              const box = (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.left * 10) / 10, Math.round(r.width * 10) / 10]; };
-              const heads = [...document.querySelectorAll('.table.hosts .row.head [role=columnheader]')].filter(vis).map(box);
-              const row = document.querySelector('.sel-row');
-              const cells = [...row.querySelectorAll('.host-row .cell')].filter(vis).map(box);
-              const mid = (e) => { const r = e.getBoundingClientRect(); return Math.round((r.left + r.width / 2) * 10) / 10; };
-              // A cut header: its text (measured in its own font) is wider than the room in its cell.
-              const ctx = document.createElement('canvas').getContext('2d');
-              const cut = [...document.querySelectorAll('.table.hosts .row.head [role=columnheader]')].filter(vis).filter((c) => {
-                const cs = getComputedStyle(c);
-                ctx.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily;
-                return ctx.measureText(c.innerText.trim()).width > c.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) + 1;
-              }).map((c) => c.innerText.trim());
-              return { heads, cells, cut, boxes: [mid(document.querySelector('#select-all')), mid(row.querySelector('.host-select'))] };`);
-            check(`hosts at ${w}×${h} (${t}): no column header is cut`, cols.cut.length === 0, cols.cut.join(","));
-            const off = cols.heads.map((hd, i) => Math.max(Math.abs(hd[0] - (cols.cells[i]?.[0] ?? 1e9)), Math.abs(hd[1] - (cols.cells[i]?.[1] ?? 1e9))));
-            check(`hosts at ${w}×${h} (${t}): each header is over its column (≤ 1 px)`,
-              cols.heads.length >= 6 && cols.heads.length === cols.cells.length && off.every((d) => d <= 1) && Math.abs(cols.boxes[0] - cols.boxes[1]) <= 1,
-              JSON.stringify({ off, boxes: cols.boxes }));
+            await checkHostsHeader(`hosts at ${w}×${h} (${t})`);
           }
         }
         await click("#nav-hosts");

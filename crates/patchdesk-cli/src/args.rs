@@ -166,9 +166,32 @@ pub(crate) enum HostCmd {
         group: Option<String>,
         #[arg(long)]
         env: Option<Environment>,
+        /// Only hosts with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Text looked for in the name, address, OS, family, kernel, groups and tags.
+        #[arg(long)]
+        search: Option<String>,
+        /// A filter saved in the app or with `host filter save` (the options above narrow it).
+        #[arg(long)]
+        filter: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Add or remove tags on hosts (audited per host).
+    Tag {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Tag to add (repeatable).
+        #[arg(long)]
+        add: Vec<String>,
+        /// Tag to remove (repeatable).
+        #[arg(long)]
+        remove: Vec<String>,
+    },
+    /// Saved host filters (also picked in the app's Hosts view).
+    #[command(subcommand)]
+    Filter(FilterCmd),
     /// Everything known about one host: facts, packages, pending updates, scan history.
     Show {
         name: String,
@@ -193,6 +216,29 @@ pub(crate) enum HostCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum FilterCmd {
+    /// Save (or replace) a filter under a name.
+    Save {
+        name: String,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        env: Option<Environment>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// The saved filters.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a saved filter (the hosts are not touched).
+    Delete { name: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]

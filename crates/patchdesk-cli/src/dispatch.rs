@@ -8,6 +8,7 @@ use crate::{EXIT_HALTED, EXIT_PLAN_BLOCKED};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use patchdesk_engine::host::{Auth, Environment, HostSpec};
+use patchdesk_engine::host_filter::{self, HostFilter};
 use patchdesk_engine::import;
 use patchdesk_engine::inventory::Inventory;
 use patchdesk_engine::ops;
@@ -236,13 +237,28 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
             );
             Ok(0)
         }
-        HostCmd::List { group, env, json } => {
-            let mut hosts = inv.host_summaries()?;
-            if let Some(g) = group {
-                hosts.retain(|h| h.host.spec.groups.contains(&g));
+        HostCmd::List {
+            group,
+            env,
+            tag,
+            search,
+            filter,
+            json,
+        } => {
+            let mut f = match filter {
+                Some(name) => host_filter::get(inv, &name)?.filter,
+                None => HostFilter::default(),
+            };
+            f.group = group.or(f.group);
+            f.environment = env.or(f.environment);
+            f.tag = tag.or(f.tag);
+            if let Some(q) = search {
+                f.query = q;
             }
-            if let Some(e) = env {
-                hosts.retain(|h| h.host.spec.environment == e);
+            let hosts = ops::hosts_matching(inv, &f)?;
+            if hosts.is_empty() && f != HostFilter::default() && !json {
+                outln!("no host matches this filter");
+                return Ok(0);
             }
             if json {
                 output::json(&hosts)?;
@@ -276,6 +292,42 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
             replace,
             reason,
         } => trust(inv, &name, fingerprint, replace, reason.as_deref()),
+        HostCmd::Tag { names, add, remove } => {
+            let n = ops::tag_hosts(inv, &names, &add, &remove, "user")?;
+            outln!("tags changed on {n} of {} host(s)", names.len());
+            Ok(0)
+        }
+        HostCmd::Filter(FilterCmd::Save {
+            name,
+            group,
+            env,
+            tag,
+            search,
+        }) => {
+            let f = HostFilter {
+                query: search,
+                group,
+                environment: env,
+                tag,
+            };
+            let saved = host_filter::save(inv, &name, &f)?;
+            outln!("saved the filter {:?}", saved.name);
+            Ok(0)
+        }
+        HostCmd::Filter(FilterCmd::List { json }) => {
+            let filters = host_filter::list(inv)?;
+            if json {
+                output::json(&filters)?;
+            } else {
+                output::host_filters(&filters);
+            }
+            Ok(0)
+        }
+        HostCmd::Filter(FilterCmd::Delete { name }) => {
+            host_filter::delete(inv, &name)?;
+            outln!("deleted the filter {name:?}");
+            Ok(0)
+        }
     }
 }
 

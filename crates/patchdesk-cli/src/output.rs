@@ -38,6 +38,31 @@ fn table() -> Table {
     t
 }
 
+/// The saved host filters.
+pub fn host_filters(filters: &[patchdesk_engine::host_filter::SavedFilter]) {
+    if filters.is_empty() {
+        outln!("no saved filters. Save one with `patchdesk host filter save NAME --tag T`.");
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec!["filter", "search", "group", "env", "tag", "saved"]);
+    for f in filters {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            f.name.clone(),
+            f.filter.query.clone(),
+            dash(&f.filter.group),
+            f.filter
+                .environment
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "-".into()),
+            dash(&f.filter.tag),
+            f.saved_at.format("%Y-%m-%d %H:%M").to_string(),
+        ]);
+    }
+    outln!("{t}");
+}
+
 pub fn host_table(hosts: &[HostSummary]) {
     if hosts.is_empty() {
         outln!("no hosts yet. Add one with `patchdesk host add NAME ADDRESS` or `patchdesk host import FILE`.");
@@ -48,6 +73,7 @@ pub fn host_table(hosts: &[HostSummary]) {
         "host",
         "env",
         "groups",
+        "tags",
         "os",
         "kernel",
         "pending",
@@ -62,6 +88,7 @@ pub fn host_table(hosts: &[HostSummary]) {
             h.host.spec.name.clone(),
             h.host.spec.environment.to_string(),
             h.host.spec.groups.join(","),
+            h.host.spec.tags.join(","),
             ok.map(|s| format!("{} {}", opt(&s.os_id), opt(&s.os_version)))
                 .unwrap_or_else(|| "-".into()),
             ok.map(|s| opt(&s.kernel)).unwrap_or_else(|| "-".into()),

@@ -39,6 +39,7 @@ pub mod clock;
 pub mod error;
 pub mod facts;
 pub mod host;
+pub mod host_filter;
 pub mod import;
 pub mod inventory;
 pub mod jobs;

@@ -198,6 +198,55 @@ pub fn edit_host(inv: &mut Inventory, spec: &crate::host::HostSpec, who: &str) -
     Ok(())
 }
 
+/// Add and remove tags on hosts (each checked like a group name); each host that changed is
+/// audited as an edit (`tags a → b`). Returns how many hosts changed.
+pub fn tag_hosts(
+    inv: &mut Inventory,
+    names: &[String],
+    add: &[String],
+    remove: &[String],
+    who: &str,
+) -> Result<usize> {
+    for t in add.iter().chain(remove) {
+        crate::host::validate_label(t).map_err(Error::Invalid)?;
+    }
+    if names.is_empty() || (add.is_empty() && remove.is_empty()) {
+        return Err(Error::Invalid(
+            "name the hosts and at least one tag to add or remove".into(),
+        ));
+    }
+    let mut changed = 0;
+    for name in names {
+        let mut spec = inv.host(name)?.spec;
+        let before = spec.tags.clone();
+        spec.tags.retain(|t| !remove.contains(t));
+        for t in add {
+            if !spec.tags.contains(t) {
+                spec.tags.push(t.clone());
+            }
+        }
+        spec.tags.sort();
+        let mut was = before;
+        was.sort();
+        if spec.tags != was {
+            edit_host(inv, &spec, who)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// The hosts a filter shows (for `host list --filter`; the app filters the list it holds by the
+/// same rule).
+pub fn hosts_matching(
+    inv: &Inventory,
+    filter: &crate::host_filter::HostFilter,
+) -> Result<Vec<crate::inventory::HostSummary>> {
+    let mut hosts = inv.host_summaries()?;
+    hosts.retain(|h| filter.matches(h));
+    Ok(hosts)
+}
+
 // Deployments.
 
 /// A plan request with a saved selection merged in: its packages and CVEs added, its bucket

@@ -27,6 +27,8 @@ import type { ScanRecord } from "./bindings/ScanRecord";
 import type { ScanSummary } from "./bindings/ScanSummary";
 import type { ServerKey } from "./bindings/ServerKey";
 import type { HostKeyCheck } from "./bindings/HostKeyCheck";
+import type { HostFilter } from "./bindings/HostFilter";
+import type { SavedFilter } from "./bindings/SavedFilter";
 import type { Settings } from "./bindings/Settings";
 import type { Scope } from "./bindings/Scope";
 import type { WeeklyReport } from "./bindings/WeeklyReport";
@@ -75,6 +77,11 @@ export const api = {
   removeHost: (name: string) => invoke<void>("remove_host", { name }),
   /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
   updateHost: (spec: HostSpec) => invoke<void>("update_host", { spec }),
+  /** Add and remove tags on hosts (audited per host); resolves to how many hosts changed. */
+  tagHosts: (names: string[], add: string[], remove: string[]) => invoke<number>("tag_hosts", { names, add, remove }),
+  hostFilters: () => invoke<SavedFilter[]>("host_filters"),
+  saveHostFilter: (name: string, filter: HostFilter) => invoke<SavedFilter>("save_host_filter", { name, filter }),
+  deleteHostFilter: (name: string) => invoke<void>("delete_host_filter", { name }),
   fetchHostKey: (name: string) => invoke<ServerKey>("fetch_host_key", { name }),
   /** What the host presents now beside the key trusted for it until now (pinned or known_hosts). */
   hostKeyCheck: (name: string) => invoke<HostKeyCheck>("host_key_check", { name }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostSummary } from "./bindings/HostSummary";
 import type { ScanRecord } from "./bindings/ScanRecord";
-import { ago, cveLinks, familyText, keySourceText, deployScopeFor, dpkgStatusText, whenText, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
+import { ago, cveLinks, familyText, keySourceText, tagsOf, toSavedFilter, fromSavedFilter, deployScopeFor, dpkgStatusText, whenText, filterHosts, filterUpdates, filterPackages, fleetStats, groupUpdates, hostState, needsYou, percentText, sortHosts, unreadableHosts, visibleWindow } from "./view";
 
 const now = new Date("2026-11-24T12:00:00Z");
 
@@ -46,7 +46,7 @@ describe("host state and fleet stats", () => {
 
 describe("filtering and sorting", () => {
   const hosts = [
-    host("web-01", { groups: ["web", "office"], pending_count: 5 }),
+    host("web-01", { groups: ["web", "office"], tags: ["pci"], pending_count: 5 }),
     host("db-01", { groups: ["db"], environment: "non-prod", pending_count: 1 }),
     host("web-02", { groups: ["web"], pending_count: 9 }),
   ];
@@ -54,6 +54,16 @@ describe("filtering and sorting", () => {
     expect(filterHosts(hosts, { query: "WEB", group: "", env: "" }).map((h) => h.name)).toEqual(["web-01", "web-02"]);
     expect(filterHosts(hosts, { query: "", group: "office", env: "" }).map((h) => h.name)).toEqual(["web-01"]);
     expect(filterHosts(hosts, { query: "", group: "", env: "non-prod" }).map((h) => h.name)).toEqual(["db-01"]);
+  });
+  it("filters by tag, and the search finds tags", () => {
+    expect(filterHosts(hosts, { query: "", group: "", env: "", tag: "pci" }).map((h) => h.name)).toEqual(["web-01"]);
+    expect(filterHosts(hosts, { query: "PC", group: "", env: "" }).map((h) => h.name)).toEqual(["web-01"]);
+    expect(tagsOf(hosts)).toEqual(["pci"]);
+  });
+  it("a saved filter round-trips through the engine's shape", () => {
+    const f = { query: " web ", group: "", env: "prod", tag: "pci" };
+    expect(toSavedFilter(f)).toEqual({ query: "web", group: null, environment: "prod", tag: "pci" });
+    expect(fromSavedFilter(toSavedFilter(f))).toEqual({ query: "web", group: "", env: "prod", tag: "pci" });
   });
   it("sorts by pending, both ways, ties by name", () => {
     expect(sortHosts(hosts, "pending", false).map((h) => h.name)).toEqual(["web-02", "web-01", "db-01"]);

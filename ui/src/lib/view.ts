@@ -5,6 +5,8 @@ import type { HostSummary } from "./bindings/HostSummary";
 import type { NotAssessed } from "./bindings/NotAssessed";
 import type { Package } from "./bindings/Package";
 import type { TrustedKey } from "./bindings/TrustedKey";
+import type { HostFilter as EngineHostFilter } from "./bindings/HostFilter";
+import type { Environment } from "./bindings/Environment";
 
 export type HostState = "ok" | "stale" | "unreachable" | "error" | "never";
 
@@ -56,20 +58,38 @@ export interface HostFilter {
   query: string;
   group: string;
   env: string;
+  /** A tag the host must carry ("" any). */
+  tag?: string;
 }
 
-/** Case-insensitive search over name, address, OS and groups, plus exact group/env filters. */
+/** Case-insensitive search over name, address, OS, family, kernel, groups and tags, plus exact
+ *  group/env/tag filters: the same rule as the engine's `HostFilter::matches` (the CLI's
+ *  `host list --filter`). */
 export function filterHosts(hosts: HostSummary[], f: HostFilter): HostSummary[] {
   const q = f.query.trim().toLowerCase();
   return hosts.filter((h) => {
     if (f.group && !h.groups.includes(f.group)) return false;
     if (f.env && h.environment !== f.env) return false;
+    if (f.tag && !h.tags.includes(f.tag)) return false;
     if (!q) return true;
-    const hay = [h.name, h.address, h.last_ok_scan?.os_pretty ?? "", h.last_ok_scan?.family ?? "", h.last_ok_scan?.kernel ?? "", ...h.groups]
+    const hay = [h.name, h.address, h.last_ok_scan?.os_pretty ?? "", h.last_ok_scan?.family ?? "", h.last_ok_scan?.kernel ?? "", ...h.groups, ...h.tags]
       .join(" ")
       .toLowerCase();
     return hay.includes(q);
   });
+}
+
+/** Every tag on any host, sorted. */
+export function tagsOf(hosts: HostSummary[]): string[] {
+  return [...new Set(hosts.flatMap((h) => h.tags))].sort();
+}
+
+/** The view's filter fields as the engine's saved filter, and back. */
+export function toSavedFilter(f: HostFilter): EngineHostFilter {
+  return { query: f.query.trim(), group: f.group || null, environment: f.env ? (f.env as Environment) : null, tag: f.tag || null };
+}
+export function fromSavedFilter(f: EngineHostFilter): Required<HostFilter> {
+  return { query: f.query, group: f.group ?? "", env: f.environment ?? "", tag: f.tag ?? "" };
 }
 
 export type SortKey = "name" | "os" | "kernel" | "pending" | "security" | "reboot" | "scanned" | "updated" | "state";

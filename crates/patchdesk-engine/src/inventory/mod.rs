@@ -33,6 +33,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/010_alerts.sql")),
         M::up(include_str!("../../migrations/011_held_updates.sql")),
         M::up(include_str!("../../migrations/012_vendor_advisories.sql")),
+        M::up(include_str!("../../migrations/013_host_filters.sql")),
     ])
 });
 
@@ -349,7 +350,7 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
 
-    const LATEST: i64 = 12;
+    const LATEST: i64 = 13;
 
     #[test]
     fn migrations_are_valid() {
