@@ -7,6 +7,7 @@ pub const COMMANDS: &[&str] = &[
     "host_detail",
     "add_host",
     "preview_import",
+    "pick_path",
     "import_hosts",
     "remove_host",
     "fetch_host_key",

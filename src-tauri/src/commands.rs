@@ -565,6 +565,46 @@ async fn ask_path(app: &AppHandle, format: ReportFormat, suggested: &str) -> Opt
     rx.await.ok().flatten().and_then(|f| f.into_path().ok())
 }
 
+/// What the native file picker is asked for: its title, and whether it picks a file or a folder.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PickFor {
+    /// A host list to import (ssh_config, Ansible inventory, CSV).
+    HostImport,
+    /// A known_hosts file for Settings.
+    KnownHosts,
+    /// The folder the weekly reports are written to.
+    ReportsFolder,
+}
+
+/// The native (GTK) file picker, opened from Rust (the window has no dialog permission). Returns
+/// the chosen path, which the page passes to the same engine operations a typed path goes to, or
+/// `None` when cancelled.
+#[tauri::command]
+pub async fn pick_path(app: AppHandle, purpose: PickFor) -> Res<Option<String>> {
+    guard_async("pick_path", async move {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let dialog = app.dialog().file();
+        let send = move |f: Option<tauri_plugin_dialog::FilePath>| {
+            let _ = tx.send(f);
+        };
+        match purpose {
+            PickFor::HostImport => dialog.set_title("Import hosts from a file").pick_file(send),
+            PickFor::KnownHosts => dialog.set_title("Add a known_hosts file").pick_file(send),
+            PickFor::ReportsFolder => dialog
+                .set_title("Choose the weekly reports folder")
+                .pick_folder(send),
+        }
+        Ok(rx
+            .await
+            .ok()
+            .flatten()
+            .and_then(|f| f.into_path().ok())
+            .map(|p| p.display().to_string()))
+    })
+    .await
+}
+
 /// Export a report as PDF (or CSV tables into a folder) through the native save dialog, record
 /// it in the history, and open it when asked. Returns the path, or `None` when cancelled.
 #[tauri::command]

@@ -58,6 +58,7 @@ fn main() {
             commands::host_detail,
             commands::add_host,
             commands::preview_import,
+            commands::pick_path,
             commands::import_hosts,
             commands::remove_host,
             commands::fetch_host_key,

@@ -118,6 +118,31 @@ async function checkHostsHeader(where) {
     JSON.stringify({ off, boxes: cols.boxes }));
 }
 
+/** A native (GTK) file chooser: wait for its window, photograph the screen, then type the path into
+ *  its location field (Ctrl+L) and press Return, as a person would (X test events through xdotool).
+ *  False when no chooser appeared. Visible windows only: GTK keeps a closed chooser's window
+ *  around unmapped. */
+async function nativeFilePick(title, file, shotName) {
+  let id = "";
+  try {
+    id = await waitFor(`file chooser "${title}"`, () => {
+      try { return execFileSync("xdotool", ["search", "--onlyvisible", "--name", title], { encoding: "utf8" }).trim().split("\n")[0]; } catch { return ""; }
+    }, 15000);
+  } catch { return false; }
+  await sleep(800); // drawn
+  if (shotName) screenshotRoot(path.join(ART, `${shotName}.png`));
+  execFileSync("xdotool", ["windowfocus", "--sync", id]);
+  execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+l"]);
+  await sleep(400);
+  execFileSync("xdotool", ["type", "--delay", "15", file]);
+  await sleep(400);
+  execFileSync("xdotool", ["key", "--clearmodifiers", "Return"]);
+  await waitFor("the file chooser to close", () => {
+    try { execFileSync("xdotool", ["search", "--onlyvisible", "--name", title]); return false; } catch { return true; }
+  }, 10000);
+  return true;
+}
+
 /** Set an input's value the way typing does (Svelte listens to `input`). */
 const setValue = (css, value) =>
   exec(`const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));`, [css, value]);
@@ -148,8 +173,12 @@ try {
 
   await step("import the fleet from CSV", async () => {
     await click("#nav-add");
-    await type("#import-path", path.join(FLEET.dir, "hosts.csv"));
-    await click("#import-preview");
+    // The native file chooser, answered with the keyboard; the chosen file is previewed at once.
+    const csv = path.join(FLEET.dir, "hosts.csv");
+    await click("#import-pick");
+    const picked = await nativeFilePick("Import hosts from a file", csv, "02a-native-file-chooser");
+    check("the native file chooser picks the CSV", picked && (await exec(`return document.querySelector('#import-path').value`)) === csv);
+    if (!picked) { await type("#import-path", csv); await click("#import-preview"); } // the typed-path fallback
     await waitFor("preview", async () => (await text("main")).includes("pd-06"));
     await click("#import-go");
     const msg = await waitFor("import message", () => text("#add-message"));
@@ -176,7 +205,12 @@ try {
   await step("settings: trust the fleet's known_hosts", async () => {
     await click("#nav-settings");
     await waitFor("settings", () => find("#set-known-hosts"));
-    await type("#set-known-hosts", FLEET.known_hosts);
+    await setValue("#set-known-hosts", "");
+    await click("#known-hosts-pick");
+    const picked = await nativeFilePick("Add a known_hosts file", FLEET.known_hosts);
+    const field = await exec(`return document.querySelector('#set-known-hosts').value`);
+    check("the native file chooser adds the known_hosts file", picked && field === FLEET.known_hosts, JSON.stringify(field));
+    if (!picked) await type("#set-known-hosts", FLEET.known_hosts); // the typed-path fallback
     await click("#settings-save");
     await waitFor("saved", async () => (await text("main")).includes("Settings saved"));
     const db = await text("#db-path");

@@ -36,6 +36,8 @@ export PATCHDESK_CLOCK_FILE="$work/clock" PATCHDESK_TICK_SECS=1
 echo "$PATCHDESK_NOW" >"$PATCHDESK_CLOCK_FILE"
 # "Start at login" writes its autostart entry here, not into the machine's real profile.
 export XDG_CONFIG_HOME="$work/config"
+# GTK's file chooser records recent files here, not in the machine's real profile.
+export XDG_DATA_HOME="$work/data"
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
 # Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
 export PATCHDESK_SAVE_PATH="$work/exports"

@@ -73,6 +73,8 @@ export const api = {
   hostDetail: (name: string) => invoke<{ host: HostDetail; history: ScanRecord[] }>("host_detail", { name }),
   addHost: (spec: HostSpec) => invoke<void>("add_host", { spec }),
   previewImport: (path: string) => invoke<ImportReport>("preview_import", { path }),
+  /** The native file picker (GTK); resolves to the chosen path, or null when cancelled. */
+  pickPath: (purpose: "host_import" | "known_hosts" | "reports_folder") => invoke<string | null>("pick_path", { purpose }),
   importHosts: (path: string, update: boolean) => invoke<number>("import_hosts", { path, update }),
   removeHost: (name: string) => invoke<void>("remove_host", { name }),
   /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
