@@ -546,3 +546,75 @@ fn what_to_deploy_can_be_chosen_by_cve_or_by_a_saved_selection() {
         "only the two good plans were stored"
     );
 }
+
+/// SSH connections each host's sshd accepted so far (its log, `Accepted publickey` lines).
+fn accepted(fleet: &Fleet, hosts: &[&str]) -> Vec<usize> {
+    hosts
+        .iter()
+        .map(|h| {
+            let log = fleet.host(h).root.parent().unwrap().join("sshd.log");
+            std::fs::read_to_string(&log)
+                .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+                .matches("Accepted publickey for ")
+                .count()
+        })
+        .collect()
+}
+
+/// A stage step opens one SSH connection per host, counted by the hosts' own sshd: the apply
+/// step (the apt simulation, the baseline health with two smoke tests, the audited apply) and
+/// the verification right after it (the rescan, the health, the smoke tests) share one; the
+/// rollback (the simulation, the audited downgrade, the audited hold and apt preferences, the
+/// verifying rescan) one more. The deployment still applies, verifies, rolls back and pins.
+#[test]
+fn a_stage_step_uses_one_ssh_connection_per_host() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let hosts = ["pd-01", "pd-02"];
+    let cli = scanned_cli(&fleet, T0);
+    let id = plan_canary(
+        &cli,
+        "pd-hello",
+        &["--smoke", "true", "--smoke", "test -d /etc", "--pin"],
+    );
+    let before = accepted(&fleet, &hosts);
+    let t = Instant::now();
+    let (st, _) = at(&cli, T0, &["deploy", "start", &id, "--json"]);
+    let apply_secs = t.elapsed().as_secs_f64();
+    let after_apply = accepted(&fleet, &hosts);
+    let applied = hosts.map(|h| installed(&fleet, h, "pd-hello"));
+    let t = Instant::now();
+    let (back, _) = at(&cli, T0, &["deploy", "rollback", &id, "--json"]);
+    let rollback_secs = t.elapsed().as_secs_f64();
+    let after_rollback = accepted(&fleet, &hosts);
+    let restored = hosts.map(|h| installed(&fleet, h, "pd-hello"));
+    let held = hosts.map(|h| fleet.exec(h, &["apt-mark", "showhold"]));
+    cli.ok(&["deploy", "unpin", &id]);
+    let conns =
+        |a: &[usize], b: &[usize]| -> Vec<usize> { a.iter().zip(b).map(|(x, y)| y - x).collect() };
+    eprintln!(
+        "stage apply+verify of 2 hosts: {apply_secs:.2} s, connections per host {:?}; rollback: {rollback_secs:.2} s, connections per host {:?}",
+        conns(&before, &after_apply),
+        conns(&after_apply, &after_rollback)
+    );
+    for h in hosts {
+        assert_eq!(host(&st, "canary", h)["state"], "applied", "{st}");
+    }
+    assert_eq!(stage(&st, "canary")["state"], "gate", "verified: {st}");
+    assert_eq!(applied, ["1.1-1", "1.1-1"].map(String::from));
+    assert_eq!(back["state"], "rolled-back", "{back}");
+    assert_eq!(restored, ["1.0-1", "1.0-1"].map(String::from));
+    for h in &held {
+        assert!(h.contains("pd-hello"), "held by the pin rollback: {h}");
+    }
+    assert_eq!(
+        conns(&before, &after_apply),
+        vec![1, 1],
+        "apply + verify + health: one connection per host"
+    );
+    assert_eq!(
+        conns(&after_apply, &after_rollback),
+        vec![1, 1],
+        "rollback + pin + rescan: one connection per host"
+    );
+}

@@ -12,7 +12,7 @@ use crate::error::{Error, HostError, Result};
 use crate::facts;
 use crate::inventory::{HostRecord, Inventory, ScanOutcome};
 use crate::progress::{Phase, ProgressEvent, ProgressFn};
-use crate::ssh::{Connection, KeyVerdict, PassphraseFn, SshOptions, Trust};
+use crate::ssh::{KeyVerdict, PassphraseFn, Session, SshOptions, Trust};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -476,7 +476,7 @@ async fn scan_one(host: &HostRecord, prev: Option<&str>, opts: &ScanOptions) -> 
         pinned: host.host_key.clone(),
         accept_fingerprint: opts.accept.get(&host.spec.name).cloned(),
     };
-    let conn = match Connection::open(&host.spec, trust, &opts.ssh, None).await {
+    let conn = match Session::open(&host.spec, trust, &opts.ssh, None).await {
         Ok(c) => c,
         Err(e) => {
             return HostScan {
@@ -485,16 +485,16 @@ async fn scan_one(host: &HostRecord, prev: Option<&str>, opts: &ScanOptions) -> 
             }
         }
     };
-    let pin = match &conn.verdict {
+    let pin = match conn.verdict() {
         KeyVerdict::Pinned => None,
         KeyVerdict::KnownHosts(p) => Some((
-            conn.server_key.openssh.clone(),
-            conn.server_key.fingerprint.clone(),
+            conn.server_key().openssh.clone(),
+            conn.server_key().fingerprint.clone(),
             format!("known_hosts:{}", p.display()),
         )),
         KeyVerdict::Accepted => Some((
-            conn.server_key.openssh.clone(),
-            conn.server_key.fingerprint.clone(),
+            conn.server_key().openssh.clone(),
+            conn.server_key().fingerprint.clone(),
             "accepted".to_string(),
         )),
     };

@@ -19,6 +19,10 @@
 //! process-wide byte budget that a command's output holds until it is dropped). Key files are
 //! unlocked before connecting ([`KeyRing::unlock`]: the passphrase is asked once per file and the
 //! decrypted key kept in memory for the run only), never inside a connection's timeouts.
+//!
+//! A [`Session`] runs commands on one host: over a connection of its own, or — when the options
+//! carry a [`ConnectionPool`] (a deployment's stage step) — as channels of the one connection
+//! that host has in the pool, so a host's whole step is one authenticated connection.
 
 use crate::error::HostError;
 use crate::host::{Auth, HostSpec};
@@ -46,6 +50,28 @@ pub struct SshOptions {
     pub budget: OutputBudget,
     /// Key files unlocked for this run (see [`KeyRing::unlock`]).
     pub keys: KeyRing,
+    /// When set, [`Session::open`] shares one connection per host through this pool (a stage
+    /// step of a deployment); otherwise every session is a connection of its own.
+    pub pool: Option<ConnectionPool>,
+}
+
+impl SshOptions {
+    /// These options with a fresh pool: every session opened with them (and their clones)
+    /// shares one connection per host until the pool is closed.
+    pub fn pooled(&self) -> SshOptions {
+        SshOptions {
+            pool: Some(ConnectionPool::default()),
+            ..self.clone()
+        }
+    }
+
+    /// These options without a pool: a session of its own (a rebooting host's probes).
+    pub fn unpooled(&self) -> SshOptions {
+        SshOptions {
+            pool: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// The total bytes of command output held at once, across every concurrent command that shares
@@ -198,6 +224,7 @@ impl Default for SshOptions {
             max_output: 64 * 1024 * 1024,
             budget: OutputBudget::global(),
             keys: KeyRing::default(),
+            pool: None,
         }
     }
 }
@@ -575,7 +602,8 @@ impl Connection {
         Ok(Connection {
             handle,
             host: spec.name.clone(),
-            options: options.clone(),
+            // Never the pool itself: the pool holds this connection.
+            options: options.unpooled(),
             verdict,
             server_key,
         })
@@ -588,7 +616,18 @@ impl Connection {
         command: &str,
         stdin: Option<&[u8]>,
     ) -> Result<CommandOutput, HostError> {
-        let timeout = self.options.command_timeout;
+        self.run_for(command, stdin, self.options.command_timeout)
+            .await
+    }
+
+    /// [`Connection::run`] with its own timeout (a shared connection serves callers with
+    /// different limits: an apply's long one, a check's short one).
+    pub async fn run_for(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<CommandOutput, HostError> {
         tokio::time::timeout(timeout, self.run_inner(command, stdin))
             .await
             .map_err(|_| HostError::Timeout {
@@ -674,6 +713,195 @@ impl Connection {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// Which connection of a pool a session may share: the same host, address, port, user and
+/// pinned key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    name: String,
+    address: String,
+    port: u16,
+    user: String,
+    pinned: Option<String>,
+}
+
+impl PoolKey {
+    fn of(spec: &HostSpec, trust: &Trust) -> Self {
+        PoolKey {
+            name: spec.name.clone(),
+            address: spec.address.clone(),
+            port: spec.port,
+            user: spec.user.clone(),
+            pinned: trust.pinned.clone(),
+        }
+    }
+}
+
+type PoolSlot = Arc<tokio::sync::OnceCell<Arc<Connection>>>;
+
+/// One authenticated connection per host for a unit of work (issue #16: a deployment's stage
+/// step — the apply, its verification and health, or a rollback): every command of that work
+/// on that host is a channel of its own on the one connection, run in sequence. The first
+/// session to a host opens the connection (others for the same host wait for it rather than
+/// open a second); a failed open is not kept, so the next session tries again; a connection
+/// found closed, or that lost a command's channel, is replaced by a fresh one on next use.
+/// [`ConnectionPool::close`] ends them all politely; dropping the pool drops them.
+#[derive(Clone, Default)]
+pub struct ConnectionPool {
+    slots: Arc<Mutex<HashMap<PoolKey, PoolSlot>>>,
+}
+
+impl std::fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.slots.lock().map(|s| s.len()).unwrap_or(0);
+        write!(f, "ConnectionPool({n} hosts)")
+    }
+}
+
+impl ConnectionPool {
+    fn slot(&self, key: &PoolKey) -> PoolSlot {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = slots.entry(key.clone()).or_default();
+        if slot.get().is_some_and(|c| c.handle.is_closed()) {
+            *slot = PoolSlot::default();
+        }
+        slot.clone()
+    }
+
+    /// Forget a host's connection if it is still `conn` (a lost one: the next session opens
+    /// anew).
+    fn evict(&self, key: &PoolKey, conn: &Arc<Connection>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots
+            .get(key)
+            .and_then(|s| s.get())
+            .is_some_and(|c| Arc::ptr_eq(c, conn))
+        {
+            slots.remove(key);
+        }
+    }
+
+    /// Forget every connection to this host (it is rebooting: the old link is going away).
+    pub fn forget(&self, spec: &HostSpec) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|k, _| {
+            !(k.name == spec.name && k.address == spec.address && k.port == spec.port)
+        });
+    }
+
+    /// How many hosts have a connection open in the pool now.
+    pub fn open_connections(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .values()
+            .filter(|s| s.get().is_some_and(|c| !c.handle.is_closed()))
+            .count()
+    }
+
+    /// Close every connection of the pool (those still running a command close when it ends).
+    pub async fn close(&self) {
+        let slots: Vec<PoolSlot> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.drain().map(|(_, s)| s).collect()
+        };
+        for slot in slots {
+            if let Some(conn) = Arc::into_inner(slot).and_then(|s| s.into_inner()) {
+                if let Some(conn) = Arc::into_inner(conn) {
+                    conn.close().await;
+                }
+            }
+        }
+    }
+}
+
+/// Commands on one host: over a connection of its own, or over the host's shared connection in
+/// the options' [`ConnectionPool`]. Each command runs with the timeout of the options the
+/// session was opened with.
+pub struct Session {
+    conn: Arc<Connection>,
+    timeout: Duration,
+    pooled: Option<(ConnectionPool, PoolKey)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.conn.host)
+            .field("pooled", &self.pooled.is_some())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Open a session to a host ([`Connection::open`], or the host's connection in the pool).
+    pub async fn open(
+        spec: &HostSpec,
+        trust: Trust,
+        options: &SshOptions,
+        passphrase: Option<PassphraseFn>,
+    ) -> Result<Session, HostError> {
+        let timeout = options.command_timeout;
+        let Some(pool) = &options.pool else {
+            let conn = Connection::open(spec, trust, options, passphrase).await?;
+            return Ok(Session {
+                conn: Arc::new(conn),
+                timeout,
+                pooled: None,
+            });
+        };
+        let key = PoolKey::of(spec, &trust);
+        let slot = pool.slot(&key);
+        let conn = slot
+            .get_or_try_init(|| async {
+                Connection::open(spec, trust, options, passphrase)
+                    .await
+                    .map(Arc::new)
+            })
+            .await?
+            .clone();
+        Ok(Session {
+            conn,
+            timeout,
+            pooled: Some((pool.clone(), key)),
+        })
+    }
+
+    /// How the host key was accepted when the connection was opened.
+    pub fn verdict(&self) -> &KeyVerdict {
+        &self.conn.verdict
+    }
+
+    /// The host key the server presented.
+    pub fn server_key(&self) -> &ServerKey {
+        &self.conn.server_key
+    }
+
+    /// Run one command as a channel of the session's connection ([`Connection::run`]). A lost
+    /// connection leaves the pool: the next session to the host opens a new one.
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, HostError> {
+        let res = self.conn.run_for(command, stdin, self.timeout).await;
+        if let (Some((pool, key)), Err(HostError::ConnectionLost { .. } | HostError::Ssh(_))) =
+            (&self.pooled, &res)
+        {
+            pool.evict(key, &self.conn);
+        }
+        res
+    }
+
+    /// End the session: a connection of its own is closed; a pooled one stays for the next
+    /// command of the step (the pool closes it).
+    pub async fn close(self) {
+        if self.pooled.is_none() {
+            if let Some(conn) = Arc::into_inner(self.conn) {
+                conn.close().await;
+            }
+        }
     }
 }
 

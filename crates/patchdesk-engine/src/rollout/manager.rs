@@ -132,7 +132,7 @@ fn rpm_simulation(
 /// Run a dnf simulation on an open connection and read the transaction it shows, with the
 /// installed versions of its packages (`rpm -q`) on the `from` side.
 pub(super) async fn rpm_steps(
-    conn: &Connection,
+    conn: &Session,
     sim: &pkg::Argv,
 ) -> std::result::Result<Vec<Step>, String> {
     let out = conn
@@ -345,7 +345,7 @@ pub(super) async fn wait_for_lock(
     id: i64,
     host: &HostRecord,
     fam: Family,
-    conn: &Connection,
+    conn: &Session,
     progress: &ProgressFn,
 ) -> std::result::Result<(), String> {
     let tool = words(fam).tool;
@@ -411,11 +411,7 @@ pub(super) async fn wait_for_lock(
 
 /// The interrupted-transaction check on a host whose apply was cut off: `None` when the package
 /// database is clean, otherwise the whole message for the user (what is wrong, how to repair).
-pub(super) async fn interrupted(
-    conn: &Connection,
-    host: &HostRecord,
-    fam: Family,
-) -> Option<String> {
+pub(super) async fn interrupted(conn: &Session, host: &HostRecord, fam: Family) -> Option<String> {
     let problem = match fam {
         Family::Deb => {
             let cmd = format!("{}{}", sudo(host), pkg::render(&deb::audit()));
@@ -474,7 +470,7 @@ pub(super) async fn interrupted(
 
 /// The versions a host has now of a transaction's packages (absent: not installed).
 pub(super) async fn installed(
-    conn: &Connection,
+    conn: &Session,
     fam: Family,
     changes: &[Change],
 ) -> std::result::Result<BTreeMap<String, String>, String> {

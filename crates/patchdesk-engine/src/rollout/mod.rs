@@ -20,7 +20,7 @@ use crate::host::Environment;
 use crate::inventory::{HostRecord, Inventory};
 use crate::progress::{Phase, ProgressEvent, ProgressFn};
 use crate::scan::{self, ScanOptions};
-use crate::ssh::{shell_quote, Connection, SshOptions, Trust};
+use crate::ssh::{shell_quote, Session, SshOptions, Trust};
 use crate::version::Version;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension};

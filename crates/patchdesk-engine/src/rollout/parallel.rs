@@ -27,6 +27,26 @@ impl<'a> Db<'a> {
     }
 }
 
+/// The SSH options of a stage step: one connection per host for the whole step (issue #16).
+/// When the caller already shares a pool (a no-go's rollback inside an advance) that pool is
+/// used; otherwise a pool of the step's own, returned to be closed when the step ends.
+pub(super) fn step_ssh(ssh: &SshOptions) -> (SshOptions, Option<crate::ssh::ConnectionPool>) {
+    if ssh.pool.is_some() {
+        return (ssh.clone(), None);
+    }
+    let ssh = ssh.pooled();
+    let pool = ssh.pool.clone();
+    (ssh, pool)
+}
+
+/// End a step's own pool (see [`step_ssh`]) and hand its result on.
+pub(super) async fn end_step<R>(pool: Option<crate::ssh::ConnectionPool>, res: R) -> R {
+    if let Some(p) = pool {
+        p.close().await;
+    }
+    res
+}
+
 /// How many hosts a stage step works on at once: the scan concurrency (Settings).
 pub(super) fn limit(inv: &Inventory) -> usize {
     crate::settings::Settings::load(inv)

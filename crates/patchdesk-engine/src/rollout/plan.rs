@@ -36,7 +36,7 @@ async fn probe(
 }
 
 async fn rpm_probe(
-    conn: &Connection,
+    conn: &Session,
     pins: &[(String, String)],
 ) -> std::result::Result<Probe, String> {
     use crate::pkg::rpm::{commands::Target, transaction as tx, Evr};
@@ -77,7 +77,7 @@ async fn rpm_probe(
 }
 
 async fn deb_probe(
-    conn: &Connection,
+    conn: &Session,
     pins: &[(String, String)],
 ) -> std::result::Result<Probe, String> {
     let res = async {

@@ -157,7 +157,14 @@ pub(super) async fn reboot_host(
         sudo(host),
         shell_quote("nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 </dev/null &")
     );
-    if let Err(e) = super::remote::run_audited(db, host, "reboot", &cmd, ssh).await {
+    let res = super::remote::run_audited(db, host, "reboot", &cmd, ssh).await;
+    // The step's connection to this host goes down with it: the probes below, and whatever
+    // follows the reboot, connect anew.
+    if let Some(pool) = &ssh.pool {
+        pool.forget(&host.spec);
+    }
+    let probe_ssh = ssh.unpooled();
+    if let Err(e) = res {
         db.with(|inv| set_note(inv, id, host, None))?;
         return Ok(Rebooted::NotAsExpected(format!(
             "the reboot command failed: {e}"
@@ -197,7 +204,7 @@ pub(super) async fn reboot_host(
         // hang until the command timeout (minutes), while a fresh one would find it back.
         let left = timeout.saturating_sub(started.elapsed());
         let attempt = left.clamp(StdDuration::from_millis(500), PROBE_ATTEMPT);
-        match tokio::time::timeout(attempt, read_state(host, ssh)).await {
+        match tokio::time::timeout(attempt, read_state(host, &probe_ssh)).await {
             Ok(Ok(s)) if s.boot_id != before.boot_id || went_down => break s,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -339,6 +346,21 @@ pub async fn at_gate(
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let _lease = lease::acquire(inv, id, Operation::Reboot, who, on_busy, &progress).await?;
+    // Before the reboot: one connection per host (its state, the audited reboot); after it,
+    // one more for the measurement.
+    let (ssh, pool) = super::parallel::step_ssh(ssh);
+    let res = reboot_at_gate(inv, id, hosts, who, &ssh, progress).await;
+    super::parallel::end_step(pool, res).await
+}
+
+async fn reboot_at_gate(
+    inv: &mut Inventory,
+    id: i64,
+    hosts: &[String],
+    who: &str,
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
     let st = stored_status(inv, id)?;
     let stage = super::run::stage_at_gate(&st, id)?;
     let idx = stage.idx;

@@ -7,7 +7,7 @@ use super::*;
 pub(super) async fn connect(
     host: &HostRecord,
     ssh: &SshOptions,
-) -> std::result::Result<Connection, HostError> {
+) -> std::result::Result<Session, HostError> {
     if host.host_key.is_none() {
         return Err(HostError::Unsupported(
             "its host key is not pinned yet: scan it first (or trust it)".into(),
@@ -17,7 +17,7 @@ pub(super) async fn connect(
         pinned: host.host_key.clone(),
         accept_fingerprint: None,
     };
-    Connection::open(&host.spec, trust, ssh, None).await
+    Session::open(&host.spec, trust, ssh, None).await
 }
 
 pub(super) fn sudo(host: &HostRecord) -> &'static str {

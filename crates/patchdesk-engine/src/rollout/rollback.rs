@@ -23,8 +23,21 @@ pub async fn rollback(
     rollback_held(inv, id, only, ssh, progress).await
 }
 
-/// [`rollback`] under a lease already held.
+/// [`rollback`] under a lease already held. Each host's rollback (the check, the change, the
+/// pin, the verifying rescan) runs over one SSH connection.
 pub(super) async fn rollback_held(
+    inv: &mut Inventory,
+    id: i64,
+    only: &[String],
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let (ssh, pool) = super::parallel::step_ssh(ssh);
+    let res = rollback_hosts(inv, id, only, &ssh, progress).await;
+    super::parallel::end_step(pool, res).await
+}
+
+async fn rollback_hosts(
     inv: &mut Inventory,
     id: i64,
     only: &[String],
@@ -249,6 +262,19 @@ pub async fn unpin(
     progress: ProgressFn,
 ) -> Result<DeploymentStatus> {
     let _lease = super::lease::acquire(inv, id, Operation::Unpin, who, on_busy, &progress).await?;
+    // The unpin and the verifying rescan of a host: one connection.
+    let (ssh, pool) = super::parallel::step_ssh(ssh);
+    let res = unpin_hosts(inv, id, only, &ssh, progress).await;
+    super::parallel::end_step(pool, res).await
+}
+
+async fn unpin_hosts(
+    inv: &mut Inventory,
+    id: i64,
+    only: &[String],
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
     let pinned: Vec<String> = inv
         .conn()
         .prepare("SELECT h.name FROM deployment_hosts d JOIN hosts h ON h.id = d.host_id WHERE d.deployment_id = ?1 AND d.pinned = 1 ORDER BY h.name")?

@@ -23,8 +23,20 @@ pub async fn advance(
     advance_held(inv, id, ssh, progress).await
 }
 
-/// [`advance`] under a lease already held.
+/// [`advance`] under a lease already held. Each host's part of the steps taken (the apply, its
+/// verification and health, a rollback on an automatic no-go) runs over one SSH connection.
 pub(super) async fn advance_held(
+    inv: &mut Inventory,
+    id: i64,
+    ssh: &SshOptions,
+    progress: ProgressFn,
+) -> Result<DeploymentStatus> {
+    let (ssh, pool) = super::parallel::step_ssh(ssh);
+    let res = advance_steps(inv, id, &ssh, progress).await;
+    super::parallel::end_step(pool, res).await
+}
+
+async fn advance_steps(
     inv: &mut Inventory,
     id: i64,
     ssh: &SshOptions,
