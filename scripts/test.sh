@@ -42,7 +42,12 @@ export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 --rpm 2
 trap 'tests/fleet/fleet.sh down || true' EXIT
 
-step "rpm family on the fleet's rpm hosts (scan fragment == rpm and dnf there; a mixed deb+rpm deployment)"
+step "ansible-core for the Ansible export tests (from PyPI in the cache's ansible-venv, once)"
+venv="${PATCHDESK_CACHE:-/var/cache/patchdesk}/ansible-venv"
+mkdir -p "$(dirname "$venv")"
+flock "$venv.lock" sh -c "[ -x '$venv/bin/ansible-playbook' ] || { python3 -m venv '$venv' && '$venv/bin/pip' install -q ansible-core; }"
+
+step "rpm family on the fleet's rpm hosts (scan fragment == rpm and dnf there; a mixed deb+rpm deployment; its Ansible export with dnf and a pin rollback)"
 cargo test --locked -p patchdesk-engine --test rpm_fleet -- --ignored
 cargo test --locked -p patchdesk-cli --test fleet_rpm_deploy -- --ignored
 # The other tests expect the Debian-only fleet: the rpm hosts stop and leave the manifest.
@@ -55,10 +60,7 @@ tests/fleet/monitoring.sh up
 step "unit and integration tests"
 cargo test --workspace --locked --no-fail-fast
 
-step "the Ansible export run by ansible-playbook (ansible-core from PyPI in the cache's ansible-venv, once)"
-venv="${PATCHDESK_CACHE:-/var/cache/patchdesk}/ansible-venv"
-mkdir -p "$(dirname "$venv")"
-flock "$venv.lock" sh -c "[ -x '$venv/bin/ansible-playbook' ] || { python3 -m venv '$venv' && '$venv/bin/pip' install -q ansible-core; }"
+step "the Ansible export run by ansible-playbook on the Debian fleet"
 cargo test --locked -p patchdesk-cli --test fleet_ansible_export -- --ignored
 
 step "gates on evidence (reboots and stops hosts: after the other fleet tests)"

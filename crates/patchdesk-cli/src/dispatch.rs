@@ -800,6 +800,9 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
                     x.playbook.display(),
                     x.rollback.display()
                 );
+                if let Some(u) = &x.unpin {
+                    outln!("the rollback pins: {} lifts the pins", u.display());
+                }
                 for n in &x.notes {
                     outln!("note: {n}");
                 }

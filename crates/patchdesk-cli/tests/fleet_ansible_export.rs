@@ -6,55 +6,11 @@
 
 mod common;
 
-use common::{at, planned, scanned_cli, ssh, Fleet};
-use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
+use common::{
+    ansible_playbook, at, planned, run_playbook, scanned_cli, scanned_version, ssh, Fleet,
+};
 
 const T0: &str = "2026-11-24T12:00:00Z";
-
-fn ansible_playbook() -> PathBuf {
-    let cache = std::env::var("PATCHDESK_CACHE").unwrap_or_else(|_| "/var/cache/patchdesk".into());
-    PathBuf::from(cache).join("ansible-venv/bin/ansible-playbook")
-}
-
-/// The version of `pkg` in a host's last scan (`host show --packages --json`).
-fn scanned_version(cli: &common::Cli, host: &str, pkg: &str) -> Option<String> {
-    fn find(v: &Value, pkg: &str) -> Option<String> {
-        match v {
-            Value::Object(m) => {
-                if m.get("name").and_then(Value::as_str) == Some(pkg) {
-                    if let Some(ver) = m.get("version").and_then(Value::as_str) {
-                        return Some(ver.to_string());
-                    }
-                }
-                m.values().find_map(|x| find(x, pkg))
-            }
-            Value::Array(a) => a.iter().find_map(|x| find(x, pkg)),
-            _ => None,
-        }
-    }
-    let (v, code) = at(cli, T0, &["host", "show", host, "--packages", "--json"]);
-    assert_eq!(code, 0, "{v}");
-    find(&v["host"], pkg)
-}
-
-/// Run a playbook: whether it succeeded, and its output.
-fn run_playbook(dir: &std::path::Path, playbook: &str) -> (bool, String) {
-    let out = Command::new(ansible_playbook())
-        .current_dir(dir)
-        .args(["-i", "inventory.ini", playbook])
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
-        .output()
-        .expect("ansible-playbook runs");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[test]
 #[ignore = "needs ansible-core in $PATCHDESK_CACHE/ansible-venv (bench/scan.sh installs it) and the fleet; run it by name"]
@@ -145,7 +101,7 @@ fn the_exported_playbook_performs_the_plan_and_its_rollback_restores_it() {
     assert_eq!(out.status.code(), Some(2), "pd-06 is down, the rest scan");
     let scanned: Vec<(String, Option<String>)> = planned
         .iter()
-        .map(|(h, _)| (h.clone(), scanned_version(&cli, h, "pd-hello")))
+        .map(|(h, _)| (h.clone(), scanned_version(&cli, T0, h, "pd-hello")))
         .collect();
 
     // Rolled back before the apply is judged: the fleet is left as it was for the other tests.

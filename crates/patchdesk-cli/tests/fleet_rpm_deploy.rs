@@ -12,7 +12,10 @@
 
 mod common;
 
-use common::{at, deploy_plan, plan_stages, ssh, stage, Cli, Fleet};
+use common::{
+    ansible_playbook, at, deploy_plan, plan_stages, planned, run_playbook, scanned_version, ssh,
+    stage, Cli, Fleet,
+};
 use serde_json::Value;
 
 const T0: &str = "2026-11-24T12:00:00Z";
@@ -402,4 +405,169 @@ fn rpm_advisories_sit_beside_their_cves_and_their_vendor_severity_is_the_bucket(
     let (after, code) = at(&cli, t1, &["compliance", "--group", "mixed", "--json"]);
     assert_eq!(code, 0, "{after}");
     assert!(patched_in(&after) >= 1, "{bucket}: {after}");
+}
+
+/// `deploy export ID --ansible DIR` of a mixed deployment with a pin rollback, run by a real
+/// `ansible-playbook` (issue #16): the rpm hosts get their exact versions with dnf and the
+/// Debian host with apt, proven by a PatchDesk rescan; the exported rollback downgrades every
+/// host to its exact previous versions (PatchDesk rescan) and holds them as PatchDesk's own pin
+/// rollback does — `dnf versionlock` on the rpm hosts (`dnf versionlock list` over plain ssh),
+/// `apt-mark hold` plus the apt preferences stanza on the Debian host — and the exported
+/// `unpin.yml` lifts the holds.
+#[test]
+#[ignore = "needs the fleet's rpm hosts (fleet.sh up 6 --rpm 2) and ansible-core in $PATCHDESK_CACHE/ansible-venv (scripts/test.sh installs both)"]
+fn the_ansible_export_installs_exact_versions_with_dnf_and_exports_the_pin_rollback_as_holds() {
+    assert!(
+        ansible_playbook().exists(),
+        "install ansible-core: python3 -m venv /var/cache/patchdesk/ansible-venv && /var/cache/patchdesk/ansible-venv/bin/pip install ansible-core"
+    );
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let restore = Restore(&fleet);
+    restore.run();
+    let cli = mixed_cli(&fleet);
+    let (plan, id) = planned(
+        &cli,
+        T0,
+        &[
+            "--name",
+            "export",
+            "--scope",
+            "mixed",
+            "--package",
+            "pd-hello",
+            "--soak-hours",
+            "0",
+            "--waves",
+            "100",
+            "--pin",
+        ],
+    );
+    // (host, from, to) of pd-hello on every host.
+    let planned: Vec<(String, String, String)> = plan["transaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["package"] == "pd-hello")
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            (s("host"), s("from_version"), s("to_version"))
+        })
+        .collect();
+    let hosts: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(hosts, ["pd-01", "pd-r1", "pd-r2"], "{plan}");
+    let dir = tempfile::tempdir().unwrap();
+    let (x, code) = at(
+        &cli,
+        T0,
+        &[
+            "deploy",
+            "export",
+            &id,
+            "--ansible",
+            dir.path().to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{x}");
+    assert!(
+        x["unpin"].is_string(),
+        "a pin rollback exports unpin.yml: {x}"
+    );
+    let script = |h: &str, f: &str| {
+        std::fs::read_to_string(dir.path().join(format!("scripts/{h}/{f}"))).unwrap()
+    };
+    for h in ["pd-r1", "pd-r2"] {
+        let apply = script(h, "apply.sh");
+        assert!(
+            apply.contains("dnf") && apply.contains("pd-hello-"),
+            "{apply}"
+        );
+        let back = script(h, "rollback.sh");
+        assert!(back.contains("dnf -q versionlock add pd-hello-"), "{back}");
+    }
+    let back = script("pd-01", "rollback.sh");
+    assert!(
+        back.contains("apt-mark hold pd-hello")
+            && back.contains("/etc/apt/preferences.d/patchdesk-deployment-"),
+        "{back}"
+    );
+
+    let scan = || {
+        let out = cli.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", T0)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        hosts
+            .iter()
+            .map(|h| scanned_version(&cli, T0, h, "pd-hello").unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let (ok, recap) = run_playbook(dir.path(), "playbook.yml");
+    assert!(ok, "playbook.yml failed:\n{recap}");
+    for h in &hosts {
+        let line = recap
+            .lines()
+            .find(|l| l.starts_with(h) && l.contains("ok="))
+            .unwrap_or_else(|| panic!("{h} is in the recap:\n{recap}"));
+        assert!(
+            line.contains("failed=0") && line.contains("unreachable=0"),
+            "{line}"
+        );
+    }
+    let to: Vec<String> = planned.iter().map(|p| p.2.clone()).collect();
+    assert_eq!(
+        scan(),
+        to,
+        "after the exported playbook, by a PatchDesk rescan"
+    );
+
+    let (ok, out) = run_playbook(dir.path(), "rollback.yml");
+    assert!(ok, "rollback.yml failed:\n{out}");
+    let from: Vec<String> = planned.iter().map(|p| p.1.clone()).collect();
+    assert_eq!(
+        scan(),
+        from,
+        "after the exported rollback, by a PatchDesk rescan"
+    );
+    for h in ["pd-r1", "pd-r2"] {
+        let locks = ssh(&fleet, h, "dnf -q versionlock list");
+        let from = &planned.iter().find(|p| p.0 == h).unwrap().1;
+        assert!(
+            locks
+                .lines()
+                .any(|l| l.starts_with("pd-hello-") && l.contains(from.as_str())),
+            "{h} locked at {from}: {locks}"
+        );
+        // The lock holds: dnf will not upgrade it.
+        let up = ssh(
+            &fleet,
+            h,
+            "dnf -y -q upgrade pd-hello >/dev/null 2>&1; rpm -q pd-hello",
+        );
+        assert!(up.contains(from.as_str()), "{h}: {up}");
+    }
+    let holds = ssh(&fleet, "pd-01", "apt-mark showhold");
+    assert_eq!(holds.trim(), "pd-hello", "pd-01 held");
+    let policy = ssh(&fleet, "pd-01", "apt-cache policy pd-hello");
+    assert!(
+        policy.contains("1001"),
+        "the apt pin at priority 1001: {policy}"
+    );
+
+    let (ok, out) = run_playbook(dir.path(), "unpin.yml");
+    assert!(ok, "unpin.yml failed:\n{out}");
+    for h in ["pd-r1", "pd-r2"] {
+        let locks = ssh(&fleet, h, "dnf -q versionlock list");
+        assert!(!locks.contains("pd-hello"), "{h} unlocked: {locks}");
+    }
+    assert_eq!(
+        ssh(&fleet, "pd-01", "apt-mark showhold").trim(),
+        "",
+        "pd-01 unheld"
+    );
+    drop(restore);
 }

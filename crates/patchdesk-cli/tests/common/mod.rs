@@ -456,3 +456,47 @@ pub fn spawn_cli(cli: &Cli, when: &str, args: &[&str]) -> std::process::Child {
         .spawn()
         .expect("patchdesk runs")
 }
+
+/// ansible-playbook of the venv the bench and scripts/test.sh install ansible-core into.
+pub fn ansible_playbook() -> PathBuf {
+    let cache = std::env::var("PATCHDESK_CACHE").unwrap_or_else(|_| "/var/cache/patchdesk".into());
+    PathBuf::from(cache).join("ansible-venv/bin/ansible-playbook")
+}
+
+/// The version of `pkg` in a host's last scan (`host show --packages --json`).
+pub fn scanned_version(cli: &Cli, when: &str, host: &str, pkg: &str) -> Option<String> {
+    fn find(v: &Value, pkg: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => {
+                if m.get("name").and_then(Value::as_str) == Some(pkg) {
+                    if let Some(ver) = m.get("version").and_then(Value::as_str) {
+                        return Some(ver.to_string());
+                    }
+                }
+                m.values().find_map(|x| find(x, pkg))
+            }
+            Value::Array(a) => a.iter().find_map(|x| find(x, pkg)),
+            _ => None,
+        }
+    }
+    let (v, code) = at(cli, when, &["host", "show", host, "--packages", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    find(&v["host"], pkg)
+}
+
+/// Run a playbook: whether it succeeded, and its output.
+pub fn run_playbook(dir: &Path, playbook: &str) -> (bool, String) {
+    let out = Command::new(ansible_playbook())
+        .current_dir(dir)
+        .args(["-i", "inventory.ini", playbook])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+        .output()
+        .expect("ansible-playbook runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -5,7 +5,10 @@
 //! commands PatchDesk would run (its family's exact versions: apt `name=version`, dnf
 //! `name-[epoch:]version-release`), the group's snapshot hook is a pre-task, the smoke tests
 //! and a check that every package is at its planned version are post-tasks; a second playbook
-//! rolls back (the recorded rollback path: exact previous versions, or the restore hook).
+//! rolls back (the recorded rollback path: exact previous versions, or the restore hook; a pin
+//! rollback also holds the previous versions as PatchDesk does — `apt-mark hold` plus its apt
+//! preferences stanza, or `dnf versionlock add` — and a third playbook, `unpin.yml`, lifts the
+//! hold as `deploy unpin` does).
 //!
 //! Commands travel as script files (`ansible.builtin.script`), never through Jinja templating
 //! or YAML quoting; host keys are the pinned ones (a `known_hosts` file, strict checking).
@@ -23,6 +26,8 @@ pub struct AnsibleExport {
     pub dir: PathBuf,
     pub playbook: PathBuf,
     pub rollback: PathBuf,
+    /// Lifts the holds of a pin rollback (`deploy unpin`); `None` when no host's rollback pins.
+    pub unpin: Option<PathBuf>,
     pub inventory: PathBuf,
     pub hosts: usize,
     /// Batch sizes, in order: the canary's, then production's waves.
@@ -40,6 +45,8 @@ struct Exported {
     verify_apply: String,
     verify_rollback: String,
     restore_by_hook: bool,
+    /// A pin rollback: the commands that lift its hold (`unpin.sh`).
+    unpin: Option<String>,
 }
 
 /// Write `playbook.yml`, `rollback.yml`, `inventory.ini`, `group_vars/all.yml`, `known_hosts`
@@ -83,12 +90,15 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
                 )));
             }
             let kind = rollback_kind(inv, id, &host)?;
-            if kind == RollbackKind::Pin {
-                notes.push(format!(
-                    "{}: its rollback path is a pin; the exported rollback downgrades without pinning",
-                    host.spec.name
-                ));
-            }
+            // A pin rollback holds the versions before, as PatchDesk's own rollback does.
+            let pins: Vec<(String, String)> = if kind == RollbackKind::Pin {
+                changes
+                    .iter()
+                    .filter_map(|c| Some((c.package.clone(), c.from_version.clone()?)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let restore_by_hook = kind == RollbackKind::Snapshot;
             if restore_by_hook && hook.is_none() {
                 return Err(Error::Invalid(format!(
@@ -96,13 +106,29 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
                     host.spec.name
                 )));
             }
+            let mut rollback = manager::change_script(fam, &changes, Direction::Rollback)
+                .map_err(Error::Invalid)?;
+            let mut verify_rollback = verify_script(fam, &changes, Direction::Rollback, &[], id);
+            let mut unpin = None;
+            if !pins.is_empty() {
+                let hold = manager::pin_commands(None, id, fam, &pins).map_err(Error::Invalid)?;
+                rollback.push('\n');
+                rollback.push_str(&hold.join("\n"));
+                verify_rollback = verify_script(fam, &changes, Direction::Rollback, &pins, id);
+                let names: Vec<String> = pins.iter().map(|(p, _)| p.clone()).collect();
+                unpin = Some(
+                    manager::unpin_commands(None, id, fam, &names)
+                        .map_err(Error::Invalid)?
+                        .join("\n"),
+                );
+            }
             hosts.push(Exported {
                 apply: manager::change_script(fam, &changes, Direction::Apply)
                     .map_err(Error::Invalid)?,
-                rollback: manager::change_script(fam, &changes, Direction::Rollback)
-                    .map_err(Error::Invalid)?,
-                verify_apply: verify_script(fam, &changes, Direction::Apply),
-                verify_rollback: verify_script(fam, &changes, Direction::Rollback),
+                rollback,
+                verify_apply: verify_script(fam, &changes, Direction::Apply, &[], id),
+                verify_rollback,
+                unpin,
                 restore_by_hook,
                 canary,
                 host,
@@ -200,6 +226,9 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
             &format!("scripts/{n}/verify-rollback.sh"),
             &script(&h.verify_rollback),
         )?;
+        if let Some(u) = &h.unpin {
+            write(&format!("scripts/{n}/unpin.sh"), &script(u))?;
+        }
     }
     // Smoke tests: each command as it is run on the host (`sh -c`), stopping at the first failure.
     let smoke_body: Vec<String> = smoke
@@ -294,15 +323,21 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
         "name": "every package back at its version before the deployment",
         "ansible.builtin.script": per_host("verify-rollback.sh"),
     }));
-    let by_hook: Vec<&str> = hosts
+    // Per host: restored by the hook, and/or held by a pin rollback.
+    for h in hosts
         .iter()
-        .filter(|h| h.restore_by_hook)
-        .map(|h| h.host.spec.name.as_str())
-        .collect();
-    for n in &by_hook {
+        .filter(|h| h.restore_by_hook || h.unpin.is_some())
+    {
+        let mut vars = serde_json::Map::new();
+        if h.restore_by_hook {
+            vars.insert("patchdesk_restore_by_hook".into(), true.into());
+        }
+        if h.unpin.is_some() {
+            vars.insert("patchdesk_pinned".into(), true.into());
+        }
         write(
-            &format!("host_vars/{n}.yml"),
-            &yaml(&serde_json::json!({"patchdesk_restore_by_hook": true}))?,
+            &format!("host_vars/{}.yml", h.host.spec.name),
+            &yaml(&serde_json::Value::Object(vars))?,
         )?;
     }
     let rollback = write(
@@ -314,6 +349,25 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
             "tasks": tasks,
         }]))?,
     )?;
+    // Lift the holds of a pin rollback once the bad version is fixed upstream (`deploy unpin`).
+    let unpin = if hosts.iter().any(|h| h.unpin.is_some()) {
+        Some(write(
+            "unpin.yml",
+            &yaml(&serde_json::json!([{
+                "name": format!("PatchDesk deployment {id} ({}): lift the rollback's pins", st.name),
+                "hosts": "canary:production",
+                "gather_facts": false,
+                "tasks": [{
+                    "name": "lift the hold on the versions before the deployment",
+                    "ansible.builtin.script": per_host("unpin.sh"),
+                    "become": become_,
+                    "when": "patchdesk_pinned | default(false)",
+                }],
+            }]))?,
+        )?)
+    } else {
+        None
+    };
     let mut all_batches = Vec::new();
     if canary_size > 0 {
         all_batches.push(canary_size);
@@ -323,6 +377,7 @@ pub fn export_ansible(inv: &Inventory, id: i64, dir: &Path) -> Result<AnsibleExp
         dir,
         playbook,
         rollback,
+        unpin,
         inventory,
         hosts: hosts.len(),
         batches: all_batches,
@@ -347,8 +402,16 @@ fn safe_name(n: &str) -> bool {
 }
 
 /// A script that fails (naming the package) unless every package of the transaction is at its
-/// version in this direction (absent where the direction removes it).
-fn verify_script(fam: Family, changes: &[Change], dir: Direction) -> String {
+/// version in this direction (absent where the direction removes it), and every package of
+/// `held` is held at its version as a pin rollback leaves it (Debian: `apt-mark showhold` and
+/// the deployment's apt preferences stanza; rpm: its `dnf versionlock list` entry).
+fn verify_script(
+    fam: Family,
+    changes: &[Change],
+    dir: Direction,
+    held: &[(String, String)],
+    id: i64,
+) -> String {
     let have_fn = match fam {
         // `ii 1.2-1`: the status letters and the version.
         Family::Deb => "have() { dpkg-query -W -f='${db:Status-Abbrev}${Version}\\n' \"$1\" 2>/dev/null | sed -n 's/^.i.//p'; }",
@@ -370,6 +433,31 @@ fn verify_script(fam: Family, changes: &[Change], dir: Direction) -> String {
             None => s.push_str(&format!(
                 "[ -z \"$(have {p})\" ] || {{ echo {p}' is still installed' >&2; bad=1; }}\n"
             )),
+        }
+    }
+    for (p, v) in held {
+        let name = transaction::base_name(p);
+        let q = shell_quote(name);
+        match fam {
+            Family::Deb => s.push_str(&format!(
+                "apt-mark showhold | grep -qxF -- {q} || {{ echo {q}' is not held' >&2; bad=1; }}\ngrep -qxF -- {stanza} {file} 2>/dev/null || {{ echo {q}' has no apt pin at '{vq} >&2; bad=1; }}\n",
+                stanza = shell_quote(&format!("Pin: version {v}")),
+                file = shell_quote(&crate::pkg::deb::pin_file(id)),
+                vq = shell_quote(v),
+            )),
+            Family::Rpm => {
+                // `dnf versionlock list` names the epoch always: `pd-hello-0:1.0-1.el9.*`.
+                let evr = if v.contains(':') {
+                    v.clone()
+                } else {
+                    format!("0:{v}")
+                };
+                s.push_str(&format!(
+                    "dnf -q versionlock list 2>/dev/null | grep -qxF -- {lock} || {{ echo {q}' is not locked at '{vq} >&2; bad=1; }}\n",
+                    lock = shell_quote(&format!("{name}-{evr}.*")),
+                    vq = shell_quote(v),
+                ));
+            }
         }
     }
     s.push_str("exit $bad");

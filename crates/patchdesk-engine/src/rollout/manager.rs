@@ -515,45 +515,44 @@ fn as_root(host: &HostRecord, argv: pkg::Argv) -> pkg::Argv {
     }
 }
 
-/// Hold packages at exact versions. Debian: `apt-mark hold` (dpkg's selection, seen by every apt
-/// front-end and by the next scan as `h`) plus an apt preferences stanza at priority 1001, so
-/// even an explicit upgrade keeps the version. Names and versions were validated at plan time.
-pub(super) async fn pin(
-    db: &Db<'_>,
+/// Run as root: with `sudo -n` for a host whose user is not root; `None`: the caller runs the
+/// command as root itself (the Ansible export, with `become`).
+fn root_for(host: Option<&HostRecord>, argv: pkg::Argv) -> pkg::Argv {
+    match host {
+        Some(h) => as_root(h, argv),
+        None => argv,
+    }
+}
+
+/// The commands that hold packages at exact versions, in order. Debian: `apt-mark hold`
+/// (dpkg's selection, seen by every apt front-end and by the next scan as `h`) plus an apt
+/// preferences stanza at priority 1001, so even an explicit upgrade keeps the version. rpm:
+/// `dnf versionlock add NAME-EVR` (dnf-plugins-core's lock, seen by every dnf and by the next
+/// scan as `hi`). Names and versions were validated at plan time, and are again.
+pub(super) fn pin_commands(
+    host: Option<&HostRecord>,
     id: i64,
-    host: &HostRecord,
     fam: Family,
     pins: &[(String, String)],
-    ssh: &SshOptions,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Vec<String>, String> {
     match fam {
         Family::Deb => {
             let names: Vec<&str> = pins.iter().map(|(p, _)| p.as_str()).collect();
-            run_audited(
-                db,
-                host,
-                "pin",
-                &pkg::render(&as_root(host, deb::hold(&names))),
-                ssh,
-            )
-            .await?;
-            let write = as_root(host, vec!["tee".into(), deb::pin_file(id)]);
-            let cmd = format!(
-                "{} | {} >/dev/null",
-                pkg::render(&["printf".into(), "%s".into(), deb::pin_stanzas(pins)]),
-                pkg::render(&write)
-            );
-            run_audited(db, host, "pin", &cmd, ssh)
-                .await
-                .map_err(String::from)
+            let write = root_for(host, vec!["tee".into(), deb::pin_file(id)]);
+            Ok(vec![
+                pkg::render(&root_for(host, deb::hold(&names))),
+                format!(
+                    "{} | {} >/dev/null",
+                    pkg::render(&["printf".into(), "%s".into(), deb::pin_stanzas(pins)]),
+                    pkg::render(&write)
+                ),
+            ])
         }
         Family::Rpm => {
-            // `dnf versionlock add NAME-EVR`: dnf-plugins-core's lock, seen by every dnf and by
-            // the next scan (status `hi`).
             let changes: Vec<Change> = pins
                 .iter()
                 .map(|(p, v)| Change {
-                    host: host.spec.name.clone(),
+                    host: String::new(),
                     package: p.clone(),
                     kind: ChangeKind::Upgrade,
                     from_version: Some(v.clone()),
@@ -566,14 +565,47 @@ pub(super) async fn pin(
                 .collect();
             let targets = rpm_targets(changes.iter(), Direction::Rollback)?;
             let add = pkg::rpm::commands::versionlock_add(&targets).map_err(|e| e.to_string())?;
-            run_audited(db, host, "pin", &pkg::render(&as_root(host, add)), ssh)
-                .await
-                .map_err(String::from)
+            Ok(vec![pkg::render(&root_for(host, add))])
         }
     }
 }
 
-/// Lift what [`pin`] set.
+/// The commands that lift what [`pin_commands`] set.
+pub(super) fn unpin_commands(
+    host: Option<&HostRecord>,
+    id: i64,
+    fam: Family,
+    packages: &[String],
+) -> std::result::Result<Vec<String>, String> {
+    let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    match fam {
+        Family::Deb => Ok(vec![pkg::render_all(&[
+            root_for(host, deb::unhold(&names)),
+            root_for(host, vec!["rm".into(), "-f".into(), deb::pin_file(id)]),
+        ])]),
+        Family::Rpm => {
+            let del = pkg::rpm::commands::versionlock_delete(&names).map_err(|e| e.to_string())?;
+            Ok(vec![pkg::render(&root_for(host, del))])
+        }
+    }
+}
+
+/// Hold packages at exact versions on a host ([`pin_commands`]), each command audited.
+pub(super) async fn pin(
+    db: &Db<'_>,
+    id: i64,
+    host: &HostRecord,
+    fam: Family,
+    pins: &[(String, String)],
+    ssh: &SshOptions,
+) -> std::result::Result<(), String> {
+    for cmd in pin_commands(Some(host), id, fam, pins)? {
+        run_audited(db, host, "pin", &cmd, ssh).await?;
+    }
+    Ok(())
+}
+
+/// Lift what [`pin`] set ([`unpin_commands`]), audited.
 pub(super) async fn unpin(
     db: &Db<'_>,
     id: i64,
@@ -582,26 +614,10 @@ pub(super) async fn unpin(
     packages: &[String],
     ssh: &SshOptions,
 ) -> std::result::Result<(), String> {
-    match fam {
-        Family::Deb => {
-            let names: Vec<&str> = packages.iter().map(String::as_str).collect();
-            let cmd = pkg::render_all(&[
-                as_root(host, deb::unhold(&names)),
-                as_root(host, vec!["rm".into(), "-f".into(), deb::pin_file(id)]),
-            ]);
-            run_audited(db, host, "unpin", &cmd, ssh)
-                .await
-                .map_err(String::from)
-        }
-        Family::Rpm => {
-            let _ = id;
-            let names: Vec<&str> = packages.iter().map(String::as_str).collect();
-            let del = pkg::rpm::commands::versionlock_delete(&names).map_err(|e| e.to_string())?;
-            run_audited(db, host, "unpin", &pkg::render(&as_root(host, del)), ssh)
-                .await
-                .map_err(String::from)
-        }
+    for cmd in unpin_commands(Some(host), id, fam, packages)? {
+        run_audited(db, host, "unpin", &cmd, ssh).await?;
     }
+    Ok(())
 }
 
 /// The id of the last dnf transaction on an rpm host, written to the audit log after a change
