@@ -404,9 +404,15 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// A keepalive every minute: a pooled connection waiting between a host's apply and its
+/// verification, or a quiet command (a detached apply sends nothing until it ends), is not cut
+/// by the inactivity timeout while the host answers; a host that stops answering three
+/// keepalives in a row is a lost connection.
 fn client_config() -> Arc<client::Config> {
     Arc::new(client::Config {
         inactivity_timeout: Some(Duration::from_secs(300)),
+        keepalive_interval: Some(Duration::from_secs(60)),
+        keepalive_max: 3,
         ..Default::default()
     })
 }
