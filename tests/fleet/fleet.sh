@@ -730,6 +730,7 @@ install_set() {
   local i=$1 root=$2 tpl
   tpl=$(template_of "$i")
   chroot "$root" apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed in $(name_of "$i")"
+  install_python_apt "$root"   # first: the package set's dpkg.log lines stay the last ones
   # shellcheck disable=SC2046
   DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --allow-downgrades -o Dpkg::Use-Pty=0 \
     -o Dpkg::Options::=--force-confold $(set_of "$i") >/dev/null \
@@ -739,6 +740,28 @@ install_set() {
   mkdir -p "$tpl.tmp"
   (cd "$(dirname "$root")/upper" && tar -cf - .) | (cd "$tpl.tmp" && tar -xpf -)
   mv "$tpl.tmp" "$tpl"
+}
+
+# python3-apt (with python-apt-common and distro-info-data, 229 kB of .debs, 0.8 MB installed),
+# what Ansible's package_facts needs on a Debian host: the benchmark's Ansible baseline
+# (bench/fleet.sh) runs it on every host. It goes into each package-set template, so light hosts
+# share it (no per-host cost). The hosts' apt sees only the fleet repository: the .debs come from
+# this machine's apt (bookworm, like the hosts), fetched once into the cache.
+PY_APT_DEBS="$CACHE/python3-apt-debs"
+install_python_apt() {
+  local root=$1 tmp
+  if [ ! -f "$PY_APT_DEBS/.ok" ]; then
+    tmp=$(mktemp -d "$CACHE/python3-apt-debs.XXXXXX")
+    (cd "$tmp" && apt-get download -q python3-apt python-apt-common distro-info-data >/dev/null 2>&1) \
+      || die "could not download python3-apt with this machine's apt (needed for Ansible's package_facts)"
+    touch "$tmp/.ok"
+    mv -T "$tmp" "$PY_APT_DEBS" 2>/dev/null || rm -rf "$tmp"
+  fi
+  mkdir -p "$root/tmp/pd-py-apt"
+  cp "$PY_APT_DEBS"/*.deb "$root/tmp/pd-py-apt/"
+  local out
+  out=$(chroot "$root" sh -c 'dpkg -i /tmp/pd-py-apt/*.deb' 2>&1) || die "installing python3-apt failed in $root: $out"
+  rm -rf "$root/tmp/pd-py-apt"
 }
 
 create_host() {
