@@ -141,15 +141,21 @@ fingerprints() {
   awk 'length($2) != 32 { print "bench: no fingerprint for " $1; bad=1 } END { exit bad }' "$work/fp"
 }
 
-# hostside DIR MODE / openssh DIR MODE: one process per host, BENCH_PAR at once.
+# hostside DIR MODE / openssh DIR MODE: one process per host, BENCH_PAR at once. The host-side
+# run gives each host what its SSH session has (tests/fleet/light-sshd.py): its own mount and UTS
+# namespaces with /proc mounted in its root (without /proc, apt closes every possible file
+# descriptor one by one in each child it forks), then chroot.
+hs_one='r="$1/hosts/$2/root"; hostname "$2"; mount -t proc proc "$r/proc" && exec chroot "$r" sh -s ${3:+-- "$3"}'
 run_hostside() {
   local d=$1 mode=$2; rm -rf "$d"; mkdir -p "$d"
   if [ "$mode" = full ]; then
     xargs -a "$names_file" -P "$par" -I{} sh -c \
-      'chroot "$1/hosts/$2/root" sh -s <"$3" >"$4/$2" 2>/dev/null; echo $? >"$4/$2.rc"' sh "$FLEET_DIR" {} "$script" "$d"
+      'unshare --mount --uts --fork sh -c "$5" sh "$1" "$2" "" <"$3" >"$4/$2" 2>/dev/null; echo $? >"$4/$2.rc"' \
+      sh "$FLEET_DIR" {} "$script" "$d" "$hs_one"
   else
     xargs -a "$work/fp" -P "$par" -L1 sh -c \
-      'chroot "$1/hosts/$4/root" sh -s -- "$5" <"$2" >"$3/$4" 2>/dev/null; echo $? >"$3/$4.rc"' sh "$FLEET_DIR" "$script" "$d"
+      'unshare --mount --uts --fork sh -c "$4" sh "$1" "$5" "$6" <"$2" >"$3/$5" 2>/dev/null; echo $? >"$3/$5.rc"' \
+      sh "$FLEET_DIR" "$script" "$d" "$hs_one"
   fi
 }
 run_openssh() {
