@@ -66,9 +66,13 @@ tests/fleet/fleet.sh exec pd-07 -- python3 -c 'import apt' 2>/dev/null \
 work=$(mktemp -d /tmp/pd-bench.XXXXXX)
 cg=/sys/fs/cgroup/cpuacct/pd-bench-$$
 mkdir "$cg"
+nspid=""
 cleanup() {
-  for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-  sleep 0.2; rmdir "$cg" 2>/dev/null || true
+  [ -z "$nspid" ] || kill "$nspid" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    sleep 0.3; rmdir "$cg" 2>/dev/null && break
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -142,20 +146,30 @@ fingerprints() {
 }
 
 # hostside DIR MODE / openssh DIR MODE: one process per host, BENCH_PAR at once. The host-side
-# run gives each host what its SSH session has (tests/fleet/light-sshd.py): its own mount and UTS
-# namespaces with /proc mounted in its root (without /proc, apt closes every possible file
-# descriptor one by one in each child it forks), then chroot.
-hs_one='r="$1/hosts/$2/root"; hostname "$2"; mount -t proc proc "$r/proc" && exec chroot "$r" sh -s ${3:+-- "$3"}'
+# run gives each host's script what its SSH session has (tests/fleet/light-sshd.py): /proc in its
+# root (without it, apt closes every possible file descriptor one by one in each child it
+# forks). The /proc mounts live in one private mount namespace made once per size (a process
+# holds it; each host's script enters it with nsenter, then chroot): a new namespace per host
+# would copy the machine's thousands of fleet mounts each time, which is not the hosts' work.
+hs_namespace() {
+  [ -z "$nspid" ] || kill "$nspid" 2>/dev/null || true
+  unshare --mount --propagation private --fork --kill-child sleep 100000 </dev/null >/dev/null 2>&1 &
+  nspid=$!
+  sleep 0.3
+  # shellcheck disable=SC2016
+  nsenter -t "$nspid" -m sh -c 'd=$1; shift; for h; do mount -t proc proc "$d/hosts/$h/root/proc"; done' \
+    sh "$FLEET_DIR" $(cat "$names_file") || die "could not mount /proc in the hosts' roots"
+}
 run_hostside() {
   local d=$1 mode=$2; rm -rf "$d"; mkdir -p "$d"
   if [ "$mode" = full ]; then
     xargs -a "$names_file" -P "$par" -I{} sh -c \
-      'unshare --mount --uts --fork sh -c "$5" sh "$1" "$2" "" <"$3" >"$4/$2" 2>/dev/null; echo $? >"$4/$2.rc"' \
-      sh "$FLEET_DIR" {} "$script" "$d" "$hs_one"
+      'nsenter -t "$5" -m chroot "$1/hosts/$2/root" sh -s <"$3" >"$4/$2" 2>/dev/null; echo $? >"$4/$2.rc"' \
+      sh "$FLEET_DIR" {} "$script" "$d" "$nspid"
   else
     xargs -a "$work/fp" -P "$par" -L1 sh -c \
-      'unshare --mount --uts --fork sh -c "$4" sh "$1" "$5" "$6" <"$2" >"$3/$5" 2>/dev/null; echo $? >"$3/$5.rc"' \
-      sh "$FLEET_DIR" "$script" "$d" "$hs_one"
+      'nsenter -t "$4" -m chroot "$1/hosts/$5/root" sh -s -- "$6" <"$2" >"$3/$5" 2>/dev/null; echo $? >"$3/$5.rc"' \
+      sh "$FLEET_DIR" "$script" "$d" "$nspid"
   fi
 }
 run_openssh() {
@@ -233,6 +247,54 @@ done_sizes=()
 # keep WHAT: append this run's figures to the size's lists.
 keep() { echo "$WALL" >>"$work/$n-$1-wall"; echo "$CPU" >>"$work/$n-$1-cpu"; echo "$RSS" >>"$work/$n-$1-rss"; }
 
+# The tables: best run of each figure; CPU of the same best run, per host in ms.
+fig() { best <"$work/$1-$2-wall"; }
+cpu_ms() { paste "$work/$1-$2-wall" "$work/$1-$2-cpu" | sort -g | head -n1 | awk -v c="$3" '{ printf "%.1f", $2 * 1000 / c }'; }
+rss() { paste "$work/$1-$2-wall" "$work/$1-$2-rss" | sort -g | head -n1 | awk '{ printf "%.0f", $2 }'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+report() {
+  local n c
+{
+  echo "# bench/fleet.sh ${sizes[*]} — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $par hosts at once, best of $runs"
+  echo "# (Ansible: best of $runs at 100 hosts, of $ansible_runs_big above); CLI $bin"
+  echo
+  echo "Full scan (wall-clock seconds)"
+  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
+  for n in "${done_sizes[@]}"; do
+    c=${R[$n,count]}
+    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-full)" "$(fig "$n" ssh-full)" \
+      "$(fig "$n" pd-full)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" hs-full)")" \
+      "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" ssh-full)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-full)")"
+  done
+  echo
+  echo "Unchanged rescan (wall-clock seconds; Ansible has no shortcut: its full run)"
+  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
+  for n in "${done_sizes[@]}"; do
+    c=${R[$n,count]}
+    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-re)" "$(fig "$n" ssh-re)" \
+      "$(fig "$n" pd-re)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" hs-re)")" \
+      "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" ssh-re)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-re)")"
+  done
+  echo
+  echo "CPU per host (ms, user+sys of everything the tool ran here; host-side = the hosts' own work)"
+  printf '%-6s %10s %10s %10s %10s %10s %10s %10s | %10s %10s\n' hosts hs-full hs-re ssh-full ssh-re pd-full pd-re ansible pd-rss-MB pd-re-rss
+  for n in "${done_sizes[@]}"; do
+    c=${R[$n,count]}
+    printf '%-6s %10s %10s %10s %10s %10s %10s %10s | %10s %10s\n' "$c" "$(cpu_ms "$n" hs-full "$c")" "$(cpu_ms "$n" hs-re "$c")" \
+      "$(cpu_ms "$n" ssh-full "$c")" "$(cpu_ms "$n" ssh-re "$c")" "$(cpu_ms "$n" pd-full "$c")" "$(cpu_ms "$n" pd-re "$c")" \
+      "$(cpu_ms "$n" an "$c")" "$(rss "$n" pd-full)" "$(rss "$n" pd-re)"
+  done
+  echo
+  echo "goals: pd/host-side <= 1.3, ansible/pd >= 10"
+  echo
+  echo "load average (1, 5, 15 min) before each size:"
+  for n in "${done_sizes[@]}"; do echo "  ${R[$n,count]} hosts: ${R[$n,load]}"; done
+  echo
+  echo "Every run:"
+  cat "$log"
+} >"$out"
+}
+
 for n in "${sizes[@]}"; do
   # The first N hosts of the fleet that are running (pd-06 is down by design).
   names_file="$work/names-$n"
@@ -259,6 +321,7 @@ EOF
   say "== $count running hosts (pd-01..pd-$(printf %02d "$n")), $par at once; load before: $(uptime | sed 's/.*load average: //')"
   R[$n,load]=$(uptime | sed 's/.*load average: //')
   an_runs=$runs; [ "$n" -le 100 ] || an_runs=$ansible_runs_big
+  hs_namespace
   # Warm-up (not timed): every host's files in the page cache, as on the hosts of a real fleet.
   run_hostside "$work/hs" full
   check_outputs "$work/hs" full || die "host-side warm-up: hosts failed"
@@ -307,51 +370,9 @@ EOF
   say " load after: $(uptime | sed 's/.*load average: //')"
   done_sizes+=("$n")
   R[$n,count]=$count
+  report   # the file holds every size measured so far
 done
 
-# The tables: best run of each figure; CPU of the same best run, per host in ms.
-fig() { best <"$work/$1-$2-wall"; }
-cpu_ms() { paste "$work/$1-$2-wall" "$work/$1-$2-cpu" | sort -g | head -n1 | awk -v c="$3" '{ printf "%.1f", $2 * 1000 / c }'; }
-rss() { paste "$work/$1-$2-wall" "$work/$1-$2-rss" | sort -g | head -n1 | awk '{ printf "%.0f", $2 }'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-{
-  echo "# bench/fleet.sh ${sizes[*]} — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $par hosts at once, best of $runs"
-  echo "# (Ansible: best of $runs at 100 hosts, of $ansible_runs_big above); CLI $bin"
-  echo
-  echo "Full scan (wall-clock seconds)"
-  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
-  for n in "${done_sizes[@]}"; do
-    c=${R[$n,count]}
-    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-full)" "$(fig "$n" ssh-full)" \
-      "$(fig "$n" pd-full)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" hs-full)")" \
-      "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" ssh-full)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-full)")"
-  done
-  echo
-  echo "Unchanged rescan (wall-clock seconds; Ansible has no shortcut: its full run)"
-  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
-  for n in "${done_sizes[@]}"; do
-    c=${R[$n,count]}
-    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-re)" "$(fig "$n" ssh-re)" \
-      "$(fig "$n" pd-re)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" hs-re)")" \
-      "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" ssh-re)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-re)")"
-  done
-  echo
-  echo "CPU per host (ms, user+sys of everything the tool ran here; host-side = the hosts' own work)"
-  printf '%-6s %10s %10s %10s %10s %10s %10s %10s | %10s %10s\n' hosts hs-full hs-re ssh-full ssh-re pd-full pd-re ansible pd-rss-MB pd-re-rss
-  for n in "${done_sizes[@]}"; do
-    c=${R[$n,count]}
-    printf '%-6s %10s %10s %10s %10s %10s %10s %10s | %10s %10s\n' "$c" "$(cpu_ms "$n" hs-full "$c")" "$(cpu_ms "$n" hs-re "$c")" \
-      "$(cpu_ms "$n" ssh-full "$c")" "$(cpu_ms "$n" ssh-re "$c")" "$(cpu_ms "$n" pd-full "$c")" "$(cpu_ms "$n" pd-re "$c")" \
-      "$(cpu_ms "$n" an "$c")" "$(rss "$n" pd-full)" "$(rss "$n" pd-re)"
-  done
-  echo
-  echo "goals: pd/host-side <= 1.3, ansible/pd >= 10"
-  echo
-  echo "load average (1, 5, 15 min) before each size:"
-  for n in "${done_sizes[@]}"; do echo "  ${R[$n,count]} hosts: ${R[$n,load]}"; done
-  echo
-  echo "Every run:"
-  cat "$log"
-} >"$out"
+
 cat "$out"
 echo "bench: wrote $out"
