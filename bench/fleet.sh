@@ -245,13 +245,19 @@ best() { sort -g | head -n1; }
 declare -A R   # R[size,what]
 done_sizes=()
 # keep WHAT: append this run's figures to the size's lists.
-keep() { echo "$WALL" >>"$work/$n-$1-wall"; echo "$CPU" >>"$work/$n-$1-cpu"; echo "$RSS" >>"$work/$n-$1-rss"; }
+# The results file is written again after each figure, so it holds everything measured so far.
+keep() {
+  echo "$WALL" >>"$work/$n-$1-wall"; echo "$CPU" >>"$work/$n-$1-cpu"; echo "$RSS" >>"$work/$n-$1-rss"
+  [[ " ${done_sizes[*]} " == *" $n "* ]] || { done_sizes+=("$n"); R[$n,count]=$count; }
+  report
+}
 
 # The tables: best run of each figure; CPU of the same best run, per host in ms.
-fig() { best <"$work/$1-$2-wall"; }
-cpu_ms() { paste "$work/$1-$2-wall" "$work/$1-$2-cpu" | sort -g | head -n1 | awk -v c="$3" '{ printf "%.1f", $2 * 1000 / c }'; }
-rss() { paste "$work/$1-$2-wall" "$work/$1-$2-rss" | sort -g | head -n1 | awk '{ printf "%.0f", $2 }'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+# A figure not measured (yet) is "-".
+fig() { if [ -s "$work/$1-$2-wall" ]; then best <"$work/$1-$2-wall" | xargs printf '%.2f'; else echo -; fi; }
+cpu_ms() { [ -s "$work/$1-$2-wall" ] || { echo -; return; }; paste "$work/$1-$2-wall" "$work/$1-$2-cpu" | sort -g | head -n1 | awk -v c="$3" '{ printf "%.1f", $2 * 1000 / c }'; }
+rss() { [ -s "$work/$1-$2-wall" ] || { echo -; return; }; paste "$work/$1-$2-wall" "$work/$1-$2-rss" | sort -g | head -n1 | awk '{ printf "%.0f", $2 }'; }
+ratio() { if [ "$1" = - ] || [ "$2" = - ]; then echo -; else echo "$1 / $2" | bc -l | xargs printf '%.2f'; fi; }
 report() {
   local n c
 {
@@ -262,7 +268,7 @@ report() {
   printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
   for n in "${done_sizes[@]}"; do
     c=${R[$n,count]}
-    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-full)" "$(fig "$n" ssh-full)" \
+    printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' "$c" "$(fig "$n" hs-full)" "$(fig "$n" ssh-full)" \
       "$(fig "$n" pd-full)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" hs-full)")" \
       "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" ssh-full)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-full)")"
   done
@@ -271,7 +277,7 @@ report() {
   printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
   for n in "${done_sizes[@]}"; do
     c=${R[$n,count]}
-    printf '%-6s %10.2f %10.2f %10.2f %10.2f | %12s %12s %12s\n' "$c" "$(fig "$n" hs-re)" "$(fig "$n" ssh-re)" \
+    printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' "$c" "$(fig "$n" hs-re)" "$(fig "$n" ssh-re)" \
       "$(fig "$n" pd-re)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" hs-re)")" \
       "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" ssh-re)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-re)")"
   done
@@ -368,9 +374,7 @@ EOF
     fi
   done
   say " load after: $(uptime | sed 's/.*load average: //')"
-  done_sizes+=("$n")
-  R[$n,count]=$count
-  report   # the file holds every size measured so far
+  report
 done
 
 
