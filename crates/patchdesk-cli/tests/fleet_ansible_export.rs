@@ -13,7 +13,7 @@ use common::{
 const T0: &str = "2026-11-24T12:00:00Z";
 
 #[test]
-#[ignore = "needs ansible-core in $PATCHDESK_CACHE/ansible-venv (bench/scan.sh installs it) and the fleet; run it by name"]
+#[ignore = "needs ansible-core in $PATCHDESK_CACHE/ansible-venv (scripts/test.sh installs it) and the fleet; run it by name"]
 fn the_exported_playbook_performs_the_plan_and_its_rollback_restores_it() {
     assert!(
         ansible_playbook().exists(),
