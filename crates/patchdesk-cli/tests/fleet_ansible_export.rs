@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    ansible_playbook, at, planned, run_playbook, scanned_cli, scanned_version, ssh, Fleet,
+    ansible_playbook, export_ansible, planned, run_playbook, scanned_cli, scanned_version, ssh,
+    Fleet,
 };
 
 const T0: &str = "2026-11-24T12:00:00Z";
@@ -62,19 +63,7 @@ fn the_exported_playbook_performs_the_plan_and_its_rollback_restores_it() {
         .collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let (x, code) = at(
-        &cli,
-        T0,
-        &[
-            "deploy",
-            "export",
-            &id,
-            "--ansible",
-            dir.path().to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0, "{x}");
+    let x = export_ansible(&cli, T0, &id, dir.path());
     assert_eq!(x["hosts"].as_u64().unwrap() as usize, hosts.len(), "{x}");
     let book = std::fs::read_to_string(dir.path().join("playbook.yml")).unwrap();
     assert!(book.contains("max_fail_percentage: 0"), "{book}");

@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    ansible_playbook, at, deploy_plan, plan_stages, planned, run_playbook, scanned_version, ssh,
-    stage, Cli, Fleet,
+    ansible_playbook, at, deploy_plan, export_ansible, plan_stages, planned, run_playbook,
+    scanned_version, ssh, stage, Cli, Fleet,
 };
 use serde_json::Value;
 
@@ -96,13 +96,7 @@ fn mixed_cli(fleet: &Fleet) -> Cli {
     }
     let kh = fleet.path("known_hosts");
     cli.ok(&["settings", "--known-hosts", kh.to_str().unwrap()]);
-    let out = cli.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", T0)]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    cli.scan_all_ok(T0);
     cli
 }
 
@@ -457,19 +451,7 @@ fn the_ansible_export_installs_exact_versions_with_dnf_and_exports_the_pin_rollb
     let hosts: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(hosts, ["pd-01", "pd-r1", "pd-r2"], "{plan}");
     let dir = tempfile::tempdir().unwrap();
-    let (x, code) = at(
-        &cli,
-        T0,
-        &[
-            "deploy",
-            "export",
-            &id,
-            "--ansible",
-            dir.path().to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0, "{x}");
+    let x = export_ansible(&cli, T0, &id, dir.path());
     assert!(
         x["unpin"].is_string(),
         "a pin rollback exports unpin.yml: {x}"
@@ -494,13 +476,7 @@ fn the_ansible_export_installs_exact_versions_with_dnf_and_exports_the_pin_rollb
     );
 
     let scan = || {
-        let out = cli.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", T0)]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        cli.scan_all_ok(T0);
         hosts
             .iter()
             .map(|h| scanned_version(&cli, T0, h, "pd-hello").unwrap_or_default())

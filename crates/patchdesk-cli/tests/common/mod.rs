@@ -197,6 +197,17 @@ impl Cli {
         self.ok(&args);
     }
 
+    /// `scan --all` at `when`, required to exit 0 (every host of this database answers).
+    pub fn scan_all_ok(&self, when: &str) {
+        let out = self.cmd_with(&["scan", "--all"], &[("PATCHDESK_NOW", when)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     /// Import the fleet and trust its known_hosts file.
     pub fn with_fleet(fleet: &Fleet) -> Cli {
         let cli = Cli::new();
@@ -246,6 +257,24 @@ pub fn planned(cli: &Cli, when: &str, args: &[&str]) -> (Value, String) {
         .as_i64()
         .expect("a stored plan has an id");
     (plan, id.to_string())
+}
+
+/// `deploy export ID --ansible DIR --json` at `when`, required to succeed: its JSON.
+pub fn export_ansible(cli: &Cli, when: &str, id: &str, dir: &Path) -> Value {
+    let (x, code) = at(
+        cli,
+        when,
+        &[
+            "deploy",
+            "export",
+            id,
+            "--ansible",
+            dir.to_str().expect("a UTF-8 export folder"),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{x}");
+    x
 }
 
 /// A plan's stages as (name, host names), from `deploy plan --json`.
