@@ -35,6 +35,7 @@ pub const COMMANDS: &[&str] = &[
     "deploy_decide",
     "deploy_exclude",
     "deploy_rollback",
+    "deploy_export_ansible",
     "deploy_drills",
     "deploy_drill",
     "deploy_delete",

@@ -536,16 +536,8 @@ pub async fn report_preview(
     .await
 }
 
-/// Where to save: the native save dialog (a folder for CSV), or `PATCHDESK_SAVE_PATH` when set
-/// (the end-to-end tests, which cannot click a native dialog). `None`: cancelled.
+/// Where to save: the native save dialog (a folder for CSV). `None`: cancelled.
 async fn ask_path(app: &AppHandle, format: ReportFormat, suggested: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PATCHDESK_SAVE_PATH") {
-        let p = PathBuf::from(p);
-        return Some(match format {
-            ReportFormat::Csv => p.join(suggested),
-            _ => p.join(format!("{suggested}.{}", format.as_str())),
-        });
-    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let dialog = app.dialog().file();
     match format {
@@ -575,6 +567,8 @@ pub enum PickFor {
     KnownHosts,
     /// The folder the weekly reports are written to.
     ReportsFolder,
+    /// The folder a deployment is exported to as an Ansible playbook.
+    AnsibleExport,
 }
 
 /// The native (GTK) file picker, opened from Rust (the window has no dialog permission). Returns
@@ -593,6 +587,9 @@ pub async fn pick_path(app: AppHandle, purpose: PickFor) -> Res<Option<String>> 
             PickFor::KnownHosts => dialog.set_title("Add a known_hosts file").pick_file(send),
             PickFor::ReportsFolder => dialog
                 .set_title("Choose the weekly reports folder")
+                .pick_folder(send),
+            PickFor::AnsibleExport => dialog
+                .set_title("Export as Ansible playbook into a folder")
                 .pick_folder(send),
         }
         Ok(rx
@@ -1199,6 +1196,23 @@ pub async fn deploy_delete(state: State<'_, AppState>, id: i64) -> Res<()> {
         Ok(ops::deploy_delete(&*state.write.lock().await, id, &user())?)
     })
     .await
+}
+
+/// Write the deployment as an Ansible playbook, inventory and rollback playbook into `dir` (the
+/// folder chosen in the native picker); changes no host.
+#[tauri::command]
+pub fn deploy_export_ansible(
+    state: State<'_, AppState>,
+    id: i64,
+    dir: String,
+) -> Res<rollout::AnsibleExport> {
+    guard("deploy_export_ansible", || {
+        Ok(ops::deploy_export_ansible(
+            &state.read(),
+            id,
+            std::path::Path::new(&dir),
+        )?)
+    })
 }
 
 #[tauri::command]

@@ -86,6 +86,7 @@ fn main() {
             commands::deploy_decide,
             commands::deploy_exclude,
             commands::deploy_rollback,
+            commands::deploy_export_ansible,
             commands::deploy_drills,
             commands::deploy_drill,
             commands::deploy_delete,

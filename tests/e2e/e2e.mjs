@@ -122,7 +122,7 @@ async function checkHostsHeader(where) {
  *  its location field (Ctrl+L) and press Return, as a person would (X test events through xdotool).
  *  False when no chooser appeared. Visible windows only: GTK keeps a closed chooser's window
  *  around unmapped. */
-async function nativeFilePick(title, file, shotName) {
+async function nativeFilePick(title, file, shotName, { replace = false } = {}) {
   let id = "";
   try {
     id = await waitFor(`file chooser "${title}"`, () => {
@@ -134,13 +134,36 @@ async function nativeFilePick(title, file, shotName) {
   execFileSync("xdotool", ["windowfocus", "--sync", id]);
   execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+l"]);
   await sleep(400);
+  // A save dialog's name field comes filled in (the suggested name): replace it.
+  if (replace) { execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+a"]); await sleep(200); }
   execFileSync("xdotool", ["type", "--delay", "15", file]);
   await sleep(400);
   execFileSync("xdotool", ["key", "--clearmodifiers", "Return"]);
-  await waitFor("the file chooser to close", () => {
-    try { execFileSync("xdotool", ["search", "--onlyvisible", "--name", title]); return false; } catch { return true; }
-  }, 10000);
+  const closed = () => { try { execFileSync("xdotool", ["search", "--onlyvisible", "--name", title]); return false; } catch { return true; } };
+  // A folder chooser given an existing folder opens it rather than answering: then Return again
+  // (nothing typed: the folder it is in), and its Select button (Alt+S) as a last resort.
+  for (const k of ["Return", "alt+s"]) {
+    try { await waitFor("the file chooser to close", closed, 4000); break; } catch {
+      execFileSync("xdotool", ["windowfocus", "--sync", id]);
+      execFileSync("xdotool", ["key", "--clearmodifiers", k]);
+    }
+  }
+  await waitFor("the file chooser to close", closed, 10000);
   return true;
+}
+
+/** A field's value once the app has filled it in (a picked path arrives asynchronously). */
+const fieldValue = async (css, want) => {
+  try { return await waitFor(`${css} = ${want}`, async () => ((await exec(`return document.querySelector(arguments[0]).value`, [css])) === want ? want : ""), 10000); }
+  catch { return exec(`return document.querySelector(arguments[0]).value`, [css]); }
+};
+
+/** The same view in the dark theme too (NAME-dark.png): set as Settings sets it, then put back. */
+async function shotDark(name) {
+  const was = await exec(`const d = document.documentElement; const w = d.getAttribute('data-theme'); d.setAttribute('data-theme', 'dark'); return w`);
+  await sleep(250);
+  await shot(`${name}-dark`);
+  await exec(`const d = document.documentElement; if (arguments[0] === null) d.removeAttribute('data-theme'); else d.setAttribute('data-theme', arguments[0]);`, [was]);
 }
 
 /** Set an input's value the way typing does (Svelte listens to `input`). */
@@ -208,7 +231,7 @@ try {
     await setValue("#set-known-hosts", "");
     await click("#known-hosts-pick");
     const picked = await nativeFilePick("Add a known_hosts file", FLEET.known_hosts);
-    const field = await exec(`return document.querySelector('#set-known-hosts').value`);
+    const field = await fieldValue("#set-known-hosts", FLEET.known_hosts);
     check("the native file chooser adds the known_hosts file", picked && field === FLEET.known_hosts, JSON.stringify(field));
     if (!picked) await type("#set-known-hosts", FLEET.known_hosts); // the typed-path fallback
     await click("#settings-save");
@@ -702,7 +725,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     }
   });
 
-  await step("reports: preview with the PDF's chart, export PDF and CSV, history", async () => {
+  await step("reports: preview with the PDF's chart, export PDF and CSV through the native dialogs, history, the reports folder picked", async () => {
     const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8", env: { ...process.env } });
     await click("#nav-reports");
     const pctText = await waitFor("report preview", () => text("#report-percent"));
@@ -720,20 +743,43 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await waitFor("web preview", async () => (await text("#report-period")).includes("group web"));
     const webPct = await waitFor("web percent", () => text("#report-percent"));
     check("the scope picker: group web", webPct === `${web.percent.toFixed(1)} %`, `${webPct} vs ${web.percent}`);
-    // Export through the save dialog (PATCHDESK_SAVE_PATH answers it in this test).
+    // Export through the native save dialog, answered with the keyboard like the file pickers.
+    const exportsDir = fs.mkdtempSync(path.join(path.dirname(process.env.PATCHDESK_DB), "exports-"));
+    const pdf = path.join(exportsDir, "group-web-2026-W48.pdf");
     await click("#export-pdf");
-    const saved = await waitFor("pdf saved", () => text("#report-message"));
-    const pdf = path.join(process.env.PATCHDESK_SAVE_PATH, "group-web-2026-W48.pdf");
+    const pdfPicked = await nativeFilePick("Save the report", pdf, "19a-native-save-dialog", { replace: true });
+    check("the native save dialog takes the PDF's path", pdfPicked);
+    const saved = await waitFor("pdf saved", () => text("#report-message"), 30000);
     check("export PDF writes the file", saved.includes(pdf) && fs.existsSync(pdf), saved);
     const pdfText = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
     check("the exported PDF says the same figure", pdfText.includes(`${web.percent.toFixed(1)} %`) && pdfText.includes("group web · 2026-W48"), pdfText.slice(0, 300));
+    // CSV: a folder, chosen in the native folder picker.
+    const csvDir = path.join(exportsDir, "group-web-2026-W48");
+    fs.mkdirSync(csvDir);
     await click("#export-csv");
-    await waitFor("csv saved", async () => (await text("#report-message")).includes("group-web-2026-W48") && (await text("#report-message")) !== saved);
-    const csvDir = path.join(process.env.PATCHDESK_SAVE_PATH, "group-web-2026-W48");
-    check("export CSV writes one file per table", fs.existsSync(path.join(csvDir, "overdue.csv")) && fs.existsSync(path.join(csvDir, "summary.csv")));
+    const csvPicked = await nativeFilePick("Choose the folder for the CSV tables", csvDir);
+    check("the native folder picker takes the CSV folder", csvPicked);
+    await waitFor("csv saved", async () => (await text("#report-message")).includes("group-web-2026-W48") && (await text("#report-message")) !== saved, 30000);
+    check("export CSV writes one file per table", fs.existsSync(path.join(csvDir, "overdue.csv")) && fs.existsSync(path.join(csvDir, "summary.csv")), fs.readdirSync(csvDir).join(","));
     const hist = await waitFor("history", () => text("#report-history"));
     check("the history lists both exports", hist.includes("pdf") && hist.includes("csv") && hist.includes("Group web"), hist);
     await shot("20-reports-exported");
+    // The weekly reports folder, chosen in Settings with the native folder picker, is stored.
+    const weekly = path.join(exportsDir, "weekly");
+    fs.mkdirSync(weekly);
+    await click("#nav-settings");
+    await waitFor("settings", () => find("#reports-dir-pick"));
+    await click("#reports-dir-pick");
+    const dirPicked = await nativeFilePick("Choose the weekly reports folder", weekly);
+    const field = await fieldValue("#set-reports-dir", weekly);
+    check("the native folder picker fills the weekly reports folder", dirPicked && field === weekly, JSON.stringify(field));
+    await click("#settings-save");
+    await waitFor("saved", async () => (await text("main")).includes("Settings saved"));
+    check("the engine stores the chosen folder", (await invoke("get_settings")).ok?.reports_dir === weekly);
+    // Back to none: later steps run without weekly reports on disk.
+    await setValue("#set-reports-dir", "");
+    await click("#settings-save");
+    await waitFor("saved", async () => (await invoke("get_settings")).ok?.reports_dir === null);
   });
 
   await step("overriding a guard needs a native confirmation", async () => {
@@ -876,7 +922,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     }
   });
 
-  await step("deployments: an invalid field is refused in place, an abandoned plan deleted, a rollback drill run", async () => {
+  await step("deployments: an invalid field is refused in place, an abandoned plan exported as Ansible then deleted, a rollback drill run", async () => {
     const cli = (...args) => execFileSync(process.env.PATCHDESK_CLI, ["--db", process.env.PATCHDESK_DB, ...args], { encoding: "utf8" });
     const fleetExec = (host, ...cmd) => execFileSync("bash", ["tests/fleet/fleet.sh", "exec", host, "--", ...cmd], { encoding: "utf8" }).trim();
     await click("#nav-deploy");
@@ -896,6 +942,31 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     // An abandoned plan: deleted from the list, audited; the engine has it no more.
     const planned = JSON.parse(cli("deploy", "plan", "--name", "abandoned plan", "--scope", "canary", "--package", "pd-tools", "--json"));
     const id = planned.deployment_id;
+    await click("#nav-dashboard");
+    await click("#nav-deploy");
+    await waitFor("the plan listed", () => find(`#deploy-list tr[data-id="${id}"] .delete-plan`));
+    // Before it goes: exported as an Ansible playbook from its page, into a folder chosen in the
+    // native (GTK) folder picker driven with the keyboard; the files are on disk and name the
+    // planned hosts and versions.
+    const status = JSON.parse(cli("deploy", "status", String(id), "--json"));
+    const plannedHosts = status.stages.flatMap((s) => s.hosts).filter((h) => !h.excluded);
+    const ansDir = fs.mkdtempSync(path.join(path.dirname(process.env.PATCHDESK_DB), "ansible-export-"));
+    await click(`#deploy-list tr[data-id="${id}"] button.link`);
+    await waitFor("its page", () => find("#deploy-export-ansible"));
+    await click("#deploy-export-ansible");
+    const pickedDir = await nativeFilePick("Export as Ansible playbook", ansDir, "22a-native-folder-chooser-ansible");
+    check("the native folder picker chooses the export folder", pickedDir);
+    const exported = await waitFor("export shown", () => text("#ansible-exported"), 20000);
+    check("the page shows the files written and the folder", exported.includes(ansDir) && exported.includes("playbook.yml") && exported.includes("rollback.yml") && exported.includes(`Exported ${plannedHosts.length} host`), exported);
+    await shot("22b-deploy-ansible-exported");
+    await shotDark("22b-deploy-ansible-exported");
+    const read = (f) => fs.readFileSync(path.join(ansDir, f), "utf8");
+    const files = ["playbook.yml", "rollback.yml", "inventory.ini"];
+    check("playbook, rollback playbook and inventory are on disk", files.every((f) => fs.existsSync(path.join(ansDir, f))), fs.readdirSync(ansDir).join(","));
+    const all = execFileSync("cat", ["playbook.yml", "inventory.ini", ...fs.readdirSync(path.join(ansDir, "scripts")).map((f) => path.join("scripts", f))], { cwd: ansDir, encoding: "utf8" });
+    const named = plannedHosts.every((h) => read("inventory.ini").includes(h.host) && all.includes(h.host)
+      && h.changes.filter((c) => c.to_version).every((c) => all.includes(c.package) && all.includes(c.to_version)));
+    check("the export names every planned host and its planned versions", plannedHosts.length > 0 && named, JSON.stringify(plannedHosts.map((h) => [h.host, h.changes.map((c) => `${c.package}=${c.to_version}`)])));
     await click("#nav-dashboard");
     await click("#nav-deploy");
     await waitFor("the plan listed", () => find(`#deploy-list tr[data-id="${id}"] .delete-plan`));
@@ -925,8 +996,9 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await shot("23-deploy-drill");
   });
 
-  await step("edit a host: errors next to the fields, then saved and audited", async () => {
+  await step("edit a host: errors next to the fields (tags too), then saved and audited", async () => {
     const host = "pd-04";
+    const labels = (t) => t.split(/[\s,;]+/).filter(Boolean);
     // Adding one: the same checks, next to the fields, before anything is sent.
     await click("#nav-add");
     await setValue("#add-name", "bad name");
@@ -944,19 +1016,32 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const groups = await exec(`return document.querySelector('#edit-groups').value`);
     await setValue("#edit-port", "0");
     await setValue("#edit-groups", groups + ", no way!");
+    const tags = await exec(`return document.querySelector('#edit-tags').value`);
+    await setValue("#edit-tags", [tags, "bad*tag"].filter(Boolean).join(", "));
     await click("#edit-save");
-    const errs = await waitFor("field errors", async () => [await text("#edit-port-error"), await text("#edit-groups-error")]);
-    check("invalid fields are refused next to them", errs[0].includes("1 to 65535") && errs[1].includes('"way!"'), errs.join(" | "));
+    const errs = await waitFor("field errors", async () => [await text("#edit-port-error"), await text("#edit-groups-error"), await text("#edit-tags-error")]);
+    check("invalid fields are refused next to them", errs[0].includes("1 to 65535") && errs[1].includes('"way!"') && errs[2].includes('"bad*tag"'), errs.join(" | "));
     await shot("24-host-edit-errors");
+    await shotDark("24-host-edit-errors");
     await setValue("#edit-port", "22");
     await setValue("#edit-groups", groups + ", edited");
+    await setValue("#edit-tags", [tags, "edited-tag"].filter(Boolean).join(", "));
     await click("#edit-save");
     const done = await waitFor("saved", () => text("#edit-done"));
     check("the host is saved", done.includes(`Saved ${host}`), done);
     const d = (await invoke("host_detail", { name: host })).ok;
     check("the engine has the new groups", d?.host.groups.includes("edited") && d.host.port === 22, JSON.stringify(d?.host.groups));
+    check("the engine has the new tag, the others kept", d?.host.tags.includes("edited-tag") && labels(tags).every((t) => d.host.tags.includes(t)), JSON.stringify(d?.host.tags));
     const audit = (await invoke("audit_entries", { host, limit: 5 })).ok ?? [];
-    check("the edit is audited with what changed", audit.some((a) => a.action === "edit-host" && a.detail.includes("edited")), JSON.stringify(audit.slice(0, 2)));
+    check("the edit is audited with what changed", audit.some((a) => a.action === "edit-host" && a.detail.includes("edited") && a.detail.includes("tags")), JSON.stringify(audit.slice(0, 2)));
+    // Tags removed in the form are removed.
+    await click("#host-edit");
+    await waitFor("form", () => find("#edit-tags"));
+    await setValue("#edit-tags", tags);
+    await click("#edit-save");
+    await waitFor("saved again", () => text("#edit-done"));
+    const d2 = (await invoke("host_detail", { name: host })).ok;
+    check("a tag cleared in the form is gone", !d2?.host.tags.includes("edited-tag"), JSON.stringify(d2?.host.tags));
   });
 
   await step("re-trust a changed host key from the app", async () => {

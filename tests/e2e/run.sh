@@ -39,9 +39,6 @@ export XDG_CONFIG_HOME="$work/config"
 # GTK's file chooser records recent files here, not in the machine's real profile.
 export XDG_DATA_HOME="$work/data"
 export PATCHDESK_APP="$app" PATCHDESK_DB="$work/e2e.db" NOTIFY_LOG="$work/notify.log" ARTIFACTS="$root/tests/artifacts"
-# Report exports: the native save dialog cannot be clicked through WebDriver; this answers it.
-export PATCHDESK_SAVE_PATH="$work/exports"
-mkdir -p "$PATCHDESK_SAVE_PATH"
 # Links to CVE trackers: no browser here; the app writes the URL it would open to this file.
 export PATCHDESK_OPEN_LOG="$work/opened.log"
 # Debug builds only: the first get_policy call panics, so the e2e sees a panic become an error reply.

@@ -2,6 +2,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { appText, ipcText } from "./words";
+import type { AnsibleExport } from "./bindings/AnsibleExport";
 import type { Compliance } from "./bindings/Compliance";
 import type { Schedule } from "./bindings/Schedule";
 import type { AutomationPolicy } from "./bindings/AutomationPolicy";
@@ -74,7 +75,7 @@ export const api = {
   addHost: (spec: HostSpec) => invoke<void>("add_host", { spec }),
   previewImport: (path: string) => invoke<ImportReport>("preview_import", { path }),
   /** The native file picker (GTK); resolves to the chosen path, or null when cancelled. */
-  pickPath: (purpose: "host_import" | "known_hosts" | "reports_folder") => invoke<string | null>("pick_path", { purpose }),
+  pickPath: (purpose: "host_import" | "known_hosts" | "reports_folder" | "ansible_export") => invoke<string | null>("pick_path", { purpose }),
   importHosts: (path: string, update: boolean) => invoke<number>("import_hosts", { path, update }),
   removeHost: (name: string) => invoke<void>("remove_host", { name }),
   /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
@@ -115,6 +116,8 @@ export const api = {
   /** A rollback drill on the group's non-prod hosts (apply, verify, roll back, verify). */
   deployDrill: (scope: string, packages: string[]) => invoke<DrillStatus>("deploy_drill", { scope, packages }),
   /** Delete a plan that never started (the engine refuses any other state); audited. */
+  /** Write the deployment as an Ansible playbook, inventory and rollback playbook into `dir`; changes no host. */
+  deployExportAnsible: (id: number, dir: string) => invoke<AnsibleExport>("deploy_export_ansible", { id, dir }),
   deployDelete: (id: number) => invoke<void>("deploy_delete", { id }),
   deployRollback: (id: number) => invoke<DeploymentStatus>("deploy_rollback", { id }),
   audit: (host: string | null, limit = 200) => invoke<AuditEntry[]>("audit_entries", { host, limit }),

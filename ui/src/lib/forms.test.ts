@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { drillErrors, hostFormErrors, labelsOf, parseWaves, soakError } from "./forms";
+import { drillErrors, hostFormErrors, tagsError, labelsOf, parseWaves, soakError } from "./forms";
 
 describe("forms checked before sending", () => {
   it("waves: '5,200,abc' is refused with what is wrong", () => {
@@ -21,6 +21,9 @@ describe("forms checked before sending", () => {
     const e = hostFormErrors({ address: "bad host", port: "0", user: "-x", key: "id_ed25519", env: "prod", groups: "web, no way!" });
     expect(Object.keys(e).sort()).toEqual(["address", "groups", "key", "port", "user"]);
     expect(e.groups).toContain('"way!"');
+    expect(hostFormErrors({ ...ok, tags: "pci, db/primary" })).toEqual({});
+    expect(hostFormErrors({ ...ok, tags: "pci, bad*tag" }).tags).toContain('"bad*tag"');
+    expect(tagsError(["ok", "no!"])).toContain('"no!"');
     expect(labelsOf(" a, b;c  d ")).toEqual(["a", "b", "c", "d"]);
   });
   it("a drill needs a group and package names", () => {

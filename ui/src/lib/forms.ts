@@ -11,7 +11,13 @@ export function labelsOf(text: string): string[] {
   return text.split(/[\s,;]+/).map((g) => g.trim()).filter(Boolean);
 }
 
-export interface HostForm { address: string; port: number | string; user: string; key: string; env: string; groups: string }
+export interface HostForm { address: string; port: number | string; user: string; key: string; env: string; groups: string; tags?: string }
+
+/** Tags as the engine takes them (the bulk bar on Hosts and a host's Edit form): empty when valid. */
+export function tagsError(tags: string[]): string {
+  const bad = tags.filter((t) => !LABEL.test(t));
+  return bad.length ? `${bad.map((t) => `"${t}"`).join(", ")}: a tag is letters, digits, '.', '-', '_', ':' or '/'.` : "";
+}
 
 /** A host's connection fields, as host.rs `HostSpec::validate` checks them. */
 export function hostFormErrors(f: HostForm): FieldErrors {
@@ -29,6 +35,8 @@ export function hostFormErrors(f: HostForm): FieldErrors {
   if (f.env !== "prod" && f.env !== "non-prod") out.env = "Choose prod or non-prod.";
   const bad = labelsOf(f.groups).filter((g) => !LABEL.test(g));
   if (bad.length) out.groups = `${bad.map((g) => `"${g}"`).join(", ")}: a group is letters, digits, '.', '-', '_', ':' or '/'.`;
+  const tags = tagsError(labelsOf(f.tags ?? ""));
+  if (tags) out.tags = tags;
   return out;
 }
 

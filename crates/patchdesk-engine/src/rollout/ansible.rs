@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AnsibleExport {
     pub dir: PathBuf,
     pub playbook: PathBuf,
