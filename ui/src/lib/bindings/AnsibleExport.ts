@@ -3,7 +3,11 @@
 /**
  * What an export wrote.
  */
-export type AnsibleExport = { dir: string, playbook: string, rollback: string, inventory: string, hosts: number, 
+export type AnsibleExport = { dir: string, playbook: string, rollback: string, 
+/**
+ * Lifts the holds of a pin rollback (`deploy unpin`); `None` when no host's rollback pins.
+ */
+unpin: string | null, inventory: string, hosts: number, 
 /**
  * Batch sizes, in order: the canary's, then production's waves.
  */
