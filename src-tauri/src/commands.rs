@@ -536,10 +536,40 @@ pub async fn report_preview(
     .await
 }
 
-/// Where to save: the native save dialog (a folder for CSV). `None`: cancelled.
-async fn ask_path(app: &AppHandle, format: ReportFormat, suggested: &str) -> Option<PathBuf> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+/// The folder a native picker opens in: the one `near` names (or its parent), else the home
+/// folder. GTK's folder chooser left without one opens on "Recent", where it cannot pick a folder.
+fn start_dir(near: Option<&Path>) -> Option<PathBuf> {
+    let near = near.filter(|p| !p.as_os_str().is_empty());
+    near.into_iter()
+        .flat_map(|p| [Some(p), p.parent()])
+        .flatten()
+        .find(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+}
+
+/// A native file dialog opening in [`start_dir`].
+fn file_dialog(
+    app: &AppHandle,
+    near: Option<&Path>,
+) -> tauri_plugin_dialog::FileDialogBuilder<tauri::Wry> {
     let dialog = app.dialog().file();
+    match start_dir(near) {
+        Some(dir) => dialog.set_directory(dir),
+        None => dialog,
+    }
+}
+
+/// Where to save: the native save dialog (a folder for CSV), opening in `near` (the weekly
+/// reports folder). `None`: cancelled.
+async fn ask_path(
+    app: &AppHandle,
+    format: ReportFormat,
+    suggested: &str,
+    near: Option<&Path>,
+) -> Option<PathBuf> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dialog = file_dialog(app, near);
     match format {
         ReportFormat::Csv => dialog
             .set_title("Choose the folder for the CSV tables")
@@ -573,12 +603,17 @@ pub enum PickFor {
 
 /// The native (GTK) file picker, opened from Rust (the window has no dialog permission). Returns
 /// the chosen path, which the page passes to the same engine operations a typed path goes to, or
-/// `None` when cancelled.
+/// `None` when cancelled. It opens in `near` (the field's current path) when that is a folder or
+/// in one.
 #[tauri::command]
-pub async fn pick_path(app: AppHandle, purpose: PickFor) -> Res<Option<String>> {
+pub async fn pick_path(
+    app: AppHandle,
+    purpose: PickFor,
+    near: Option<String>,
+) -> Res<Option<String>> {
     guard_async("pick_path", async move {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let dialog = app.dialog().file();
+        let dialog = file_dialog(&app, near.as_deref().map(Path::new));
         let send = move |f: Option<tauri_plugin_dialog::FilePath>| {
             let _ = tx.send(f);
         };
@@ -614,16 +649,18 @@ pub async fn report_export(
 ) -> Res<Option<String>> {
     guard_async("report_export", async {
         let week = parse_week(week)?;
-        let (r, paper) = {
+        let (r, settings) = {
             let state = app.state::<AppState>();
             let inv = state.read();
             (
                 report::weekly_report(&inv, &scope, week)?,
-                Settings::load(&inv)?.report_paper,
+                Settings::load(&inv)?,
             )
         };
+        let paper = settings.report_paper;
         let stem = patchdesk_report::file_stem(&r);
-        let Some(path) = ask_path(&app, format, &stem).await else {
+        let Some(path) = ask_path(&app, format, &stem, settings.reports_dir.as_deref()).await
+        else {
             return Ok(None);
         };
         let worker = app.clone();

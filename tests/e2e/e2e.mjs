@@ -122,7 +122,7 @@ async function checkHostsHeader(where) {
  *  its location field (Ctrl+L) and press Return, as a person would (X test events through xdotool).
  *  False when no chooser appeared. Visible windows only: GTK keeps a closed chooser's window
  *  around unmapped. */
-async function nativeFilePick(title, file, shotName, { replace = false, folder = false } = {}) {
+async function nativeFilePick(title, file, shotName, { replace = false } = {}) {
   let id = "";
   try {
     id = await waitFor(`file chooser "${title}"`, () => {
@@ -136,35 +136,15 @@ async function nativeFilePick(title, file, shotName, { replace = false, folder =
   await sleep(400);
   // A save dialog's name field comes filled in (the suggested name): replace it.
   if (replace) { execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+a"]); await sleep(200); }
-  if (folder) {
-    // A folder chooser answers with the folder it is in: go into it (the path, a "/", Return),
-    // empty the location field, then Return.
-    execFileSync("xdotool", ["type", "--delay", "15", `${file}/`]);
-    await sleep(600);
-    execFileSync("xdotool", ["key", "--clearmodifiers", "Return"]);
-    await sleep(1200);
-    execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+l", "ctrl+a", "BackSpace"]);
-  } else {
-    execFileSync("xdotool", ["type", "--delay", "15", file]);
-  }
-  await sleep(400);
+  // Typed as a person types it: the path, without a trailing "/" (GTK would complete into the
+  // folder's only subfolder), Delete to drop the completion GTK offers selected, then Return.
+  // The app opens every chooser in a folder, so a folder chooser answers (on "Recent" it cannot).
+  execFileSync("xdotool", ["type", "--delay", "15", file]);
+  await sleep(600);
+  execFileSync("xdotool", ["key", "--clearmodifiers", "Delete"]);
+  await sleep(300);
   execFileSync("xdotool", ["key", "--clearmodifiers", "Return"]);
   const closed = () => { try { execFileSync("xdotool", ["search", "--onlyvisible", "--name", title]); return false; } catch { return true; } };
-  // A folder chooser given an existing folder opens it rather than answering: then the location
-  // field is emptied and Return pressed, or else its accept button (bottom right) clicked; with
-  // nothing typed or selected it takes the folder it is in.
-  try { await waitFor("the file chooser to close", closed, 4000); } catch {
-    // Inside the folder now: an emptied location field, then Return takes the folder it is in.
-    execFileSync("xdotool", ["windowfocus", "--sync", id]);
-    execFileSync("xdotool", ["key", "--clearmodifiers", "ctrl+l", "ctrl+a", "BackSpace"]);
-    await sleep(300);
-    execFileSync("xdotool", ["key", "--clearmodifiers", "Return"]);
-  }
-  try { await waitFor("the file chooser to close", closed, 4000); } catch {
-    const g = Object.fromEntries(execFileSync("xdotool", ["getwindowgeometry", "--shell", id], { encoding: "utf8" })
-      .trim().split("\n").map((l) => l.split("=")).map(([k, v]) => [k, Number(v)]));
-    execFileSync("xdotool", ["mousemove", "--sync", String(g.X + g.WIDTH - 50), String(g.Y + g.HEIGHT - 23), "click", "1"]);
-  }
   try { await waitFor("the file chooser to close", closed, 10000); } catch {
     // Never leave a chooser open over the window (it would hold the later steps): cancel it.
     execFileSync("xdotool", ["windowfocus", "--sync", id]);
@@ -779,7 +759,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const csvDir = path.join(exportsDir, "group-web-2026-W48");
     fs.mkdirSync(csvDir);
     await click("#export-csv");
-    const csvPicked = await nativeFilePick("Choose the folder for the CSV tables", csvDir, undefined, { folder: true });
+    const csvPicked = await nativeFilePick("Choose the folder for the CSV tables", csvDir, undefined);
     check("the native folder picker takes the CSV folder", csvPicked);
     await waitFor("csv saved", async () => (await text("#report-message")).includes("group-web-2026-W48") && (await text("#report-message")) !== saved, 30000);
     check("export CSV writes one file per table", fs.existsSync(path.join(csvDir, "overdue.csv")) && fs.existsSync(path.join(csvDir, "summary.csv")), fs.readdirSync(csvDir).join(","));
@@ -792,7 +772,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await click("#nav-settings");
     await waitFor("settings", () => find("#reports-dir-pick"));
     await click("#reports-dir-pick");
-    const dirPicked = await nativeFilePick("Choose the weekly reports folder", weekly, undefined, { folder: true });
+    const dirPicked = await nativeFilePick("Choose the weekly reports folder", weekly, undefined);
     const field = await fieldValue("#set-reports-dir", weekly);
     check("the native folder picker fills the weekly reports folder", dirPicked && field === weekly, JSON.stringify(field));
     await click("#settings-save");
@@ -976,7 +956,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     await click(`#deploy-list tr[data-id="${id}"] button.link`);
     await waitFor("its page", () => find("#deploy-export-ansible"));
     await click("#deploy-export-ansible");
-    const pickedDir = await nativeFilePick("Export as Ansible playbook", ansDir, "22a-native-folder-chooser-ansible", { folder: true });
+    const pickedDir = await nativeFilePick("Export as Ansible playbook", ansDir, "22a-native-folder-chooser-ansible");
     check("the native folder picker chooses the export folder", pickedDir);
     const exported = await waitFor("export shown", () => text("#ansible-exported"), 20000);
     check("the page shows the files written and the folder", exported.includes(ansDir) && exported.includes("playbook.yml") && exported.includes("rollback.yml") && exported.includes(`Exported ${plannedHosts.length} host`), exported);
@@ -985,7 +965,10 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const read = (f) => fs.readFileSync(path.join(ansDir, f), "utf8");
     const files = ["playbook.yml", "rollback.yml", "inventory.ini"];
     check("playbook, rollback playbook and inventory are on disk", files.every((f) => fs.existsSync(path.join(ansDir, f))), fs.readdirSync(ansDir).join(","));
-    const all = execFileSync("cat", ["playbook.yml", "inventory.ini", ...fs.readdirSync(path.join(ansDir, "scripts")).map((f) => path.join("scripts", f))], { cwd: ansDir, encoding: "utf8" });
+    // Every file written: the playbook, the inventory and the scripts (one folder per host).
+    const scripts = fs.readdirSync(path.join(ansDir, "scripts"), { recursive: true }).map((f) => path.join("scripts", String(f)))
+      .filter((f) => fs.statSync(path.join(ansDir, f)).isFile());
+    const all = ["playbook.yml", "inventory.ini", ...scripts].map(read).join("\n");
     const named = plannedHosts.every((h) => read("inventory.ini").includes(h.host) && all.includes(h.host)
       && h.changes.filter((c) => c.to_version).every((c) => all.includes(c.package) && all.includes(c.to_version)));
     check("the export names every planned host and its planned versions", plannedHosts.length > 0 && named, JSON.stringify(plannedHosts.map((h) => [h.host, h.changes.map((c) => `${c.package}=${c.to_version}`)])));

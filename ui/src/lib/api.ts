@@ -75,7 +75,9 @@ export const api = {
   addHost: (spec: HostSpec) => invoke<void>("add_host", { spec }),
   previewImport: (path: string) => invoke<ImportReport>("preview_import", { path }),
   /** The native file picker (GTK); resolves to the chosen path, or null when cancelled. */
-  pickPath: (purpose: "host_import" | "known_hosts" | "reports_folder" | "ansible_export") => invoke<string | null>("pick_path", { purpose }),
+  /** The native picker, opening in `near` (the field's current path) when that is or is in a folder. */
+  pickPath: (purpose: "host_import" | "known_hosts" | "reports_folder" | "ansible_export", near: string | null = null) =>
+    invoke<string | null>("pick_path", { purpose, near }),
   importHosts: (path: string, update: boolean) => invoke<number>("import_hosts", { path, update }),
   removeHost: (name: string) => invoke<void>("remove_host", { name }),
   /** Change a host's connection (address, port, user, key file), groups and environment; audited. */
