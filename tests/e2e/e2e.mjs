@@ -746,7 +746,9 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const webPct = await waitFor("web percent", () => text("#report-percent"));
     check("the scope picker: group web", webPct === `${web.percent.toFixed(1)} %`, `${webPct} vs ${web.percent}`);
     // Export through the native save dialog, answered with the keyboard like the file pickers.
-    const exportsDir = fs.mkdtempSync(path.join(path.dirname(process.env.PATCHDESK_DB), "exports-"));
+    // Never in the database's folder: a GTK file chooser showing it opens and closes the database
+    // files in the app's process, which drops SQLite's POSIX locks (see tests/README).
+    const exportsDir = fs.mkdtempSync(path.join(process.env.E2E_OUT, "exports-"));
     const pdf = path.join(exportsDir, "group-web-2026-W48.pdf");
     await click("#export-pdf");
     const pdfPicked = await nativeFilePick("Save the report", pdf, "19a-native-save-dialog", { replace: true });
@@ -952,7 +954,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     // planned hosts and versions.
     const status = JSON.parse(cli("deploy", "status", String(id), "--json"));
     const plannedHosts = status.stages.flatMap((s) => s.hosts).filter((h) => !h.excluded);
-    const ansDir = fs.mkdtempSync(path.join(path.dirname(process.env.PATCHDESK_DB), "ansible-export-"));
+    const ansDir = fs.mkdtempSync(path.join(process.env.E2E_OUT, "ansible-export-"));
     await click(`#deploy-list tr[data-id="${id}"] button.link`);
     await waitFor("its page", () => find("#deploy-export-ansible"));
     await click("#deploy-export-ansible");

@@ -28,6 +28,10 @@ export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 >/dev/null
 
 work=$(mktemp -d)
+# What the native file choosers save into: a folder apart from the database's ($work). A GTK
+# chooser listing the database's folder opens and closes its files in the app's process, which
+# drops SQLite's POSIX locks there (another process may then delete the WAL under the app).
+export E2E_OUT=$(mktemp -d)
 # The app's clock is injected: deadlines and countdowns are checked at a fixed instant.
 export PATCHDESK_NOW=2026-11-24T12:00:00Z
 # ... read from a file the test can rewrite while the app runs (it overrides PATCHDESK_NOW), and
@@ -49,7 +53,7 @@ rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 display=":$((100 + E2E_PORT % 1000))"
 Xvfb "$display" -screen 0 1600x1000x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb=$!
-cleanup() { kill "$xvfb" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "$xvfb" 2>/dev/null || true; rm -rf "$work" "$E2E_OUT"; }
 trap cleanup EXIT
 export DISPLAY="$display"
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
