@@ -428,6 +428,8 @@ try {
       return v && v[1] ? v : null;
     });
     check("'Deploy to N hosts…' opens the wizard with the scope and the update chosen", pre[0] === "web" && pre[1] === true, JSON.stringify(pre));
+    const onlyThese = await text("#deploy-hosts");
+    check("...on exactly the N hosts the update is pending on", onlyThese.includes("these 4 hosts of web:"), onlyThese);
     const log = await waitFor("alert notification", () => {
       const l = fs.readFileSync(NOTIFY_LOG, "utf8");
       return l.includes("Open Patches in PatchDesk") ? l : "";
@@ -1151,7 +1153,7 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     check("pd-02 has its old key again", fp() === old);
   });
 
-  await step("hosts: select rows, then add them to a group, deploy to it and scan them", async () => {
+  await step("hosts: select rows, then add them to a group, deploy to exactly them and scan them", async () => {
     await click("#nav-hosts");
     await waitFor("rows", () => find('.host-select[data-host="pd-03"]'));
     await click('.host-select[data-host="pd-03"]');
@@ -1169,9 +1171,36 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const inGroup = hosts.filter((h) => h.groups.includes("bulk-e2e")).map((h) => h.name).sort();
     check("the selected hosts, and only they, are in the group", inGroup.join(",") === "pd-03,pd-04", inGroup.join(","));
     await shot("25-hosts-bulk");
+    // Deploy to selection: the wizard on exactly these hosts (no group needed), planned for real.
+    // Two of the hosts an update is pending on (a non-prod one for the canary, a prod one), while
+    // it is pending on more: the others must stay out of the plan.
+    const items = (await invoke("patches", { bucket: null, group: null, host: null })).ok ?? [];
+    const envOf = Object.fromEntries(((await invoke("list_hosts")).ok ?? []).map((h) => [h.name, h.environment]));
+    const on = (pkg) => [...new Set(items.filter((p) => p.package === pkg).map((p) => p.host))].sort();
+    const pkg = [...new Set(items.map((p) => p.package))].sort().find((k) => on(k).length >= 3
+      && on(k).some((h) => envOf[h] === "non-prod") && on(k).some((h) => envOf[h] === "prod"));
+    const pickHosts = pkg ? [on(pkg).find((h) => envOf[h] === "non-prod"), on(pkg).find((h) => envOf[h] === "prod")].sort() : [];
+    check("an update pending on 3+ hosts, prod and non-prod, to deploy to two of them", pickHosts.length === 2, JSON.stringify(items.map((p) => [p.package, p.host])));
+    const before = ((await invoke("deploy_list")).ok ?? []).map((d) => d.id);
+    await click("#bulk-clear");
+    for (const h of pickHosts) await click(`.host-select[data-host="${h}"]`);
     await click("#bulk-deploy");
-    const scope = await waitFor("wizard on the group", async () => (await exec(`return document.querySelector('#deploy-scope')?.value ?? ''`)) === "bulk-e2e");
-    check("'Deploy to selection…' opens the wizard on their group", scope === true);
+    const only = await waitFor("wizard on the selection", () => text("#deploy-hosts"));
+    const scopeShown = await exec(`const s = document.querySelector('#deploy-scope'); return [s.value, s.selectedOptions[0].textContent]`);
+    check("'Deploy to selection…' opens the wizard on exactly the selected hosts", only.includes(`these 2 hosts: ${pickHosts.join(", ")}`) && scopeShown[0] === "" && scopeShown[1] === "The 2 selected hosts", `${only} ${scopeShown}`);
+    await shot("25a-deploy-to-selection-select");
+    await waitFor("their updates", () => find(`#deploy-packages input[value="${pkg}"]`));
+    await click(`#deploy-packages input[value="${pkg}"]`);
+    await click("#deploy-plan");
+    const staged = await waitFor("the plan", async () => {
+      const t = await exec(`return [...document.querySelectorAll('#rollback-table tbody tr td:first-child')].map(e => e.textContent)`);
+      return t.length ? t.sort() : null;
+    }, 60000);
+    check(`the plan stages only the selected hosts (${pkg} is pending on ${on(pkg).join(", ")})`, staged.join(",") === pickHosts.join(","), staged.join(","));
+    await shot("25b-deploy-to-selection");
+    const made = ((await invoke("deploy_list")).ok ?? []).filter((d) => !before.includes(d.id));
+    check("the deployment's scope is the selection", made.length === 1 && made[0].scope === `2 hosts: ${pickHosts.join(", ")}`, JSON.stringify(made.map((d) => d.scope)));
+    for (const d of made) await invoke("deploy_delete", { id: d.id });
     await click("#nav-hosts");
     await waitFor("rows", () => find('.host-select[data-host="pd-03"]'));
     await click('.host-select[data-host="pd-03"]');

@@ -331,9 +331,13 @@ pub(crate) enum DeployCmd {
     Plan {
         #[arg(long)]
         name: String,
-        /// The group (scope) to patch.
-        #[arg(long)]
-        scope: String,
+        /// The group (scope) to patch, or one host.
+        #[arg(long, required_unless_present = "hosts")]
+        scope: Option<String>,
+        /// Only these hosts (repeatable or comma-separated): of --scope when given, else the
+        /// deployment's scope is these hosts.
+        #[arg(long = "host", value_delimiter = ',')]
+        hosts: Vec<String>,
         /// Only these packages (repeatable); default: every pending update of --bucket or all.
         #[arg(long = "package")]
         packages: Vec<String>,

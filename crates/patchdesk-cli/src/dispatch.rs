@@ -523,6 +523,7 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
         DeployCmd::Plan {
             name,
             scope,
+            hosts,
             packages,
             cves,
             selection,
@@ -543,7 +544,8 @@ fn deploy_cmd(inv: &mut Inventory, cmd: DeployCmd) -> Result<i32> {
             }
             let req = rollout::PlanRequest {
                 name,
-                scope,
+                scope: scope.unwrap_or_default(),
+                hosts,
                 packages,
                 cves,
                 bucket: bucket.map(|b| b.parse()).transpose()?,

@@ -547,6 +547,61 @@ fn what_to_deploy_can_be_chosen_by_cve_or_by_a_saved_selection() {
     );
 }
 
+/// Where: a selection of hosts (Hosts' "Deploy to selection…", Patches' "Deploy to N hosts…"),
+/// with no group holding them, is staged on exactly those hosts and recorded as its scope; a
+/// host outside a given scope is refused by name and nothing is stored.
+#[test]
+fn where_to_deploy_can_be_a_selection_of_hosts() {
+    let _g = common::serial();
+    let fleet = Fleet::get();
+    let cli = scanned_cli(&fleet, T0);
+    let (plan, id) = common::planned(
+        &cli,
+        T0,
+        &[
+            "--name",
+            "sel",
+            "--host",
+            "pd-03,pd-01",
+            "--package",
+            "pd-hello",
+        ],
+    );
+    let mut staged: Vec<String> = common::plan_stages(&plan)
+        .into_iter()
+        .flat_map(|(_, h)| h)
+        .collect();
+    staged.sort();
+    assert_eq!(staged, ["pd-01", "pd-03"], "{plan}");
+    let st: Value = cli.json(&["deploy", "status", &id, "--json"]);
+    assert_eq!(st["scope"], "2 hosts: pd-01, pd-03", "{st}");
+
+    let out = cli.cmd(&[
+        "deploy",
+        "plan",
+        "--name",
+        "x",
+        "--scope",
+        "canary",
+        "--host",
+        "pd-03",
+        "--package",
+        "pd-hello",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("\"pd-03\" is not in group \"canary\""),
+        "{err}"
+    );
+    let list: Value = cli.json(&["deploy", "status", "--json"]);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "only the good plan was stored"
+    );
+}
+
 /// SSH connections each host's sshd accepted so far (its log, `Accepted publickey` lines).
 fn accepted(fleet: &Fleet, hosts: &[&str]) -> Vec<usize> {
     hosts

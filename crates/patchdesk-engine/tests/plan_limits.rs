@@ -163,3 +163,57 @@ async fn plan_smoke_tests_are_validated_like_a_groups() {
         "nothing was stored"
     );
 }
+
+/// A plan to a selection of hosts (Hosts' "Deploy to selection…", Patches' "Deploy to N
+/// hosts…"): only those hosts are staged, a host outside the given scope or unknown is refused
+/// by name, and a refused plan stores nothing.
+#[tokio::test]
+async fn a_plan_to_selected_hosts_stages_only_them() {
+    let mut inv = fleet(6, 9);
+    inv.add_host(&HostSpec::new("elsewhere", "127.0.0.1"))
+        .unwrap();
+    let req = |scope: &str, hosts: &[&str]| PlanRequest {
+        name: "selection".into(),
+        scope: scope.into(),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        packages: vec!["pd-hello".into()],
+        ..PlanRequest::default()
+    };
+    let ssh = SshOptions {
+        connect_timeout: Duration::from_millis(300),
+        ..SshOptions::default()
+    };
+    for (scope, hosts, want) in [
+        (
+            "web",
+            &["h01", "elsewhere"][..],
+            "\"elsewhere\" is not in group \"web\"",
+        ),
+        ("h01", &["h02"][..], "\"h02\" is not in host \"h01\""),
+        ("", &["h01", "nosuch"][..], "nosuch"),
+    ] {
+        let e = rollout::plan(&mut inv, &req(scope, hosts), &ssh)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{scope} {hosts:?}: {e}");
+    }
+    for scope in ["", "web"] {
+        let plan = rollout::plan(&mut inv, &req(scope, &["h01", "h04", "h05"]), &ssh)
+            .await
+            .unwrap();
+        let mut staged: Vec<&str> = plan
+            .stages
+            .iter()
+            .flat_map(|s| s.hosts.iter().map(String::as_str))
+            .collect();
+        staged.sort();
+        assert_eq!(staged, ["h01", "h04", "h05"], "scope {scope:?}");
+        // Unreachable (port 9): no rollback path, so the plan is blocked and nothing stored.
+        assert!(!plan.blocked().is_empty() && plan.deployment_id.is_none());
+    }
+    assert!(
+        rollout::list(&inv).unwrap().is_empty(),
+        "nothing was stored"
+    );
+}

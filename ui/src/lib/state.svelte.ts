@@ -27,8 +27,9 @@ export const app = $state({
   decision: null as "go" | "no-go" | null,
   /** An update (`package version`) to open in Patches. */
   update: null as string | null,
-  /** The deploy wizard pre-filled from Patches ("Deploy to N hosts…"). */
-  prefill: null as { scope: string; packages: string[] } | null,
+  /** The deploy wizard pre-filled (Patches' "Deploy to N hosts…", Hosts' selection, a host's
+   *  page): a scope (group or host; "" with `hosts`), only these hosts of it, these packages. */
+  prefill: null as { scope: string; hosts?: string[]; packages: string[] } | null,
 });
 
 export const scan = $state({

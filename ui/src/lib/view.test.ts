@@ -298,13 +298,18 @@ describe("deploying an update from Patches", () => {
     { name: "pd-02", groups: ["canary", "db", "office"] },
     { name: "pd-03", groups: ["web", "office"] },
     { name: "pd-04", groups: ["db", "office"] },
+    { name: "pd-05", groups: [] },
   ];
-  it("picks the one host, or the smallest group holding every affected host", () => {
-    expect(deployScopeFor(["pd-03"], hs)).toEqual({ scope: "pd-03", covered: ["pd-03"] });
-    expect(deployScopeFor(["pd-01", "pd-02"], hs)).toEqual({ scope: "canary", covered: ["pd-01", "pd-02"] });
-    expect(deployScopeFor(["pd-01", "pd-03"], hs)).toEqual({ scope: "web", covered: ["pd-01", "pd-03"] });
-    expect(deployScopeFor(["pd-01", "pd-04"], hs)?.scope).toBe("office");
-    expect(deployScopeFor(["pd-09", "pd-01"], hs)).toEqual({ scope: "canary", covered: ["pd-01"] });
+  it("deploys to exactly the affected hosts: the one host, the smallest group holding all, or the hosts themselves", () => {
+    expect(deployScopeFor(["pd-03"], hs)).toEqual({ scope: "pd-03", hosts: [] });
+    expect(deployScopeFor(["pd-01", "pd-02"], hs)).toEqual({ scope: "canary", hosts: ["pd-01", "pd-02"] });
+    expect(deployScopeFor(["pd-01", "pd-03", "pd-01"], hs)).toEqual({ scope: "web", hosts: ["pd-01", "pd-03"] });
+    expect(deployScopeFor(["pd-01", "pd-04"], hs)).toEqual({ scope: "office", hosts: ["pd-01", "pd-04"] });
+    // No group holds pd-05: the hosts are the scope.
+    expect(deployScopeFor(["pd-01", "pd-05"], hs)).toEqual({ scope: "", hosts: ["pd-01", "pd-05"] });
+    // A host no longer in the inventory is left out.
+    expect(deployScopeFor(["pd-09", "pd-01"], hs)).toEqual({ scope: "pd-01", hosts: [] });
+    expect(deployScopeFor(["pd-09"], hs)).toBeNull();
     expect(deployScopeFor([], hs)).toBeNull();
   });
   it("filters update rows by text, bucket, security and overdue", () => {

@@ -464,22 +464,19 @@ export function percentText(p: number | null | undefined): string {
   return `${Number.isInteger(d) ? d.toFixed(0) : d.toFixed(1)}%`;
 }
 
-/** The scope to deploy an update to its hosts: the one host, or the smallest group holding all of
- *  them (else the group holding most; ties by name). `covered`: the affected hosts in it. */
-export function deployScopeFor(affected: string[], hosts: { name: string; groups: string[] }[]): { scope: string; covered: string[] } | null {
-  const uniq = [...new Set(affected)];
-  if (uniq.length === 0) return null;
-  if (uniq.length === 1) return { scope: uniq[0], covered: uniq };
-  let best: { scope: string; covered: string[]; size: number } | null = null;
+/** Where to deploy an update to exactly its hosts (those in the inventory): the one host; or the
+ *  smallest group holding all of them (its smoke tests and snapshot hook apply), narrowed to them;
+ *  else no scope, the hosts themselves (a selection). */
+export function deployScopeFor(affected: string[], hosts: { name: string; groups: string[] }[]): { scope: string; hosts: string[] } | null {
+  const known = [...new Set(affected)].filter((a) => hosts.some((h) => h.name === a));
+  if (known.length === 0) return null;
+  if (known.length === 1) return { scope: known[0], hosts: [] };
+  let best: { scope: string; size: number } | null = null;
   for (const g of groupsOf(hosts as HostSummary[])) {
     const members = hosts.filter((h) => h.groups.includes(g)).map((h) => h.name);
-    const covered = uniq.filter((a) => members.includes(a));
-    if (covered.length === 0) continue;
-    if (!best || covered.length > best.covered.length || (covered.length === best.covered.length && members.length < best.size)) {
-      best = { scope: g, covered, size: members.length };
-    }
+    if (known.every((a) => members.includes(a)) && (!best || members.length < best.size)) best = { scope: g, size: members.length };
   }
-  return best ? { scope: best.scope, covered: best.covered } : null;
+  return { scope: best?.scope ?? "", hosts: known };
 }
 
 export interface UpdateFilter { query: string; bucket: string; securityOnly: boolean; overdueOnly: boolean; heldOnly?: boolean }

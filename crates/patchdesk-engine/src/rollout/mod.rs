@@ -87,8 +87,13 @@ pub use window::{maintenance_window, maintenance_windows, set_maintenance_window
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PlanRequest {
     pub name: String,
-    /// The group (scope) whose hosts are patched.
+    /// The group (scope) whose hosts are patched, or one host. May be empty when `hosts` names
+    /// the hosts: the deployment's scope is then that selection.
     pub scope: String,
+    /// Only these hosts (a selection: rows picked in Hosts, the hosts an update is pending on);
+    /// empty = every host of `scope`. Each must be in `scope` when one is given.
+    #[serde(default)]
+    pub hosts: Vec<String>,
     /// Only these packages (binary names) and/or the updates fixing these CVEs; both empty =
     /// every pending update selected by `bucket`.
     pub packages: Vec<String>,
@@ -120,6 +125,7 @@ impl Default for PlanRequest {
         Self {
             name: String::new(),
             scope: String::new(),
+            hosts: Vec::new(),
             packages: Vec::new(),
             cves: Vec::new(),
             bucket: None,

@@ -118,6 +118,51 @@ async fn deb_probe(
     res
 }
 
+/// The hosts a plan names (`req.hosts`, a selection), checked: each is in the inventory, and in
+/// the scope when one is given. `None`: every host of the scope.
+fn selection(
+    inv: &Inventory,
+    req: &PlanRequest,
+    scope_is_group: bool,
+) -> Result<Option<BTreeSet<String>>> {
+    if req.hosts.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BTreeSet::new();
+    for h in &req.hosts {
+        let spec = inv.host(h.trim())?.spec;
+        let inside = req.scope.is_empty()
+            || if scope_is_group {
+                spec.groups.contains(&req.scope)
+            } else {
+                spec.name == req.scope
+            };
+        if !inside {
+            return Err(Error::Invalid(format!(
+                "host {:?} is not in {} {:?}: leave it out, or plan the selected hosts without a scope",
+                spec.name,
+                if scope_is_group { "group" } else { "host" },
+                req.scope
+            )));
+        }
+        out.insert(spec.name);
+    }
+    Ok(Some(out))
+}
+
+/// How a deployment to a selection of hosts names its scope: "3 hosts: a, b, c" (the first
+/// five names, then "…").
+fn selection_label(hosts: &BTreeSet<String>) -> String {
+    let first: Vec<&str> = hosts.iter().take(5).map(String::as_str).collect();
+    let more = if hosts.len() > first.len() {
+        ", …"
+    } else {
+        ""
+    };
+    let noun = if hosts.len() == 1 { "host" } else { "hosts" };
+    format!("{} {noun}: {}{more}", hosts.len(), first.join(", "))
+}
+
 /// Plan a deployment. Needs SSH: the transaction of every host is simulated on the host, and
 /// the rollback path of each package in it checked there (is the exact current version still
 /// offered by its repositories, i.e. can it be downgraded to or reinstalled?).
@@ -125,18 +170,38 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     if req.name.trim().is_empty() {
         return Err(Error::Invalid("give the deployment a name".into()));
     }
-    crate::host::validate_label(&req.scope).map_err(Error::Invalid)?;
-    // The scope is a group, or else one host.
-    let scope_is_group = inv.groups()?.iter().any(|(g, _)| g == &req.scope);
-    if !scope_is_group {
-        match inv.host(&req.scope) {
-            Ok(_) => {}
-            Err(Error::UnknownHost(_)) => {
-                return Err(DeployError::UnknownScope(req.scope.clone()).into())
+    // The scope is a group, or else one host; or none, when the hosts are named (a selection).
+    let scope_is_group = if req.scope.is_empty() && !req.hosts.is_empty() {
+        false
+    } else {
+        crate::host::validate_label(&req.scope).map_err(Error::Invalid)?;
+        let is_group = inv.groups()?.iter().any(|(g, _)| g == &req.scope);
+        if !is_group {
+            match inv.host(&req.scope) {
+                Ok(_) => {}
+                Err(Error::UnknownHost(_)) => {
+                    return Err(DeployError::UnknownScope(req.scope.clone()).into())
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-    }
+        is_group
+    };
+    let selected = selection(inv, req, scope_is_group)?;
+    // From here on the request's scope is what the deployment records: a selection without a
+    // scope is named by its hosts (never a group's or a host's name: it has a space).
+    let owned;
+    let req = match &selected {
+        Some(sel) if req.scope.is_empty() => {
+            owned = PlanRequest {
+                scope: selection_label(sel),
+                ..req.clone()
+            };
+            &owned
+        }
+        _ => req,
+    };
+    let scope_names = if scope_is_group { "group" } else { "host" };
     if let Some(c) = req.cves.iter().find(|c| !super::selection::valid_cve(c)) {
         return Err(Error::Invalid(format!(
             "{c:?} is not a CVE id (CVE-2026-12345)"
@@ -163,12 +228,13 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         &PatchFilter {
             bucket: req.bucket,
             group: scope_is_group.then(|| req.scope.clone()),
-            host: (!scope_is_group).then(|| req.scope.clone()),
+            host: (!scope_is_group && selected.is_none()).then(|| req.scope.clone()),
             ..PatchFilter::default()
         },
     )?;
     let items: Vec<_> = items
         .into_iter()
+        .filter(|p| selected.as_ref().is_none_or(|s| s.contains(&p.host)))
         .filter(|p| {
             (req.packages.is_empty() && req.cves.is_empty())
                 || req.packages.contains(&p.package)
@@ -180,7 +246,7 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     if items.is_empty() {
         return Err(Error::Invalid(format!(
             "nothing to deploy: no pending update in {} {:?} matches the selection (a rescan shows what is pending)",
-            if scope_is_group { "group" } else { "host" },
+            if selected.is_some() { "the hosts" } else { scope_names },
             req.scope
         )));
     }

@@ -61,7 +61,9 @@ pub(super) fn review(
         .iter()
         .flat_map(|s| s.hosts.iter().map(String::as_str))
         .collect();
-    let scope_hosts = if inv.groups()?.iter().any(|(g, _)| g == &req.scope) {
+    let scope_hosts = if !req.hosts.is_empty() {
+        req.hosts.iter().map(|h| h.trim().to_string()).collect()
+    } else if inv.groups()?.iter().any(|(g, _)| g == &req.scope) {
         inv.hosts_in_group(&req.scope)?
     } else {
         vec![req.scope.clone()]

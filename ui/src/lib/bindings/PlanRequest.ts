@@ -6,9 +6,15 @@ import type { Bucket } from "./Bucket";
  */
 export type PlanRequest = { name: string, 
 /**
- * The group (scope) whose hosts are patched.
+ * The group (scope) whose hosts are patched, or one host. May be empty when `hosts` names
+ * the hosts: the deployment's scope is then that selection.
  */
 scope: string, 
+/**
+ * Only these hosts (a selection: rows picked in Hosts, the hosts an update is pending on);
+ * empty = every host of `scope`. Each must be in `scope` when one is given.
+ */
+hosts: Array<string>, 
 /**
  * Only these packages (binary names) and/or the updates fixing these CVEs; both empty =
  * every pending update selected by `bucket`.
