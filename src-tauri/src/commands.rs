@@ -8,6 +8,7 @@
 //! `sh -c` on this computer) and overriding a deployment guard need a native confirmation
 //! dialog (tauri-plugin-dialog, opened from Rust: the webview itself has no dialog permission).
 
+use crate::chooser::{self, Kind, Spec};
 use futures_util::FutureExt;
 use patchdesk_engine::advisory::{self, SourceStatus, SyncReport};
 use patchdesk_engine::classify::{self, PatchFilter, PatchItem, Policy};
@@ -536,55 +537,33 @@ pub async fn report_preview(
     .await
 }
 
-/// The folder a native picker opens in: the one `near` names (or its parent), else the home
-/// folder. GTK's folder chooser left without one opens on "Recent", where it cannot pick a folder.
-fn start_dir(near: Option<&Path>) -> Option<PathBuf> {
-    let near = near.filter(|p| !p.as_os_str().is_empty());
-    near.into_iter()
-        .flat_map(|p| [Some(p), p.parent()])
-        .flatten()
-        .find(|p| p.is_dir())
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-}
-
-/// A native file dialog opening in [`start_dir`].
-fn file_dialog(
-    app: &AppHandle,
-    near: Option<&Path>,
-) -> tauri_plugin_dialog::FileDialogBuilder<tauri::Wry> {
-    let dialog = app.dialog().file();
-    match start_dir(near) {
-        Some(dir) => dialog.set_directory(dir),
-        None => dialog,
+/// A chooser failing to run, as an error reply.
+fn chooser_error(e: String) -> UiError {
+    UiError {
+        code: "file_chooser".into(),
+        message: format!("{e}; nothing was chosen. Type the path into the field instead"),
     }
 }
 
 /// Where to save: the native save dialog (a folder for CSV), opening in `near` (the weekly
 /// reports folder). `None`: cancelled.
 async fn ask_path(
-    app: &AppHandle,
     format: ReportFormat,
     suggested: &str,
     near: Option<&Path>,
-) -> Option<PathBuf> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let dialog = file_dialog(app, near);
-    match format {
-        ReportFormat::Csv => dialog
-            .set_title("Choose the folder for the CSV tables")
-            .pick_folder(move |f| {
-                let _ = tx.send(f);
-            }),
-        _ => dialog
-            .set_title("Save the report")
-            .set_file_name(format!("{suggested}.{}", format.as_str()))
-            .add_filter(format.as_str().to_uppercase(), &[format.as_str()])
-            .save_file(move |f| {
-                let _ = tx.send(f);
-            }),
-    }
-    rx.await.ok().flatten().and_then(|f| f.into_path().ok())
+) -> Res<Option<PathBuf>> {
+    let spec = match format {
+        ReportFormat::Csv => Spec::new(Kind::Folder, "Choose the folder for the CSV tables", near),
+        _ => Spec {
+            file_name: Some(format!("{suggested}.{}", format.as_str())),
+            filters: vec![(
+                format.as_str().to_uppercase(),
+                vec![format.as_str().to_string()],
+            )],
+            ..Spec::new(Kind::SaveFile, "Save the report", near)
+        },
+    };
+    chooser::choose(spec).await.map_err(chooser_error)
 }
 
 /// What the native file picker is asked for: its title, and whether it picks a file or a folder.
@@ -601,38 +580,28 @@ pub enum PickFor {
     AnsibleExport,
 }
 
-/// The native (GTK) file picker, opened from Rust (the window has no dialog permission). Returns
-/// the chosen path, which the page passes to the same engine operations a typed path goes to, or
-/// `None` when cancelled. It opens in `near` (the field's current path) when that is a folder or
-/// in one.
+/// The native (GTK) file picker, run from Rust in a child process (see [`chooser`]; the window
+/// has no dialog permission). Returns the chosen path, which the page passes to the same engine
+/// operations a typed path goes to, or `None` when cancelled. It opens in `near` (the field's
+/// current path) when that is a folder or in one.
 #[tauri::command]
-pub async fn pick_path(
-    app: AppHandle,
-    purpose: PickFor,
-    near: Option<String>,
-) -> Res<Option<String>> {
+pub async fn pick_path(purpose: PickFor, near: Option<String>) -> Res<Option<String>> {
     guard_async("pick_path", async move {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let dialog = file_dialog(&app, near.as_deref().map(Path::new));
-        let send = move |f: Option<tauri_plugin_dialog::FilePath>| {
-            let _ = tx.send(f);
+        let near = near.as_deref().map(Path::new);
+        let spec = match purpose {
+            PickFor::HostImport => Spec::new(Kind::OpenFile, "Import hosts from a file", near),
+            PickFor::KnownHosts => Spec::new(Kind::OpenFile, "Add a known_hosts file", near),
+            PickFor::ReportsFolder => {
+                Spec::new(Kind::Folder, "Choose the weekly reports folder", near)
+            }
+            PickFor::AnsibleExport => Spec::new(
+                Kind::Folder,
+                "Export as Ansible playbook into a folder",
+                near,
+            ),
         };
-        match purpose {
-            PickFor::HostImport => dialog.set_title("Import hosts from a file").pick_file(send),
-            PickFor::KnownHosts => dialog.set_title("Add a known_hosts file").pick_file(send),
-            PickFor::ReportsFolder => dialog
-                .set_title("Choose the weekly reports folder")
-                .pick_folder(send),
-            PickFor::AnsibleExport => dialog
-                .set_title("Export as Ansible playbook into a folder")
-                .pick_folder(send),
-        }
-        Ok(rx
-            .await
-            .ok()
-            .flatten()
-            .and_then(|f| f.into_path().ok())
-            .map(|p| p.display().to_string()))
+        let path = chooser::choose(spec).await.map_err(chooser_error)?;
+        Ok(path.map(|p| p.display().to_string()))
     })
     .await
 }
@@ -659,8 +628,7 @@ pub async fn report_export(
         };
         let paper = settings.report_paper;
         let stem = patchdesk_report::file_stem(&r);
-        let Some(path) = ask_path(&app, format, &stem, settings.reports_dir.as_deref()).await
-        else {
+        let Some(path) = ask_path(format, &stem, settings.reports_dir.as_deref()).await? else {
             return Ok(None);
         };
         let worker = app.clone();

@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod allowlist;
+mod chooser;
 mod commands;
 mod runner;
 
@@ -13,6 +14,11 @@ use commands::AppState;
 use tauri::Manager;
 
 fn main() {
+    // `patchdesk-app --file-chooser SPEC`: only show one native file chooser (see `chooser`).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(chooser::SWITCH) {
+        std::process::exit(chooser::run_child(args.get(2).map(String::as_str)));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PATCHDESK_LOG")

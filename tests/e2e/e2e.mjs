@@ -748,9 +748,11 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const webPct = await waitFor("web percent", () => text("#report-percent"));
     check("the scope picker: group web", webPct === `${web.percent.toFixed(1)} %`, `${webPct} vs ${web.percent}`);
     // Export through the native save dialog, answered with the keyboard like the file pickers.
-    // Never in the database's folder: a GTK file chooser showing it opens and closes the database
-    // files in the app's process, which drops SQLite's POSIX locks (see tests/README).
-    const exportsDir = fs.mkdtempSync(path.join(process.env.E2E_OUT, "exports-"));
+    // Next to the database on purpose: the choosers below list its folder. They run in a child
+    // process, so reading the database's files there cannot drop the app's SQLite locks (in the
+    // app's process it did, and a CLI run deleted the WAL under the app: the CLI read-backs of the
+    // steps after this one failed). Those read-backs are this regression test.
+    const exportsDir = fs.mkdtempSync(path.join(path.dirname(process.env.PATCHDESK_DB), "exports-"));
     const pdf = path.join(exportsDir, "group-web-2026-W48.pdf");
     await click("#export-pdf");
     const pdfPicked = await nativeFilePick("Save the report", pdf, "19a-native-save-dialog", { replace: true });

@@ -28,9 +28,7 @@ export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
 tests/fleet/fleet.sh up 6 >/dev/null
 
 work=$(mktemp -d)
-# What the native file choosers save into: a folder apart from the database's ($work). A GTK
-# chooser listing the database's folder opens and closes its files in the app's process, which
-# drops SQLite's POSIX locks there (another process may then delete the WAL under the app).
+# A folder for what the e2e exports (the Ansible playbook), removed afterwards.
 export E2E_OUT=$(mktemp -d)
 # The app's clock is injected: deadlines and countdowns are checked at a fixed instant.
 export PATCHDESK_NOW=2026-11-24T12:00:00Z
