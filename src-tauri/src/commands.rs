@@ -222,8 +222,11 @@ pub async fn add_host(state: State<'_, AppState>, spec: HostSpec) -> Res<()> {
 }
 
 #[tauri::command]
-pub fn preview_import(path: String) -> Res<ImportReport> {
+pub fn preview_import(state: State<'_, AppState>, path: String) -> Res<ImportReport> {
     guard("preview_import", || {
+        state
+            .read()
+            .refuse_own_file(Path::new(&path), "a host list")?;
         Ok(import::from_path(Path::new(&path), None)?)
     })
 }
@@ -231,6 +234,9 @@ pub fn preview_import(path: String) -> Res<ImportReport> {
 #[tauri::command]
 pub async fn import_hosts(state: State<'_, AppState>, path: String, update: bool) -> Res<usize> {
     guard_async("import_hosts", async {
+        state
+            .read()
+            .refuse_own_file(Path::new(&path), "a host list")?;
         let report = import::from_path(Path::new(&path), None)?;
         Ok(state
             .write
@@ -631,6 +637,9 @@ pub async fn report_export(
         let Some(path) = ask_path(format, &stem, settings.reports_dir.as_deref()).await? else {
             return Ok(None);
         };
+        app.state::<AppState>()
+            .read()
+            .refuse_own_file(&path, "a report")?;
         let worker = app.clone();
         let out = path.clone();
         tauri::async_runtime::spawn_blocking(move || -> Res<()> {

@@ -221,6 +221,7 @@ fn host(inv: &mut Inventory, cmd: HostCmd) -> Result<i32> {
                 FormatArg::AnsibleYaml => import::Format::AnsibleYaml,
                 FormatArg::Csv => import::Format::Csv,
             });
+            inv.refuse_own_file(&file, "a host list")?;
             let report = import::from_path(&file, format)?;
             for w in &report.warnings {
                 errln!("warning: {w}");

@@ -550,3 +550,34 @@ fn imports_the_fleet_from_ssh_config_and_ansible() {
         );
     }
 }
+
+/// PatchDesk's own database given as a host list or a known_hosts file is refused
+/// with a clear sentence before it is opened as one — reading it would drop the POSIX locks
+/// SQLite holds on it in this process — and nothing is lost.
+#[test]
+fn its_own_database_is_refused_as_a_host_list_or_a_known_hosts_file() {
+    let cli = Cli::new();
+    cli.ok(&["host", "add", "keep-me", "127.0.0.1"]);
+    let db = cli.db.to_str().unwrap().to_string();
+    // The same file under another name (a hard link) counts too.
+    let link = cli.dir.path().join("hosts.csv");
+    std::fs::hard_link(&cli.db, &link).unwrap();
+    let before = cli.json(&["settings", "--json"]);
+    for args in [
+        vec!["host", "import", link.to_str().unwrap()],
+        vec!["settings", "--known-hosts", db.as_str()],
+    ] {
+        let out = cli.cmd(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("is PatchDesk's own database, not a")
+                && err.contains("choose another file")
+                && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    let list = cli.json(&["host", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(cli.json(&["settings", "--json"]), before);
+}

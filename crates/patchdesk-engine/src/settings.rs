@@ -99,6 +99,9 @@ impl Settings {
 
     pub fn save(&self, inv: &Inventory) -> Result<()> {
         self.validate()?;
+        for k in &self.known_hosts {
+            inv.refuse_own_file(k, "a known_hosts file")?;
+        }
         inv.set_setting_json(KEY, self)
     }
 

@@ -196,6 +196,30 @@ impl Inventory {
         Ok(())
     }
 
+    /// Refuse `p` when it is this database or one of its WAL, SHM or journal files (the same file,
+    /// by device and inode: links and other spellings count). PatchDesk must never read or write
+    /// them as something else (`what`: "a known_hosts file"): writing would destroy the data, and
+    /// merely opening and closing one in this process drops the POSIX locks SQLite holds on it, so
+    /// another process may then delete the WAL under this one.
+    pub fn refuse_own_file(&self, p: &Path, what: &str) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = std::fs::metadata(p) else {
+            return Ok(());
+        };
+        let own = ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+            let mut f = self.path.clone().into_os_string();
+            f.push(suffix);
+            std::fs::metadata(&f).is_ok_and(|d| d.dev() == m.dev() && d.ino() == m.ino())
+        });
+        if own {
+            return Err(Error::Invalid(format!(
+                "{} is PatchDesk's own database, not {what}: choose another file",
+                p.display()
+            )));
+        }
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -355,6 +379,31 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn its_own_database_files_are_refused_as_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("inv.db");
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        let inv = Inventory::open(&p, clock).unwrap();
+        inv.set_setting("k", "v").unwrap();
+        let other = dir.path().join("known_hosts");
+        std::fs::write(&other, "").unwrap();
+        let link = dir.path().join("link");
+        std::fs::hard_link(&p, &link).unwrap();
+        let dotted = dir.path().join(".").join("inv.db-wal");
+        for own in [&p, &link, &dotted] {
+            let e = inv.refuse_own_file(own, "a known_hosts file").unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("PatchDesk's own database, not a known_hosts file"),
+                "{own:?}: {e}"
+            );
+        }
+        inv.refuse_own_file(&other, "a known_hosts file").unwrap();
+        inv.refuse_own_file(&dir.path().join("missing"), "x")
+            .unwrap();
     }
 
     #[test]
