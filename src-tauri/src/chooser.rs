@@ -84,14 +84,23 @@ pub async fn choose(spec: Spec) -> Result<Option<PathBuf>, String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("the file chooser could not be started ({e})"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "the file chooser failed ({}): {}",
+    read_answer(&out)
+}
+
+/// What the child said. An answer printed counts even if the child died after it.
+fn read_answer(out: &std::process::Output) -> Result<Option<PathBuf>, String> {
+    match parse_answer(&out.stdout) {
+        Ok(path) => Ok(path),
+        Err(_) if !out.status.success() => Err(format!(
+            "the file chooser failed ({}){}",
             out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+            match String::from_utf8_lossy(&out.stderr).trim() {
+                "" => String::new(),
+                e => format!(": {}", patchdesk_engine::text::clip(e, 300)),
+            }
+        )),
+        Err(e) => Err(e),
     }
-    parse_answer(&out.stdout)
 }
 
 /// The child's stdout: its last line is the answer (GTK may print warnings before it).
@@ -137,8 +146,16 @@ pub fn run_child(arg: Option<&str>) -> i32 {
     };
     match serde_json::to_string(&Answer { path }) {
         Ok(line) => {
-            println!("{line}");
-            0
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return 1;
+            }
+            // Leave at once: rfd keeps GTK running on a thread of its own, and the normal exit
+            // (atexit handlers tearing GLib down under that thread) crashed now and then.
+            // SAFETY: `_exit` ends the process without running any handler; the answer is
+            // flushed and nothing else is pending in this process.
+            unsafe { libc::_exit(0) }
         }
         Err(e) => {
             eprintln!("patchdesk-app {SWITCH}: {e}");
@@ -170,6 +187,26 @@ mod tests {
         assert_eq!(parse_answer(b"{\"path\":null}\n"), Ok(None));
         assert!(parse_answer(b"").unwrap_err().contains("unreadable"));
         assert!(parse_answer(b"garbage").unwrap_err().contains("unreadable"));
+    }
+
+    #[test]
+    fn an_answer_counts_even_if_the_child_died_after_it() {
+        use std::os::unix::process::ExitStatusExt;
+        let segv = std::process::ExitStatus::from_raw(11);
+        let out = |stdout: &[u8], stderr: &[u8]| std::process::Output {
+            status: segv,
+            stdout: stdout.to_vec(),
+            stderr: stderr.to_vec(),
+        };
+        assert_eq!(
+            read_answer(&out(b"{\"path\":\"/tmp/x\"}\n", b"")),
+            Ok(Some(PathBuf::from("/tmp/x")))
+        );
+        let e = read_answer(&out(b"", b"Gtk-ERROR: cannot open display")).unwrap_err();
+        assert!(
+            e.contains("failed") && e.contains("cannot open display"),
+            "{e}"
+        );
     }
 
     #[test]
