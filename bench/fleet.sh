@@ -258,30 +258,27 @@ fig() { if [ -s "$work/$1-$2-wall" ]; then best <"$work/$1-$2-wall" | xargs prin
 cpu_ms() { [ -s "$work/$1-$2-wall" ] || { echo -; return; }; paste "$work/$1-$2-wall" "$work/$1-$2-cpu" | sort -g | head -n1 | awk -v c="$3" '{ printf "%.1f", $2 * 1000 / c }'; }
 rss() { [ -s "$work/$1-$2-wall" ] || { echo -; return; }; paste "$work/$1-$2-wall" "$work/$1-$2-rss" | sort -g | head -n1 | awk '{ printf "%.0f", $2 }'; }
 ratio() { if [ "$1" = - ] || [ "$2" = - ]; then echo -; else echo "$1 / $2" | bc -l | xargs printf '%.2f'; fi; }
+# One wall-clock table: KIND full or re (Ansible's figure is its full run in both), then TITLE.
+wall_table() {
+  local kind=$1 n c hs ssh pd an
+  echo "$2"
+  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
+  for n in "${done_sizes[@]}"; do
+    c=${R[$n,count]}
+    hs=$(fig "$n" "hs-$kind"); ssh=$(fig "$n" "ssh-$kind"); pd=$(fig "$n" "pd-$kind"); an=$(fig "$n" an)
+    printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' "$c" "$hs" "$ssh" "$pd" "$an" \
+      "$(ratio "$pd" "$hs")" "$(ratio "$pd" "$ssh")" "$(ratio "$an" "$pd")"
+  done
+  echo
+}
 report() {
   local n c
 {
   echo "# bench/fleet.sh ${sizes[*]} — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $par hosts at once, best of $runs"
   echo "# (Ansible: best of $runs at 100 hosts, of $ansible_runs_big above); CLI $bin"
   echo
-  echo "Full scan (wall-clock seconds)"
-  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
-  for n in "${done_sizes[@]}"; do
-    c=${R[$n,count]}
-    printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' "$c" "$(fig "$n" hs-full)" "$(fig "$n" ssh-full)" \
-      "$(fig "$n" pd-full)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" hs-full)")" \
-      "$(ratio "$(fig "$n" pd-full)" "$(fig "$n" ssh-full)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-full)")"
-  done
-  echo
-  echo "Unchanged rescan (wall-clock seconds; Ansible has no shortcut: its full run)"
-  printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' hosts host-side openssh patchdesk ansible pd/host-side pd/openssh ansible/pd
-  for n in "${done_sizes[@]}"; do
-    c=${R[$n,count]}
-    printf '%-6s %10s %10s %10s %10s | %12s %12s %12s\n' "$c" "$(fig "$n" hs-re)" "$(fig "$n" ssh-re)" \
-      "$(fig "$n" pd-re)" "$(fig "$n" an)" "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" hs-re)")" \
-      "$(ratio "$(fig "$n" pd-re)" "$(fig "$n" ssh-re)")" "$(ratio "$(fig "$n" an)" "$(fig "$n" pd-re)")"
-  done
-  echo
+  wall_table full "Full scan (wall-clock seconds)"
+  wall_table re "Unchanged rescan (wall-clock seconds; Ansible has no shortcut: its full run)"
   echo "CPU per host (ms, user+sys of everything the tool ran here; host-side = the hosts' own work)"
   printf '%-6s %10s %10s %10s %10s %10s %10s %10s | %10s %10s\n' hosts hs-full hs-re ssh-full ssh-re pd-full pd-re ansible pd-rss-MB pd-re-rss
   for n in "${done_sizes[@]}"; do
