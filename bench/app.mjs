@@ -5,19 +5,12 @@
 // Latencies inside the page are measured with performance.now() from the click or input to the
 // animation frame after the table shows the result (that frame is painted next).
 import fs from "node:fs";
+import { sleep, wd } from "../tests/e2e/webdriver.mjs";
 
-const WD = process.env.WD_URL;
 const APP = process.env.PATCHDESK_APP;
 const HOSTS = Number(process.env.BENCH_HOSTS);
 const REPEAT = 5;
 
-async function wd(method, p, body) {
-  const r = await fetch(WD + p, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${method} ${p}: ${JSON.stringify(j.value).slice(0, 400)}`);
-  return j.value;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => `median ${median(xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms (${xs.length} runs)`;
 

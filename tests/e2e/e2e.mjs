@@ -6,8 +6,8 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { screenshotRoot } from "./screen.mjs";
+import { sleep, wd } from "./webdriver.mjs";
 
-const WD = process.env.WD_URL ?? "http://127.0.0.1:4444";
 const APP = process.env.PATCHDESK_APP;
 const FLEET = JSON.parse(fs.readFileSync(process.env.PATCHDESK_FLEET, "utf8"));
 const ART = process.env.ARTIFACTS ?? "tests/artifacts";
@@ -21,13 +21,6 @@ function check(name, ok, detail = "") {
   else { failed++; console.log(`FAIL ${name} ${detail}`); }
 }
 
-async function wd(method, p, body) {
-  const r = await fetch(WD + p, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${method} ${p}: ${JSON.stringify(j.value).slice(0, 400)}`);
-  return j.value;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const session = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
 const S = `/session/${session.sessionId}`;
