@@ -201,7 +201,6 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
         }
         _ => req,
     };
-    let scope_names = if scope_is_group { "group" } else { "host" };
     if let Some(c) = req.cves.iter().find(|c| !super::selection::valid_cve(c)) {
         return Err(Error::Invalid(format!(
             "{c:?} is not a CVE id (CVE-2026-12345)"
@@ -246,7 +245,11 @@ pub async fn plan(inv: &mut Inventory, req: &PlanRequest, ssh: &SshOptions) -> R
     if items.is_empty() {
         return Err(Error::Invalid(format!(
             "nothing to deploy: no pending update in {} {:?} matches the selection (a rescan shows what is pending)",
-            if selected.is_some() { "the hosts" } else { scope_names },
+            match (selected.is_some(), scope_is_group) {
+                (true, _) => "the hosts",
+                (false, true) => "group",
+                (false, false) => "host",
+            },
             req.scope
         )));
     }
