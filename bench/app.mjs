@@ -5,7 +5,7 @@
 // Latencies inside the page are measured with performance.now() from the click or input to the
 // animation frame after the table shows the result (that frame is painted next).
 import fs from "node:fs";
-import { sleep, wd } from "../tests/e2e/webdriver.mjs";
+import { newSession, sleep, wd } from "../tests/e2e/webdriver.mjs";
 
 const APP = process.env.PATCHDESK_APP;
 const HOSTS = Number(process.env.BENCH_HOSTS);
@@ -32,7 +32,7 @@ function memory() {
 }
 
 const t0 = performance.now();
-const session = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+const session = await newSession(APP);
 const S = `/session/${session.sessionId}`;
 const exec = (script, args = []) => wd("POST", `${S}/execute/sync`, { script, args });
 const execAsync = (script, args = []) => wd("POST", `${S}/execute/async`, { script, args });

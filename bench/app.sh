@@ -67,7 +67,10 @@ dbus-run-session -- bash -c '
   set -euo pipefail
   tauri-driver --port "$E2E_PORT" --native-port "$((E2E_PORT + 1))" >"'"$work"'/tauri-driver.log" 2>&1 &
   driver=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$E2E_PORT) 2>/dev/null && break; sleep 0.1; done
+  # tauri-driver listens before its WebKitWebDriver does: wait for both (app.mjs also retries).
+  for port in "$E2E_PORT" "$((E2E_PORT + 1))"; do
+    for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  done
   rc=0
   node bench/app.mjs || rc=$?
   kill $driver 2>/dev/null || true

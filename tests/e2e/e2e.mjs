@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { screenshotRoot } from "./screen.mjs";
-import { sleep, wd } from "./webdriver.mjs";
+import { newSession, sleep, wd } from "./webdriver.mjs";
 
 const APP = process.env.PATCHDESK_APP;
 const FLEET = JSON.parse(fs.readFileSync(process.env.PATCHDESK_FLEET, "utf8"));
@@ -22,7 +22,7 @@ function check(name, ok, detail = "") {
 }
 
 
-const session = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+const session = await newSession(APP);
 const S = `/session/${session.sessionId}`;
 const ELEM = "element-6066-11e4-a52e-4f735466cecf";
 const find = async (css) => (await wd("POST", `${S}/element`, { using: "css selector", value: css }))[ELEM];

@@ -68,9 +68,17 @@ dbus-run-session -- bash -c '
   done
   tauri-driver --port "$E2E_PORT" --native-port "$((E2E_PORT + 1))" >"$ARTIFACTS/tauri-driver.log" 2>&1 &
   driver=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$E2E_PORT) 2>/dev/null && break; sleep 0.1; done
+  # tauri-driver listens before its WebKitWebDriver does: wait for both (e2e.mjs also retries).
+  for port in "$E2E_PORT" "$((E2E_PORT + 1))"; do
+    for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  done
   rc=0
   node tests/e2e/e2e.mjs || rc=$?
+  if [ "$rc" != 0 ]; then
+    # (One panic there is expected: the one PATCHDESK_TEST_PANIC_ONCE injects.)
+    echo "e2e: failed; from $ARTIFACTS/tauri-driver.log (the app'"'"'s stderr), its panics and last lines:"
+    grep -A1 "panicked at" "$ARTIFACTS/tauri-driver.log" || true; tail -n 15 "$ARTIFACTS/tauri-driver.log"
+  fi
   kill $driver $mock 2>/dev/null || true
   exit $rc
 '
