@@ -873,10 +873,16 @@ db.commit()`, process.env.PATCHDESK_DB, String(id)]);
     const fs1 = show().schedules.find((u) => u.schedule.rule === "feed-sync");
     check("the schedule is stored (read back by the CLI)", fs1 && fs1.when === "weekly tue 06:15", JSON.stringify(fs1));
     await shot("21b-settings-automation");
-    // Back to how the rest of the run expects it.
+    // Back to how the rest of the run expects it. Web's auto-canary is unticked first and saved
+    // last: saving the schedule in between reloads the editor, and must not undo that edit.
+    const webAuto = `document.querySelector('#automation-policies tr[data-group="web"] .pol-auto')`;
+    await exec(`${webAuto}.click()`);
     await setValue('#schedules-table tr[data-rule="feed-sync"] .sched-when', "06:30");
     await click('#schedules-table tr[data-rule="feed-sync"] .sched-save');
-    await exec(`document.querySelector('#automation-policies tr[data-group="web"] .pol-auto').click()`);
+    await waitFor("schedule saved again", async () => show().schedules.find((u) => u.schedule.rule === "feed-sync")?.when === "daily 06:30"
+      && (await text("main")).includes("Schedule feed-sync saved"));
+    check("an unsaved edit in another row survives saving a schedule",
+      (await exec(`return ${webAuto}.checked`)) === false && show().policies.find((p) => p.group === "web")?.auto_canary === true);
     await click('#automation-policies tr[data-group="web"] .pol-save');
     await waitFor("policy off again", () => show().policies.find((p) => p.group === "web")?.auto_canary === false);
   });

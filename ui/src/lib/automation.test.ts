@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseWaves, wavesError, whenError, whenText } from "./automation";
+import { mergeRows, parseWaves, wavesError, whenError, whenText } from "./automation";
 
 describe("automation fields", () => {
   it("shows a schedule's time as the field accepts it", () => {
@@ -16,5 +16,15 @@ describe("automation fields", () => {
     expect(wavesError("100")).toBeNull();
     expect(parseWaves("5, 25,100")).toEqual([5, 25, 100]);
     for (const bad of ["5,200,abc", "5,25,50", "25,5,100", "0,100", "5,,100", "", "5.5,100", "50,50,100"]) expect(wavesError(bad)).not.toBeNull();
+  });
+  it("after one row is saved, the others keep their unsaved edits", () => {
+    type Row = { group: string; auto: boolean };
+    const shown: Row[] = [{ group: "db", auto: true }, { group: "web", auto: false }, { group: "gone", auto: false }];
+    // The engine's answer to saving "db": db as stored, web still as stored (auto on), "gone"
+    // removed, "new" added.
+    const fresh: Row[] = [{ group: "db", auto: false }, { group: "new", auto: true }, { group: "web", auto: true }];
+    const rows = mergeRows(shown, fresh, (r) => r.group, "db");
+    expect(rows).toEqual([{ group: "db", auto: false }, { group: "new", auto: true }, { group: "web", auto: false }]);
+    expect(rows[2]).toBe(shown[1]); // the very row on screen, its fields as they are
   });
 });

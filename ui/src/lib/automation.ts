@@ -30,3 +30,13 @@ export function wavesError(s: string): string | null {
     w[w.length - 1] === 100;
   return ok ? null : "waves are rising percentages ending at 100, e.g. 5,25,50,100";
 }
+
+/**
+ * The editor's rows after one row was saved: the engine's `fresh` rows, except that every other
+ * row already on screen keeps what is in its fields (an edit not saved yet survives the reload
+ * that follows saving another row; a new or removed row follows the engine).
+ */
+export function mergeRows<T>(current: T[], fresh: T[], key: (r: T) => string, saved: string): T[] {
+  const shown = new Map(current.map((r) => [key(r), r]));
+  return fresh.map((r) => (key(r) === saved ? r : (shown.get(key(r)) ?? r)));
+}
