@@ -39,6 +39,9 @@ cargo build --workspace --all-targets --locked
 step "test fleet"
 export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
 export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
+# From pristine hosts and repositories (about 10 s warm): a run that stopped half-way (a failed
+# test, ^C) leaves hosts upgraded or packages published, and every later run would fail on them.
+tests/fleet/fleet.sh reset
 tests/fleet/fleet.sh up 6 --rpm 2
 trap 'tests/fleet/fleet.sh down || true' EXIT
 

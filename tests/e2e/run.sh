@@ -25,6 +25,9 @@ export FLEET_DIR=${FLEET_DIR:-/var/tmp/patchdesk-fleet}
 export E2E_PORT=${E2E_PORT:-4444}
 export WD_URL="http://127.0.0.1:$E2E_PORT"
 export PATCHDESK_FLEET="$FLEET_DIR/fleet.json"
+# Pristine hosts (about 10 s): what an earlier run left behind (an update its automation
+# deployed, a version published) must not decide this one.
+tests/fleet/fleet.sh reset >/dev/null
 tests/fleet/fleet.sh up 6 >/dev/null
 
 work=$(mktemp -d)

@@ -7,6 +7,8 @@
 #   fleet.sh up [N] [--rpm M]  build what is missing and start hosts pd-01..N (default 6) and pd-r1..rM (default 0)
 #   fleet.sh down              stop every sshd (by PID) and unmount; files are kept
 #   fleet.sh destroy           down, then remove the fleet directory (the base cache stays)
+#   fleet.sh reset             down, then remove the hosts and repositories (keys, templates and
+#                              monitoring stay): the next up starts from pristine hosts
 #   fleet.sh status            one line per host
 #   fleet.sh stop-host NAME    stop one host's sshd      fleet.sh start-host NAME
 #   fleet.sh reboot NAME [--hang] [--down SECS] [--wait]   the host's "boot" again (services, sshd);
@@ -1187,6 +1189,23 @@ cmd_down() {
   log "down: no fleet sshd running, nothing mounted"
 }
 
+# Nothing may be removed while a host's root (an overlay over the shared base and templates) or a
+# repository bind mount is still mounted under the fleet: that would delete through it.
+assert_unmounted() {
+  if awk -v d="$FLEET_DIR/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+    die "something under $FLEET_DIR is still mounted (see /proc/self/mounts); nothing was removed"
+  fi
+}
+
+# Pristine hosts and repositories for the next `up`: the hosts' own layers and both repositories
+# go (what tests installed or published there); keys, templates and monitoring's files stay.
+cmd_reset() {
+  cmd_down
+  assert_unmounted
+  rm -rf "$FLEET_DIR/hosts" "$REPO" "$RPM_REPO" "$FLEET_DIR/rpm-advisories.jsonl" "$FLEET_DIR/$LIGHT_TABLE_NAME"
+  log "reset: hosts and repositories removed; the next up creates them anew"
+}
+
 cmd_status() {
   local h d
   for h in $(all_hosts); do
@@ -1397,7 +1416,8 @@ export FLEET_SCRIPT
 case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
-  destroy) cmd_down; rm -rf "$FLEET_DIR"; log "destroyed $FLEET_DIR" ;;
+  destroy) cmd_down; assert_unmounted; rm -rf "$FLEET_DIR"; log "destroyed $FLEET_DIR" ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   stop-host) stop_host "$2" ;;
   reboot) shift; cmd_reboot "$@" ;;
