@@ -7,8 +7,9 @@
 #   fleet.sh up [N] [--rpm M]  build what is missing and start hosts pd-01..N (default 6) and pd-r1..rM (default 0)
 #   fleet.sh down              stop every sshd (by PID) and unmount; files are kept
 #   fleet.sh destroy           down, then remove the fleet directory (the base cache stays)
-#   fleet.sh reset             down, then remove the hosts and repositories (keys, templates and
-#                              monitoring stay): the next up starts from pristine hosts
+#   fleet.sh reset             down, remove the hosts and put the repositories back as built
+#                              (keys, templates and monitoring stay): the next up starts from
+#                              pristine hosts
 #   fleet.sh status            one line per host
 #   fleet.sh stop-host NAME    stop one host's sshd      fleet.sh start-host NAME
 #   fleet.sh reboot NAME [--hang] [--down SECS] [--wait]   the host's "boot" again (services, sshd);
@@ -433,6 +434,7 @@ PY
 
 build_rpm_repo() {
   [ -f "$RPM_REPO/.ok" ] && return 0
+  forget_templates rpm
   log "building the local rpm repository"
   local t0=$SECONDS
   rm -rf "$RPM_REPO" "$FLEET_DIR/rpm-advisories.jsonl"
@@ -463,6 +465,7 @@ build_rpm_repo() {
     "" "$(rpm_pkg_ref pd-tools 2.1-1.el9)"
   index_rpm_repo
   touch "$RPM_REPO/.ok"
+  keep_pristine "$RPM_REPO"
   log "rpm repository built in $((SECONDS - t0)) s"
 }
 
@@ -647,6 +650,7 @@ index_repo() {
 
 build_repo() {
   [ -f "$REPO/.ok" ] && return 0
+  forget_templates deb
   log "building the local apt repository"
   build_deb pd-hello 1.0-1 bookworm
   build_deb pd-hello 1.0-2 bookworm
@@ -663,6 +667,44 @@ build_repo() {
   build_deb pd-daemon 1.1-1 bookworm
   index_repo
   touch "$REPO/.ok"
+  keep_pristine "$REPO"
+}
+
+# A repository's pristine copy, taken when it is built: `reset` puts it back byte for byte. The
+# templates' package indexes (apt lists, dnf cache) were read from this very build, and a rebuilt
+# repository differs in every .deb/.rpm (build times): a host from such a template would expect
+# the old sizes and fail to fetch ("File has unexpected size", "Unable to fetch some archives").
+keep_pristine() {
+  local r=$1
+  rm -rf "$r.pristine"
+  cp -a "$r" "$r.pristine"
+  if [ "$r" = "$RPM_REPO" ]; then cp -a "$FLEET_DIR/rpm-advisories.jsonl" "$r.pristine/.advisories.jsonl"; fi
+}
+
+# Back to the repository as built (what tests published or unpublished goes). Without a pristine
+# copy (a fleet made before there was one) the repository is removed: the next up builds it anew.
+restore_pristine() {
+  local r=$1 family=$2
+  rm -rf "$r"
+  [ "$family" = rpm ] && rm -f "$FLEET_DIR/rpm-advisories.jsonl"
+  [ -d "$r.pristine" ] || return 0
+  cp -a "$r.pristine" "$r"
+  if [ "$family" = rpm ]; then mv "$r/.advisories.jsonl" "$FLEET_DIR/rpm-advisories.jsonl"; fi
+}
+
+# A repository built anew: the templates of its family read the indexes of another build, so
+# they go too (remade by this up). Hosts still mounted were made from them: they would fail the
+# same way, and a light host's lower layer cannot be removed under it.
+forget_templates() {
+  local family=$1 sel
+  if [ "$family" = rpm ]; then sel=(-name 'rpm-*'); else sel=(! -name 'rpm-*'); fi
+  [ -d "$FLEET_DIR/templates" ] || return 0
+  [ -n "$(find "$FLEET_DIR/templates" -mindepth 1 -maxdepth 1 "${sel[@]}" -print -quit)" ] || return 0
+  if awk -v d="$FLEET_DIR/hosts/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+    die "the $family repository is missing while hosts made from it are up: run fleet.sh reset, then up"
+  fi
+  log "the $family repository is built anew: its host templates are remade too"
+  find "$FLEET_DIR/templates" -mindepth 1 -maxdepth 1 "${sel[@]}" -exec rm -rf {} +
 }
 
 # --- client keys -------------------------------------------------------------------------------
@@ -1197,13 +1239,16 @@ assert_unmounted() {
   fi
 }
 
-# Pristine hosts and repositories for the next `up`: the hosts' own layers and both repositories
-# go (what tests installed or published there); keys, templates and monitoring's files stay.
+# Pristine hosts and repositories for the next `up`: the hosts' own layers go (what tests
+# installed there) and both repositories are as built (what tests published goes); keys,
+# templates and monitoring's files stay.
 cmd_reset() {
   cmd_down
   assert_unmounted
-  rm -rf "$FLEET_DIR/hosts" "$REPO" "$RPM_REPO" "$FLEET_DIR/rpm-advisories.jsonl" "$FLEET_DIR/$LIGHT_TABLE_NAME"
-  log "reset: hosts and repositories removed; the next up creates them anew"
+  rm -rf "$FLEET_DIR/hosts" "$FLEET_DIR/$LIGHT_TABLE_NAME"
+  restore_pristine "$REPO" deb
+  restore_pristine "$RPM_REPO" rpm
+  log "reset: hosts removed, repositories as built; the next up creates the hosts anew"
 }
 
 cmd_status() {
