@@ -465,7 +465,7 @@ build_rpm_repo() {
     "" "$(rpm_pkg_ref pd-tools 2.1-1.el9)"
   index_rpm_repo
   touch "$RPM_REPO/.ok"
-  keep_pristine "$RPM_REPO"
+  keep_pristine "$RPM_REPO" rpm
   log "rpm repository built in $((SECONDS - t0)) s"
 }
 
@@ -667,7 +667,7 @@ build_repo() {
   build_deb pd-daemon 1.1-1 bookworm
   index_repo
   touch "$REPO/.ok"
-  keep_pristine "$REPO"
+  keep_pristine "$REPO" deb
 }
 
 # A repository's pristine copy, taken when it is built: `reset` puts it back byte for byte. The
@@ -675,10 +675,10 @@ build_repo() {
 # repository differs in every .deb/.rpm (build times): a host from such a template would expect
 # the old sizes and fail to fetch ("File has unexpected size", "Unable to fetch some archives").
 keep_pristine() {
-  local r=$1
+  local r=$1 family=$2
   rm -rf "$r.pristine"
   cp -a "$r" "$r.pristine"
-  if [ "$r" = "$RPM_REPO" ]; then cp -a "$FLEET_DIR/rpm-advisories.jsonl" "$r.pristine/.advisories.jsonl"; fi
+  if [ "$family" = rpm ]; then cp -a "$FLEET_DIR/rpm-advisories.jsonl" "$r.pristine/.advisories.jsonl"; fi
 }
 
 # Back to the repository as built (what tests published or unpublished goes). Without a pristine
@@ -700,7 +700,7 @@ forget_templates() {
   if [ "$family" = rpm ]; then sel=(-name 'rpm-*'); else sel=(! -name 'rpm-*'); fi
   [ -d "$FLEET_DIR/templates" ] || return 0
   [ -n "$(find "$FLEET_DIR/templates" -mindepth 1 -maxdepth 1 "${sel[@]}" -print -quit)" ] || return 0
-  if awk -v d="$FLEET_DIR/hosts/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+  if mounted_under "$FLEET_DIR/hosts/"; then
     die "the $family repository is missing while hosts made from it are up: run fleet.sh reset, then up"
   fi
   log "the $family repository is built anew: its host templates are remade too"
@@ -1233,8 +1233,9 @@ cmd_down() {
 
 # Nothing may be removed while a host's root (an overlay over the shared base and templates) or a
 # repository bind mount is still mounted under the fleet: that would delete through it.
+mounted_under() { awk -v d="$1" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; }
 assert_unmounted() {
-  if awk -v d="$FLEET_DIR/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+  if mounted_under "$FLEET_DIR/"; then
     die "something under $FLEET_DIR is still mounted (see /proc/self/mounts); nothing was removed"
   fi
 }
